@@ -1,0 +1,1 @@
+"""Experiment apps (absl) and their flag files."""

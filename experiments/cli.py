@@ -1,0 +1,273 @@
+"""Flags shared by the experiment apps, and their validation into a run specification.
+
+Every check here runs before anything is compiled or written; a failure is a `UsageError` whose
+message names the flag.
+"""
+
+import dataclasses
+import os
+
+from absl import flags
+
+from metarl_jax.algos import MAX_EVAL_ADAPT_STEPS, MAX_INNER_STEPS, MamlConfig
+from metarl_jax.envs import ENV_NAMES, Env, make_env
+from metarl_jax.nets import ACTIVATIONS
+from metarl_jax.tasks import MAX_FINITE_TASKS, RestrictionError, parse_restriction
+
+ALGOS = {"maml_trpo": "trpo", "maml_ppo": "ppo"}
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("out_dir", None, "Run directory (default: runs/<name>_<timestamp>).")
+flags.DEFINE_string("name", "run", "Run name, used for the default --out_dir.")
+flags.DEFINE_bool("resume", False, "Continue the run in --out_dir from its latest checkpoint.")
+flags.DEFINE_string("env", "navigation", f"Environment: one of {ENV_NAMES}.")
+flags.DEFINE_integer("num_arms", 5, "Bandit: number of arms.")
+flags.DEFINE_integer("horizon", 0, "Episode length (0: the environment's default).")
+flags.DEFINE_string("algo", "maml_trpo", f"Algorithm: one of {tuple(ALGOS)}.")
+flags.DEFINE_list("seeds", ["0"], "Seeds, swept in one call.")
+flags.DEFINE_list("meta_batch_size", ["20"], "Meta-batch sizes (tasks per iteration), swept.")
+flags.DEFINE_list(
+    "num_train_tasks",
+    [],
+    "Numbers of fixed training tasks, swept ('all' = the whole training distribution). "
+    "Default: from --train_tasks.",
+)
+flags.DEFINE_integer("num_iterations", 100, "Meta-iterations.")
+flags.DEFINE_integer("log_every", 10, "Iterations per compiled chunk: log, evaluate, checkpoint.")
+flags.DEFINE_string(
+    "train_tasks", "full", "Training tasks: full | finite:K | range:.. | complement:.."
+)
+flags.DEFINE_string("eval_tasks", "full", "Evaluation tasks, same syntax as --train_tasks.")
+flags.DEFINE_integer("task_pool_seed", 0, "Seed that draws finite task pools.")
+flags.DEFINE_list("hidden_sizes", ["64", "64"], "Policy hidden layer widths.")
+flags.DEFINE_string("activation", "tanh", f"Policy activation: one of {tuple(ACTIVATIONS)}.")
+flags.DEFINE_integer("rollouts_per_task", 20, "Episodes per task per adaptation step.")
+flags.DEFINE_integer("inner_steps", 1, "Inner gradient steps during meta-training.")
+flags.DEFINE_float("inner_lr", 0.1, "Inner-loop learning rate.")
+flags.DEFINE_string("inner_loss", "", "Inner objective: reinforce | lvc (default per algorithm).")
+flags.DEFINE_bool("first_order", False, "First-order MAML (no gradient through the inner step).")
+flags.DEFINE_float("gamma", 0.99, "Discount.")
+flags.DEFINE_float("gae_lambda", 1.0, "GAE lambda.")
+flags.DEFINE_float("max_kl", 0.01, "TRPO: KL bound.")
+flags.DEFINE_integer("cg_iterations", 10, "TRPO: conjugate-gradient iterations.")
+flags.DEFINE_float("cg_damping", 1e-5, "TRPO: damping added to the Fisher-vector product.")
+flags.DEFINE_integer("line_search_steps", 15, "TRPO: backtracking steps.")
+flags.DEFINE_float("line_search_ratio", 0.8, "TRPO: backtracking ratio.")
+flags.DEFINE_float(
+    "fisher_subsample", 1.0, "TRPO: fraction of each task's episodes used in Fisher products."
+)
+flags.DEFINE_float("outer_lr", 1e-3, "PPO: Adam learning rate of the outer step.")
+flags.DEFINE_integer("ppo_steps", 5, "PPO: gradient steps per meta-iteration.")
+flags.DEFINE_float("clip", 0.3, "PPO: clipping epsilon.")
+flags.DEFINE_float("inner_kl_coef", 5e-4, "PPO: ProMP's KL penalty on the pre-update policy.")
+flags.DEFINE_integer("num_eval_tasks", 40, "Evaluation tasks per evaluation.")
+flags.DEFINE_integer("eval_adapt_steps", 3, "Adaptation steps K at meta-test (returns after 0..K).")
+
+# Where a run goes, not what it computes: left out of flags.txt.
+LOCATION_FLAGS = ("out_dir", "resume")
+# May differ when a run is resumed (to extend it, or under another name).
+RESUMABLE_FLAGS = ("num_iterations", "name")
+
+
+class UsageError(Exception):
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    env: Env
+    config: MamlConfig
+    seeds: tuple[int, ...]
+    meta_batch_sizes: tuple[int, ...]
+    num_train_tasks: tuple[int, ...]  # 0 = the whole training region
+    sweep_columns: tuple[str, ...]  # the swept flags that get a metrics.csv column
+    num_iterations: int
+    log_every: int
+
+
+def _int_list(name: str, values, allow_all: bool = False, distinct: bool = True) -> tuple[int, ...]:
+    if not values:
+        raise UsageError(f"--{name}: empty list")
+    out = []
+    for v in values:
+        if allow_all and v.strip() == "all":
+            out.append(0)
+            continue
+        try:
+            n = int(v)
+        except ValueError:
+            raise UsageError(f"--{name}: {v!r} is not an integer") from None
+        if n <= 0:
+            raise UsageError(f"--{name}: {n} must be positive")
+        out.append(n)
+    if distinct and len(set(out)) != len(out):
+        raise UsageError(f"--{name}: repeated value in {','.join(values)}")
+    return tuple(out)
+
+
+def _positive(name: str, value, allow_zero=False):
+    if value < 0 or (value == 0 and not allow_zero):
+        raise UsageError(
+            f"--{name}: {value} must be {'non-negative' if allow_zero else 'positive'}"
+        )
+
+
+def spec_from_flags() -> RunSpec:
+    """Validate the flags into a run specification; raise UsageError naming the first bad flag."""
+    if FLAGS.env not in ENV_NAMES:
+        raise UsageError(f"--env: unknown environment {FLAGS.env!r}; known: {', '.join(ENV_NAMES)}")
+    if FLAGS.algo not in ALGOS:
+        raise UsageError(f"--algo: unknown algorithm {FLAGS.algo!r}; known: {', '.join(ALGOS)}")
+    if FLAGS.activation not in ACTIVATIONS:
+        raise UsageError(f"--activation: unknown {FLAGS.activation!r}; known: {tuple(ACTIVATIONS)}")
+    if FLAGS.env == "bandit" and FLAGS.num_arms < 2:
+        raise UsageError(f"--num_arms: {FLAGS.num_arms} must be at least 2")
+    _positive("horizon", FLAGS.horizon, allow_zero=True)
+    for name in (
+        "num_iterations",
+        "log_every",
+        "rollouts_per_task",
+        "num_eval_tasks",
+        "cg_iterations",
+        "line_search_steps",
+        "ppo_steps",
+    ):
+        _positive(name, getattr(FLAGS, name))
+    for name in ("inner_lr", "max_kl", "outer_lr", "clip", "gamma"):
+        _positive(name, getattr(FLAGS, name))
+    if not 0.0 < FLAGS.fisher_subsample <= 1.0:
+        raise UsageError(f"--fisher_subsample: {FLAGS.fisher_subsample} must be in (0, 1]")
+    if not 1 <= FLAGS.inner_steps <= MAX_INNER_STEPS:
+        raise UsageError(f"--inner_steps: {FLAGS.inner_steps} must be in [1, {MAX_INNER_STEPS}]")
+    if not 0 <= FLAGS.eval_adapt_steps <= MAX_EVAL_ADAPT_STEPS:
+        raise UsageError(
+            f"--eval_adapt_steps: {FLAGS.eval_adapt_steps} must be in [0, {MAX_EVAL_ADAPT_STEPS}]"
+        )
+    inner_loss = FLAGS.inner_loss or ("reinforce" if FLAGS.algo == "maml_trpo" else "lvc")
+    if inner_loss not in ("reinforce", "lvc"):
+        raise UsageError(f"--inner_loss: unknown {inner_loss!r}; known: reinforce, lvc")
+    hidden_sizes = _int_list("hidden_sizes", FLAGS.hidden_sizes, distinct=False)
+    seeds_text = FLAGS.seeds
+    try:
+        seeds = tuple(int(s) for s in seeds_text)
+    except ValueError:
+        raise UsageError(f"--seeds: expected integers, got {','.join(seeds_text)}") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise UsageError(f"--seeds: expected distinct non-negative integers, got {seeds_text}")
+    meta_batch_sizes = _int_list("meta_batch_size", FLAGS.meta_batch_size)
+
+    env = make_env(FLAGS.env, horizon=FLAGS.horizon or None, num_arms=FLAGS.num_arms)
+    try:
+        train_tasks = parse_restriction(FLAGS.train_tasks, env.task_space, "train_tasks")
+        eval_tasks = parse_restriction(FLAGS.eval_tasks, env.task_space, "eval_tasks")
+    except RestrictionError as error:
+        raise UsageError(str(error)) from None
+    if FLAGS.num_train_tasks:
+        num_train_tasks = _int_list("num_train_tasks", FLAGS.num_train_tasks, allow_all=True)
+        if train_tasks.num_tasks:
+            raise UsageError(
+                "--num_train_tasks: give the finite sizes here or in --train_tasks=finite:K, "
+                "not both"
+            )
+        if max(num_train_tasks) > MAX_FINITE_TASKS:
+            raise UsageError(f"--num_train_tasks: at most {MAX_FINITE_TASKS} tasks")
+        pool_size = max(num_train_tasks)
+        if pool_size:
+            train_tasks = dataclasses.replace(train_tasks, num_tasks=pool_size)
+    else:
+        num_train_tasks = (train_tasks.num_tasks,)
+
+    config = MamlConfig(
+        outer_optimizer=ALGOS[FLAGS.algo],
+        hidden_sizes=hidden_sizes,
+        activation=FLAGS.activation,
+        horizon=env.horizon,
+        rollouts_per_task=FLAGS.rollouts_per_task,
+        max_meta_batch_size=max(meta_batch_sizes),
+        inner_steps=FLAGS.inner_steps,
+        inner_lr=FLAGS.inner_lr,
+        inner_loss=inner_loss,
+        first_order=FLAGS.first_order,
+        gamma=FLAGS.gamma,
+        gae_lambda=FLAGS.gae_lambda,
+        max_kl=FLAGS.max_kl,
+        cg_iterations=FLAGS.cg_iterations,
+        cg_damping=FLAGS.cg_damping,
+        line_search_steps=FLAGS.line_search_steps,
+        line_search_ratio=FLAGS.line_search_ratio,
+        fisher_subsample=FLAGS.fisher_subsample,
+        outer_lr=FLAGS.outer_lr,
+        ppo_steps=FLAGS.ppo_steps,
+        clip=FLAGS.clip,
+        inner_kl_coef=FLAGS.inner_kl_coef,
+        train_tasks=train_tasks,
+        eval_tasks=eval_tasks,
+        task_pool_seed=FLAGS.task_pool_seed,
+        num_eval_tasks=FLAGS.num_eval_tasks,
+        eval_adapt_steps=FLAGS.eval_adapt_steps,
+    )
+    sweep_columns = ["meta_batch_size"]
+    if FLAGS.num_train_tasks or train_tasks.num_tasks:
+        sweep_columns.append("num_train_tasks")
+    return RunSpec(
+        env=env,
+        config=config,
+        seeds=seeds,
+        meta_batch_sizes=meta_batch_sizes,
+        num_train_tasks=num_train_tasks,
+        sweep_columns=tuple(sweep_columns),
+        num_iterations=FLAGS.num_iterations,
+        log_every=FLAGS.log_every,
+    )
+
+
+def run_flags() -> dict[str, str]:
+    """This app's flags that define a run, serialized (`--name=value`)."""
+    return {
+        flag.name: flag.serialize()
+        for flag in FLAGS.get_flags_for_module(__name__)
+        if flag.name not in LOCATION_FLAGS
+    }
+
+
+def flags_file_text() -> str:
+    """flags.txt: every flag that defines the run, usable as --flagfile to reproduce it."""
+    return "\n".join(sorted(run_flags().values())) + "\n"
+
+
+def check_out_dir(out_dir: str, resume: bool) -> None:
+    """Refuse to overwrite a run; on --resume, require one with a matching flags.txt."""
+    flags_path = os.path.join(out_dir, "flags.txt")
+    holds_run = os.path.isdir(out_dir) and any(
+        os.path.exists(os.path.join(out_dir, name))
+        for name in ("flags.txt", "metrics.csv", "checkpoints", "summary.json")
+    )
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise UsageError(f"--out_dir: {out_dir} exists and is not a directory")
+    if not resume:
+        if holds_run:
+            raise UsageError(
+                f"--out_dir: {out_dir} already holds a run; pass --resume to continue it or "
+                "choose another directory"
+            )
+        return
+    if not os.path.exists(flags_path):
+        raise UsageError(f"--resume: {out_dir} holds no run to resume (no flags.txt)")
+    with open(flags_path) as f:
+        saved = dict(_split_flag_line(line) for line in f if line.strip())
+    current = dict(_split_flag_line(line) for line in flags_file_text().splitlines())
+    for name in sorted(set(saved) | set(current)):
+        if name not in RESUMABLE_FLAGS and saved.get(name) != current.get(name):
+            raise UsageError(
+                f"--resume: flag --{name} differs from the run in {out_dir} "
+                f"({current.get(name, 'unset')!s} vs {saved.get(name, 'unset')!s})"
+            )
+
+
+def _split_flag_line(line: str) -> tuple[str, str]:
+    line = line.strip().lstrip("-")
+    name, _, value = line.partition("=")
+    if name.startswith("no") and not value and name[2:] in FLAGS:
+        return name[2:], "false"
+    return name, value or "true"

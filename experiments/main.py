@@ -1,0 +1,161 @@
+"""Train a meta-RL algorithm over a whole sweep in one compiled call, and leave the results behind.
+
+    python -m experiments.main                                   # the quickstart flag file
+    python -m experiments.main --flagfile=experiments/flags/maml_trpo_nav.flags
+    python -m experiments.main --flagfile=RUN/flags.txt --out_dir=RUN --resume
+
+Outputs in --out_dir: flags.txt, metrics.csv, checkpoints/, plots/*.png, summary.json.
+"""
+
+import datetime
+import os
+import sys
+import time
+
+import numpy as np
+from absl import app, logging
+
+from experiments import cli
+from metarl_jax.algos import make_maml
+from metarl_jax.io import checkpoints, metrics, plots, summary
+from metarl_jax.sweep import init_states, sweep_members, train
+
+FLAGS = cli.FLAGS
+FLAGS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flags")
+DEFAULT_FLAGFILE = os.path.join(FLAGS_DIR, "quickstart.flags")
+
+
+class RunError(Exception):
+    pass
+
+
+def _progress_line(result, num_iterations, started, start_iteration):
+    elapsed = time.perf_counter() - started
+    done = result.iteration - start_iteration
+    env_steps_done = float(np.sum(result.env_steps)) * done / result.iteration
+    eta = elapsed / done * (num_iterations - result.iteration)
+    shown = {"train/return": result.train_metrics["train/return"]}
+    eval_names = sorted(result.eval_metrics, key=lambda n: int(n.rsplit("step", 1)[1]))
+    if eval_names:
+        shown[eval_names[0]] = result.eval_metrics[eval_names[0]]
+        shown[eval_names[-1]] = result.eval_metrics[eval_names[-1]]
+    values = " | ".join(f"{k} {float(np.mean(v)):.2f}" for k, v in shown.items())
+    return (
+        f"iter {result.iteration}/{num_iterations} | env steps {int(result.env_steps.max()):,} "
+        f"per member | {values} | {env_steps_done / elapsed:,.0f} env steps/s (all members) | "
+        f"ETA {datetime.timedelta(seconds=round(eta))}"
+    )
+
+
+def _check_finite(result, algorithm, rows, last_saved):
+    for name in algorithm.loss_metrics:
+        values = np.asarray(result.train_metrics[name])
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            member = rows[bad[0]]
+            kept = f"iteration {last_saved}" if last_saved else "none written yet"
+            raise RunError(
+                f"non-finite {name} ({values[bad[0]]}) within iterations up to {result.iteration} "
+                f"for member {member}; stopping. Last good checkpoint: {kept}."
+            )
+
+
+def run(spec: cli.RunSpec, out_dir: str, resume: bool) -> dict:
+    algorithm = make_maml(spec.config, spec.env)
+    members, rows = sweep_members(spec.seeds, spec.meta_batch_sizes, spec.num_train_tasks)
+    sweep_columns = list(spec.sweep_columns)
+    for row in rows:
+        if row["num_train_tasks"] == 0:
+            row["num_train_tasks"] = "all"
+    metrics_path = os.path.join(out_dir, "metrics.csv")
+    manager = checkpoints.checkpoint_manager(os.path.join(out_dir, "checkpoints"))
+    state, start_iteration = None, 0
+    if resume:
+        start_iteration = manager.latest_step() or 0
+        if start_iteration:
+            state = checkpoints.restore(manager, start_iteration, init_states(algorithm, members))
+        metrics.truncate_after(metrics_path, start_iteration)
+        print(f"resuming {out_dir} from iteration {start_iteration}", flush=True)
+    else:
+        with open(os.path.join(out_dir, "flags.txt"), "w") as f:
+            f.write(cli.flags_file_text())
+    print(
+        f"{len(rows)} sweep members ({', '.join(['seed', *sweep_columns])}) in one compiled call; "
+        f"{spec.num_iterations} iterations in chunks of {spec.log_every}",
+        flush=True,
+    )
+
+    started = time.perf_counter()
+    last_saved = start_iteration
+    for result in train(
+        algorithm, members, spec.num_iterations, spec.log_every, state, start_iteration
+    ):
+        _check_finite(result, algorithm, rows, last_saved)
+        logged = {**result.train_metrics, **result.eval_metrics}
+        if not os.path.exists(metrics_path):
+            columns = metrics.csv_columns(sweep_columns, logged)
+        else:
+            with open(metrics_path) as f:
+                columns = f.readline().strip().split(",")
+        metrics.append_rows(
+            metrics_path,
+            columns,
+            metrics.member_rows(result.iteration, result.env_steps, rows, sweep_columns, logged),
+        )
+        checkpoints.save(manager, result.iteration, result.state)
+        last_saved = result.iteration
+        print(_progress_line(result, spec.num_iterations, started, start_iteration), flush=True)
+    wall_seconds = time.perf_counter() - started
+
+    all_rows = metrics.read_rows(metrics_path)
+    plot_paths = plots.write_plots(out_dir, all_rows, sweep_columns)
+    finals = summary.final_by_member(all_rows, sweep_columns)
+    run_info = {
+        "algo": FLAGS.algo,
+        "env": FLAGS.env,
+        "iterations": spec.num_iterations,
+        "num_members": len(rows),
+        "wall_seconds_this_session": round(wall_seconds, 2),
+        "plots": [os.path.relpath(p, out_dir) for p in plot_paths],
+    }
+    summary.write_summary(os.path.join(out_dir, "summary.json"), run_info, finals)
+    eval_names = sorted(
+        (c for c in all_rows[0] if c.startswith("eval/return_step")), key=lambda c: int(c[16:])
+    )
+    shown = ["train/return", *eval_names[:1], *eval_names[-1:]] if eval_names else ["train/return"]
+    print(f"\nfinal iteration {spec.num_iterations} (mean ± std over seeds):")
+    print(summary.format_table(finals, sweep_columns, list(dict.fromkeys(shown))))
+    print(f"\nresults in {out_dir}", flush=True)
+    return {"finals": finals, "run_info": run_info}
+
+
+def main(argv):
+    logging.set_verbosity(logging.WARNING)
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        spec = cli.spec_from_flags()
+        out_dir = FLAGS.out_dir or os.path.join(
+            "runs", f"{FLAGS.name}_{datetime.datetime.now():%Y%m%d-%H%M%S}"
+        )
+        cli.check_out_dir(out_dir, FLAGS.resume)
+    except cli.UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    os.makedirs(out_dir, exist_ok=True)
+    try:
+        run(spec, out_dir, FLAGS.resume)
+    except RunError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def entry_point():
+    if len(sys.argv) == 1:
+        sys.argv.append(f"--flagfile={DEFAULT_FLAGFILE}")
+    app.run(lambda argv: sys.exit(main(argv)))
+
+
+if __name__ == "__main__":
+    entry_point()

@@ -1,0 +1,43 @@
+"""The interface every algorithm exposes to the sweep engine.
+
+An algorithm is three pure functions over an explicit state, built by `make_<algo>(config, env)`:
+
+    init(member) -> state
+    update(state, member) -> (state, metrics)      one meta-iteration
+    evaluate(state, member) -> metrics             the meta-test protocol on evaluation tasks
+
+`member` holds the values a sweep varies, as traced scalars, so one compiled function serves every
+member: the seed, the meta-batch size (a mask over the static maximum) and the number of finite
+training tasks (a mask over a padded pool; 0 = the whole training region).
+"""
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+State = Any
+Metrics = dict[str, jax.Array]
+
+
+class SweepMember(NamedTuple):
+    seed: jax.Array
+    meta_batch_size: jax.Array
+    num_train_tasks: jax.Array
+
+
+def sweep_member(seed: int, meta_batch_size: int, num_train_tasks: int = 0) -> SweepMember:
+    return SweepMember(
+        jnp.asarray(seed, jnp.int32),
+        jnp.asarray(meta_batch_size, jnp.int32),
+        jnp.asarray(num_train_tasks, jnp.int32),
+    )
+
+
+class Algorithm(NamedTuple):
+    init: Callable[[SweepMember], State]
+    update: Callable[[State, SweepMember], tuple[State, Metrics]]
+    evaluate: Callable[[State, SweepMember], Metrics]
+    env_steps_per_iteration: Callable[[SweepMember], jax.Array]
+    loss_metrics: tuple[str, ...]  # metrics that must stay finite; a NaN/inf stops the run

@@ -1,0 +1,328 @@
+"""MAML for reinforcement learning (Finn et al., 2017), with a TRPO or a PPO (ProMP) outer step.
+
+One meta-iteration, as Algorithm 1 of the seed paper:
+
+    sample a meta-batch of tasks T_i
+    for each task (vmapped):
+        for k in 0..K-1:
+            collect D_i^k with theta_i^k;  theta_i^{k+1} = theta_i^k - alpha grad L(D_i^k)
+        collect D'_i with the adapted theta_i^K
+    outer step on  sum_i L_outer(theta_i^K(theta), D'_i)   (TRPO or ProMP's clipped objective)
+
+The data is constant; the adapted parameters are recomputed as a function of theta so that the
+outer gradient flows through the inner gradient steps (second order; `first_order` stops it).
+Smaller meta-batches are a mask over the sampled maximum: task i weighs 1/m if i < m, else 0.
+
+TRPO's Fisher-vector products use the Gauss-Newton form of the KL's Hessian: the adapted policy's
+distribution parameters f(theta) on D' are linearized once (`jax.linearize`), and each product is
+J^T H_f J v with H_f the KL's Hessian in distribution space (exact at the current policy, where
+the KL's gradient vanishes). The surrogate's gradient reuses the same linearization.
+"""
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.flatten_util import ravel_pytree
+
+from metarl_jax.algos.api import Algorithm, SweepMember
+from metarl_jax.envs import Env
+from metarl_jax.rl import (
+    INNER_LOSSES,
+    Batch,
+    backtracking_line_search,
+    clipped_surrogate_loss,
+    conjugate_gradient,
+    episode_returns,
+    make_batch,
+    make_policy,
+    masked_mean,
+    max_step,
+    rollout,
+)
+from metarl_jax.tasks import Restriction, draw_pool, make_sampler
+
+OUTER_OPTIMIZERS = ("trpo", "ppo")
+MAX_INNER_STEPS = 5
+MAX_EVAL_ADAPT_STEPS = 20
+EVAL_SEED = 0x5EED
+
+
+@dataclasses.dataclass(frozen=True)
+class MamlConfig:
+    outer_optimizer: str = "trpo"
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    activation: str = "tanh"
+    horizon: int = 100
+    rollouts_per_task: int = 20
+    max_meta_batch_size: int = 20
+    # inner loop
+    inner_steps: int = 1
+    inner_lr: float = 0.1
+    inner_loss: str = "reinforce"  # 'reinforce' | 'lvc' (ProMP)
+    first_order: bool = False
+    gamma: float = 0.99
+    gae_lambda: float = 1.0
+    # TRPO outer step
+    max_kl: float = 0.01
+    cg_iterations: int = 10
+    cg_damping: float = 1e-5
+    line_search_steps: int = 15
+    line_search_ratio: float = 0.8
+    fisher_subsample: float = 1.0  # fraction of each task's episodes in Fisher-vector products
+    # PPO (ProMP) outer step
+    outer_lr: float = 1e-3
+    ppo_steps: int = 5
+    clip: float = 0.3
+    inner_kl_coef: float = 5e-4
+    # tasks and meta-test evaluation
+    train_tasks: Restriction = dataclasses.field(default_factory=Restriction)
+    eval_tasks: Restriction = dataclasses.field(default_factory=Restriction)
+    task_pool_seed: int = 0
+    num_eval_tasks: int = 40
+    eval_adapt_steps: int = 3
+
+
+def make_maml(config: MamlConfig, env: Env) -> Algorithm:
+    policy = make_policy(env, config.hidden_sizes, config.activation)
+    inner_loss = INNER_LOSSES[config.inner_loss]
+    space = env.task_space
+    num_tasks = config.max_meta_batch_size
+    num_episodes = config.rollouts_per_task
+    fisher_episodes = max(1, math.ceil(config.fisher_subsample * num_episodes))
+    optimizer = optax.adam(config.outer_lr)
+    # Finite pools are drawn once, here, and enter the compiled functions as small constants.
+    train_pool = draw_pool(space, config.train_tasks, config.task_pool_seed)
+    eval_pool = draw_pool(space, config.eval_tasks, config.task_pool_seed)
+    sample_eval_tasks = make_sampler(space, config.eval_tasks, pool=eval_pool)
+
+    # ----- the inner loop -----------------------------------------------------------------
+
+    def collect(params, task, key) -> tuple[Batch, jax.Array]:
+        trajectory = rollout(env, policy, params, task, key, num_episodes, config.horizon)
+        batch = make_batch(trajectory, config.gamma, config.gae_lambda)
+        return batch, jnp.mean(episode_returns(trajectory))
+
+    def adapt(params, batch: Batch):
+        """One inner policy-gradient step."""
+        grads = jax.grad(lambda p: inner_loss(policy, p, batch))(params)
+        if config.first_order:
+            grads = jax.lax.stop_gradient(grads)
+        return jax.tree.map(lambda p, g: p - config.inner_lr * g, params, grads)
+
+    def adapt_through(params, inner_batches: Batch):
+        """theta^K(theta): the inner steps replayed on fixed data, differentiable in theta."""
+        return jax.lax.scan(lambda p, b: (adapt(p, b), None), params, inner_batches)[0]
+
+    def sample_task(params, task, key):
+        """Collect the inner batches and the post-adaptation batch of one task."""
+
+        def inner_step(p, k):
+            batch, mean_return = collect(p, task, jax.random.fold_in(key, k))
+            return adapt(p, batch), (batch, mean_return)
+
+        adapted, (inner_batches, inner_returns) = jax.lax.scan(
+            inner_step, params, jnp.arange(config.inner_steps)
+        )
+        post_batch, post_return = collect(
+            adapted, task, jax.random.fold_in(key, config.inner_steps)
+        )
+        return inner_batches, post_batch, jnp.append(inner_returns, post_return)
+
+    # ----- per-task objectives on the post-adaptation data, as functions of the outputs ----
+
+    def post_dist_params(params, inner_batches, post_batch):
+        return policy.apply(adapt_through(params, inner_batches), post_batch.obs)
+
+    def surrogate_loss(dists, post: Batch, weights):
+        """-sum_i w_i E[pi_theta'(a|s) / pi_sample(a|s) A] over the meta-batch."""
+        log_ratio = policy.dist.log_prob(dists, post.actions) - post.log_probs
+        per_task = jax.vmap(masked_mean)(jnp.exp(log_ratio) * post.advantages, post.valid)
+        return -jnp.sum(weights * per_task)
+
+    def mean_kl(old_dists, dists, valid, weights):
+        per_task = jax.vmap(masked_mean)(policy.dist.kl(old_dists, dists), valid)
+        return jnp.sum(weights * per_task)
+
+    # ----- the outer steps ------------------------------------------------------------------
+
+    def trpo_step(params, inner_batches, post: Batch, weights):
+        flat, unravel = ravel_pytree(params)
+
+        def outputs(flat_params, inner, post_b):
+            return jax.vmap(post_dist_params, in_axes=(None, 0, 0))(
+                unravel(flat_params), inner, post_b
+            )
+
+        dists, outputs_jvp = jax.linearize(lambda f: outputs(f, inner_batches, post), flat)
+        outputs_vjp = jax.linear_transpose(outputs_jvp, flat)
+        loss_before, loss_cotangent = jax.value_and_grad(surrogate_loss)(dists, post, weights)
+        gradient = outputs_vjp(loss_cotangent)[0]
+
+        if fisher_episodes < num_episodes:
+            fisher_inner = _episode_prefix(inner_batches, fisher_episodes, episode_axis=3)
+            fisher_post = _episode_prefix(post, fisher_episodes, episode_axis=2)
+            fisher_dists, fisher_jvp = jax.linearize(
+                lambda f: outputs(f, fisher_inner, fisher_post), flat
+            )
+            fisher_vjp = jax.linear_transpose(fisher_jvp, flat)
+            fisher_valid = fisher_post.valid
+        else:
+            fisher_dists, fisher_jvp, fisher_vjp, fisher_valid = (
+                dists,
+                outputs_jvp,
+                outputs_vjp,
+                post.valid,
+            )
+
+        kl_gradient = jax.grad(lambda d: mean_kl(fisher_dists, d, fisher_valid, weights))
+
+        def fisher_vector_product(v):
+            tangent = fisher_jvp(v)
+            curvature = jax.jvp(kl_gradient, (fisher_dists,), (tangent,))[1]
+            return fisher_vjp(curvature)[0] + config.cg_damping * v
+
+        direction = conjugate_gradient(fisher_vector_product, -gradient, config.cg_iterations)
+        full_step = max_step(
+            direction, jnp.vdot(direction, fisher_vector_product(direction)), config.max_kl
+        )
+
+        def evaluate_step(fraction):
+            new_dists = outputs(flat + fraction * full_step, inner_batches, post)
+            return surrogate_loss(new_dists, post, weights), mean_kl(
+                dists, new_dists, post.valid, weights
+            )
+
+        fraction, loss_after, kl, tried = backtracking_line_search(
+            evaluate_step,
+            loss_before,
+            config.max_kl,
+            config.line_search_steps,
+            config.line_search_ratio,
+        )
+        metrics = {
+            "loss_before": loss_before,
+            "loss_after": loss_after,
+            "kl": kl,
+            "line_search_tries": tried.astype(jnp.float32),
+            "step_accepted": (fraction > 0).astype(jnp.float32),
+        }
+        return unravel(flat + fraction * full_step), metrics
+
+    def ppo_step(params, opt_state, inner_batches, post: Batch, weights):
+        first_inner = jax.tree.map(lambda x: x[:, 0], inner_batches)
+        pre_dists_before = jax.vmap(policy.apply, in_axes=(None, 0))(params, first_inner.obs)
+
+        def promp_loss(p):
+            dists = jax.vmap(post_dist_params, in_axes=(None, 0, 0))(p, inner_batches, post)
+            log_ratio = policy.dist.log_prob(dists, post.actions) - post.log_probs
+            clip_loss = jax.vmap(clipped_surrogate_loss, in_axes=(0, 0, 0, None))(
+                log_ratio, post.advantages, post.valid, config.clip
+            )
+            pre_dists = jax.vmap(policy.apply, in_axes=(None, 0))(p, first_inner.obs)
+            pre_kl = jax.vmap(masked_mean)(
+                policy.dist.kl(pre_dists_before, pre_dists), first_inner.valid
+            )
+            return jnp.sum(weights * (clip_loss + config.inner_kl_coef * pre_kl)), jnp.sum(
+                weights * pre_kl
+            )
+
+        def one_step(carry, _):
+            p, s = carry
+            (loss, pre_kl), grads = jax.value_and_grad(promp_loss, has_aux=True)(p)
+            updates, s = optimizer.update(grads, s, p)
+            return (optax.apply_updates(p, updates), s), (loss, pre_kl)
+
+        (params, opt_state), (losses, pre_kls) = jax.lax.scan(
+            one_step, (params, opt_state), None, length=config.ppo_steps
+        )
+        metrics = {"loss_before": losses[0], "loss_after": losses[-1], "kl": pre_kls[-1]}
+        return params, opt_state, metrics
+
+    # ----- the algorithm's interface ---------------------------------------------------------
+
+    def init(member: SweepMember):
+        key, init_key = jax.random.split(jax.random.PRNGKey(member.seed))
+        params = policy.init(init_key)
+        return {
+            "params": params,
+            "opt_state": optimizer.init(params),
+            "key": key,
+            "iteration": jnp.asarray(0, jnp.int32),
+        }
+
+    def update(state, member: SweepMember):
+        key, task_key, data_key = jax.random.split(state["key"], 3)
+        sample_train_tasks = make_sampler(
+            space, config.train_tasks, pool=train_pool, num_active=member.num_train_tasks
+        )
+        tasks = sample_train_tasks(task_key, num_tasks)
+        task_keys = jax.vmap(lambda i: jax.random.fold_in(data_key, i))(jnp.arange(num_tasks))
+        inner_batches, post, step_returns = jax.vmap(sample_task, in_axes=(None, 0, 0))(
+            state["params"], tasks, task_keys
+        )
+        active = (jnp.arange(num_tasks) < member.meta_batch_size).astype(jnp.float32)
+        weights = active / member.meta_batch_size
+
+        if config.outer_optimizer == "trpo":
+            params, metrics = trpo_step(state["params"], inner_batches, post, weights)
+            opt_state = state["opt_state"]
+        else:
+            params, opt_state, metrics = ppo_step(
+                state["params"], state["opt_state"], inner_batches, post, weights
+            )
+        mean_returns = jnp.sum(weights[:, None] * step_returns, axis=0)
+        metrics = {f"optim/{name}": value for name, value in metrics.items()}
+        metrics["train/return"] = mean_returns[-1]
+        for k in range(config.inner_steps + 1):
+            metrics[f"train/return_step{k}"] = mean_returns[k]
+        new_state = {
+            "params": params,
+            "opt_state": opt_state,
+            "key": key,
+            "iteration": state["iteration"] + 1,
+        }
+        return new_state, metrics
+
+    def evaluate(state, member: SweepMember):
+        """Mean return on fresh evaluation tasks after 0, 1, ..., eval_adapt_steps inner steps.
+
+        The evaluation key depends only on the iteration: every sweep member meets the same tasks,
+        and evaluating never touches the training random stream.
+        """
+        del member
+        key = jax.random.fold_in(jax.random.PRNGKey(EVAL_SEED), state["iteration"])
+        task_key, data_key = jax.random.split(key)
+        tasks = sample_eval_tasks(task_key, config.num_eval_tasks)
+
+        def adaptation_curve(task, task_data_key):
+            def step(p, k):
+                batch, mean_return = collect(p, task, jax.random.fold_in(task_data_key, k))
+                return adapt(p, batch), mean_return
+
+            return jax.lax.scan(step, state["params"], jnp.arange(config.eval_adapt_steps + 1))[1]
+
+        task_keys = jax.vmap(lambda i: jax.random.fold_in(data_key, i))(
+            jnp.arange(config.num_eval_tasks)
+        )
+        curves = jax.vmap(adaptation_curve)(tasks, task_keys).mean(axis=0)
+        return {f"eval/return_step{k}": curves[k] for k in range(config.eval_adapt_steps + 1)}
+
+    def env_steps_per_iteration(member: SweepMember):
+        per_task = num_episodes * config.horizon * (config.inner_steps + 1)
+        return member.meta_batch_size.astype(jnp.float32) * per_task
+
+    return Algorithm(
+        init=init,
+        update=update,
+        evaluate=evaluate,
+        env_steps_per_iteration=env_steps_per_iteration,
+        loss_metrics=("optim/loss_before", "optim/loss_after", "optim/kl", "train/return"),
+    )
+
+
+def _episode_prefix(batch: Batch, n: int, episode_axis: int) -> Batch:
+    """The first n episodes of every field of a (meta-)batch; episodes sit at `episode_axis`."""
+    return jax.tree.map(lambda x: jax.lax.slice_in_dim(x, 0, n, axis=episode_axis), batch)

@@ -1,0 +1,21 @@
+"""Environments as pure functions over explicit task pytrees."""
+
+from metarl_jax.envs.api import Env
+from metarl_jax.envs.bandit import make_bandit
+from metarl_jax.envs.navigation import make_navigation
+
+ENV_NAMES = ("bandit", "navigation")
+
+
+def make_env(name: str, *, horizon: int | None = None, num_arms: int = 5) -> Env:
+    """Build an environment by name; `horizon` overrides its default episode length."""
+    if name == "bandit":
+        env = make_bandit(num_arms)
+    elif name == "navigation":
+        env = make_navigation()
+    else:
+        raise ValueError(f"unknown env {name!r}; known: {ENV_NAMES}")
+    return env._replace(horizon=horizon) if horizon else env
+
+
+__all__ = ["ENV_NAMES", "Env", "make_bandit", "make_env", "make_navigation"]

@@ -1,0 +1,1 @@
+"""Run outputs: metrics.csv, orbax checkpoints, plots and summary.json."""

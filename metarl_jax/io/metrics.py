@@ -1,0 +1,72 @@
+"""metrics.csv: one row per logged iteration x sweep member (the results contract)."""
+
+import csv
+import math
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+LEADING_COLUMNS = ("iteration", "env_steps", "seed")
+
+
+def metric_columns(names) -> list[str]:
+    """train/* first, then eval/*, then everything else; numbered steps in numeric order."""
+
+    def key(name):
+        split, _, metric = name.partition("/")
+        order = {"train": 0, "eval": 1}.get(split, 2)
+        stem = metric.rstrip("0123456789")
+        number = int(metric[len(stem) :]) if metric != stem else -1
+        return order, split, stem, number
+
+    return sorted(names, key=key)
+
+
+def csv_columns(sweep_columns: Sequence[str], metric_names) -> list[str]:
+    return [*LEADING_COLUMNS, *sweep_columns, *metric_columns(metric_names)]
+
+
+def member_rows(iteration, env_steps, members: list[dict], sweep_columns, metrics: dict) -> list:
+    rows = []
+    for i, member in enumerate(members):
+        row = {"iteration": iteration, "env_steps": int(env_steps[i]), "seed": member["seed"]}
+        row.update({c: member[c] for c in sweep_columns})
+        row.update({name: float(np.asarray(v)[i]) for name, v in metrics.items()})
+        rows.append(row)
+    return rows
+
+
+def append_rows(path: str, columns: list[str], rows: list[dict]) -> None:
+    new_file = not os.path.exists(path)
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        if new_file:
+            writer.writeheader()
+        for row in rows:
+            writer.writerow({c: _format(row.get(c, "")) for c in columns})
+
+
+def _format(value):
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.6g}"
+    return value
+
+
+def read_rows(path: str) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def truncate_after(path: str, iteration: int) -> None:
+    """Drop rows logged after `iteration` (written before a crash, past the last checkpoint)."""
+    if not os.path.exists(path):
+        return
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        columns = reader.fieldnames
+        kept = [row for row in reader if int(row["iteration"]) <= iteration]
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(kept)

@@ -1,0 +1,89 @@
+"""Plots of a run: curves against env steps, mean and spread over seeds, one line per member."""
+
+import os
+from collections import defaultdict
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def group_over_seeds(rows: list[dict], sweep_columns: list[str], metric: str):
+    """{member label: (env_steps [I], values [seeds, I])} for rows of metrics.csv."""
+    series = defaultdict(lambda: defaultdict(dict))
+    for row in rows:
+        if row.get(metric, "") in ("", None):
+            continue
+        label = ", ".join(f"{c}={row[c]}" for c in sweep_columns)
+        series[label][row["seed"]][int(row["iteration"])] = (
+            float(row["env_steps"]),
+            float(row[metric]),
+        )
+    grouped = {}
+    for label, by_seed in series.items():
+        iterations = sorted(set.intersection(*(set(v) for v in by_seed.values())))
+        steps = np.array([next(iter(by_seed.values()))[i][0] for i in iterations])
+        values = np.array([[by_seed[s][i][1] for i in iterations] for s in sorted(by_seed)])
+        grouped[label] = (steps, values)
+    return grouped
+
+
+def plot_curves(rows, sweep_columns, metric: str, path: str, title: str = "") -> None:
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for label, (steps, values) in sorted(group_over_seeds(rows, sweep_columns, metric).items()):
+        mean, spread = values.mean(axis=0), values.std(axis=0)
+        ax.plot(steps, mean, label=label or "run")
+        ax.fill_between(steps, mean - spread, mean + spread, alpha=0.2)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel(metric)
+    ax.set_title(title or f"{metric} (mean ± std over seeds)")
+    ax.grid(alpha=0.3)
+    if sweep_columns:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_adaptation(final_curves: dict, path: str) -> None:
+    """final_curves: {member label: values [seeds, K+1]}: return after k adaptation steps."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for label, values in sorted(final_curves.items()):
+        steps = np.arange(values.shape[1])
+        mean, spread = values.mean(axis=0), values.std(axis=0)
+        ax.errorbar(steps, mean, yerr=spread, marker="o", capsize=3, label=label or "run")
+    ax.set_xlabel("adaptation steps at meta-test")
+    ax.set_ylabel("evaluation return")
+    ax.set_title("return after k gradient steps (final iteration, mean ± std over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_plots(out_dir: str, rows: list[dict], sweep_columns: list[str]) -> list[str]:
+    plots_dir = os.path.join(out_dir, "plots")
+    os.makedirs(plots_dir, exist_ok=True)
+    columns = rows[0].keys() if rows else []
+    eval_steps = sorted(
+        (c for c in columns if c.startswith("eval/return_step")), key=lambda c: int(c[16:])
+    )
+    written = []
+    for metric in ["train/return", *eval_steps[:1], *eval_steps[-1:]]:
+        path = os.path.join(plots_dir, metric.replace("/", "_") + ".png")
+        plot_curves(rows, sweep_columns, metric, path)
+        written.append(path)
+    if eval_steps:
+        last = max(int(r["iteration"]) for r in rows)
+        final = [r for r in rows if int(r["iteration"]) == last]
+        curves = defaultdict(list)
+        for row in final:
+            label = ", ".join(f"{c}={row[c]}" for c in sweep_columns)
+            curves[label].append([float(row[c]) for c in eval_steps])
+        path = os.path.join(plots_dir, "eval_adaptation_steps.png")
+        plot_adaptation({k: np.array(v) for k, v in curves.items()}, path)
+        written.append(path)
+    return sorted(set(written))

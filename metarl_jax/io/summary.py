@@ -1,0 +1,55 @@
+"""summary.json and the closing table: final metrics per sweep member, aggregated over seeds."""
+
+import json
+from collections import defaultdict
+
+import numpy as np
+
+
+def final_by_member(rows: list[dict], sweep_columns: list[str]) -> list[dict]:
+    """For the last logged iteration: mean, std and count over seeds of every metric."""
+    if not rows:
+        return []
+    last = max(int(r["iteration"]) for r in rows)
+    groups = defaultdict(list)
+    for row in rows:
+        if int(row["iteration"]) == last:
+            groups[tuple(row[c] for c in sweep_columns)].append(row)
+    metrics = [c for c in rows[0] if "/" in c]
+    summary = []
+    for key, group in groups.items():
+        entry = {"iteration": last, "env_steps": int(group[0]["env_steps"])}
+        entry.update({c: _number(v) for c, v in zip(sweep_columns, key, strict=True)})
+        entry["seeds"] = sorted(int(r["seed"]) for r in group)
+        for metric in metrics:
+            values = np.array([float(r[metric]) for r in group if r[metric] != ""])
+            if values.size:
+                entry[metric] = {"mean": float(values.mean()), "std": float(values.std())}
+        summary.append(entry)
+    return summary
+
+
+def _number(text):
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def write_summary(path: str, run_info: dict, members: list[dict]) -> None:
+    with open(path, "w") as f:
+        json.dump({**run_info, "members": members}, f, indent=2)
+
+
+def format_table(members: list[dict], sweep_columns: list[str], metrics: list[str]) -> str:
+    header = [*sweep_columns, "seeds", *metrics]
+    lines = []
+    for m in members:
+        cells = [str(m[c]) for c in sweep_columns] + [str(len(m["seeds"]))]
+        for metric in metrics:
+            v = m.get(metric)
+            cells.append(f"{v['mean']:.2f} ± {v['std']:.2f}" if v else "-")
+        lines.append(cells)
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
+    row = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True))
+    return "\n".join([row(header), row(["-" * w for w in widths]), *map(row, lines)])
