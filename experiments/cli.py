@@ -134,8 +134,14 @@ def spec_from_flags() -> RunSpec:
         "ppo_steps",
     ):
         _positive(name, getattr(FLAGS, name))
-    for name in ("inner_lr", "max_kl", "outer_lr", "clip", "gamma"):
+    for name in ("inner_lr", "max_kl", "outer_lr", "clip"):
         _positive(name, getattr(FLAGS, name))
+    _positive("cg_damping", FLAGS.cg_damping, allow_zero=True)
+    for name in ("gamma", "gae_lambda"):
+        if not 0.0 <= getattr(FLAGS, name) <= 1.0:
+            raise UsageError(f"--{name}: {getattr(FLAGS, name)} must be in [0, 1]")
+    if not 0.0 < FLAGS.line_search_ratio < 1.0:
+        raise UsageError(f"--line_search_ratio: {FLAGS.line_search_ratio} must be in (0, 1)")
     if not 0.0 < FLAGS.fisher_subsample <= 1.0:
         raise UsageError(f"--fisher_subsample: {FLAGS.fisher_subsample} must be in (0, 1]")
     if not 1 <= FLAGS.inner_steps <= MAX_INNER_STEPS:

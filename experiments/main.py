@@ -29,11 +29,10 @@ class RunError(Exception):
     pass
 
 
-def _progress_line(result, num_iterations, started, start_iteration):
-    elapsed = time.perf_counter() - started
-    done = result.iteration - start_iteration
-    env_steps_done = float(np.sum(result.env_steps)) * done / result.iteration
-    eta = elapsed / done * (num_iterations - result.iteration)
+def _progress_line(result, num_iterations, chunk_iterations):
+    """Rates and ETA from the latest chunk (the first one includes compilation)."""
+    chunk_steps = float(np.sum(result.env_steps)) * chunk_iterations / result.iteration
+    eta = result.seconds / chunk_iterations * (num_iterations - result.iteration)
     shown = {"train/return": result.train_metrics["train/return"]}
     eval_names = sorted(result.eval_metrics, key=lambda n: int(n.rsplit("step", 1)[1]))
     if eval_names:
@@ -42,7 +41,7 @@ def _progress_line(result, num_iterations, started, start_iteration):
     values = " | ".join(f"{k} {float(np.mean(v)):.2f}" for k, v in shown.items())
     return (
         f"iter {result.iteration}/{num_iterations} | env steps {int(result.env_steps.max()):,} "
-        f"per member | {values} | {env_steps_done / elapsed:,.0f} env steps/s (all members) | "
+        f"per member | {values} | {chunk_steps / result.seconds:,.0f} env steps/s (all members) | "
         f"ETA {datetime.timedelta(seconds=round(eta))}"
     )
 
@@ -76,9 +75,8 @@ def run(spec: cli.RunSpec, out_dir: str, resume: bool) -> dict:
             state = checkpoints.restore(manager, start_iteration, init_states(algorithm, members))
         metrics.truncate_after(metrics_path, start_iteration)
         print(f"resuming {out_dir} from iteration {start_iteration}", flush=True)
-    else:
-        with open(os.path.join(out_dir, "flags.txt"), "w") as f:
-            f.write(cli.flags_file_text())
+    with open(os.path.join(out_dir, "flags.txt"), "w") as f:
+        f.write(cli.flags_file_text())  # on resume: records the new --num_iterations
     print(
         f"{len(rows)} sweep members ({', '.join(['seed', *sweep_columns])}) in one compiled call; "
         f"{spec.num_iterations} iterations in chunks of {spec.log_every}",
@@ -103,8 +101,9 @@ def run(spec: cli.RunSpec, out_dir: str, resume: bool) -> dict:
             metrics.member_rows(result.iteration, result.env_steps, rows, sweep_columns, logged),
         )
         checkpoints.save(manager, result.iteration, result.state)
+        chunk_iterations = result.iteration - last_saved
         last_saved = result.iteration
-        print(_progress_line(result, spec.num_iterations, started, start_iteration), flush=True)
+        print(_progress_line(result, spec.num_iterations, chunk_iterations), flush=True)
     wall_seconds = time.perf_counter() - started
 
     all_rows = metrics.read_rows(metrics_path)

@@ -21,6 +21,8 @@ the KL's gradient vanishes). The surrogate's gradient reuses the same linearizat
 
 import dataclasses
 import math
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -48,6 +50,28 @@ OUTER_OPTIMIZERS = ("trpo", "ppo")
 MAX_INNER_STEPS = 5
 MAX_EVAL_ADAPT_STEPS = 20
 EVAL_SEED = 0x5EED
+
+
+class TrpoProblem(NamedTuple):
+    flat: jax.Array  # theta as one vector
+    unravel: Callable
+    loss_before: jax.Array
+    gradient: jax.Array
+    fisher_vector_product: Callable[[jax.Array], jax.Array]
+    evaluate_step: Callable[[jax.Array], tuple[jax.Array, jax.Array]]  # step -> (loss, kl)
+
+
+class MamlParts(NamedTuple):
+    """The pieces of a meta-iteration, for benchmarks and tests; `make_maml` composes them."""
+
+    policy: object
+    optimizer: optax.GradientTransformation
+    collect: Callable  # (params, task, key) -> (batch, mean return)
+    adapt: Callable  # (params, batch) -> adapted params
+    sample_task: Callable  # (params, task, key) -> (inner batches, post batch, returns)
+    trpo_problem: Callable  # (params, inner batches, post, weights) -> TrpoProblem
+    trpo_step: Callable
+    ppo_step: Callable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,18 +109,12 @@ class MamlConfig:
     eval_adapt_steps: int = 3
 
 
-def make_maml(config: MamlConfig, env: Env) -> Algorithm:
+def maml_parts(config: MamlConfig, env: Env) -> MamlParts:
     policy = make_policy(env, config.hidden_sizes, config.activation)
     inner_loss = INNER_LOSSES[config.inner_loss]
-    space = env.task_space
-    num_tasks = config.max_meta_batch_size
     num_episodes = config.rollouts_per_task
     fisher_episodes = max(1, math.ceil(config.fisher_subsample * num_episodes))
     optimizer = optax.adam(config.outer_lr)
-    # Finite pools are drawn once, here, and enter the compiled functions as small constants.
-    train_pool = draw_pool(space, config.train_tasks, config.task_pool_seed)
-    eval_pool = draw_pool(space, config.eval_tasks, config.task_pool_seed)
-    sample_eval_tasks = make_sampler(space, config.eval_tasks, pool=eval_pool)
 
     # ----- the inner loop -----------------------------------------------------------------
 
@@ -148,7 +166,8 @@ def make_maml(config: MamlConfig, env: Env) -> Algorithm:
 
     # ----- the outer steps ------------------------------------------------------------------
 
-    def trpo_step(params, inner_batches, post: Batch, weights):
+    def trpo_problem(params, inner_batches, post: Batch, weights) -> TrpoProblem:
+        """The outer objective linearized at theta: loss, gradient, Fisher products, step test."""
         flat, unravel = ravel_pytree(params)
 
         def outputs(flat_params, inner, post_b):
@@ -156,12 +175,8 @@ def make_maml(config: MamlConfig, env: Env) -> Algorithm:
                 unravel(flat_params), inner, post_b
             )
 
-        dists, outputs_jvp = jax.linearize(lambda f: outputs(f, inner_batches, post), flat)
-        outputs_vjp = jax.linear_transpose(outputs_jvp, flat)
-        loss_before, loss_cotangent = jax.value_and_grad(surrogate_loss)(dists, post, weights)
-        gradient = outputs_vjp(loss_cotangent)[0]
-
         if fisher_episodes < num_episodes:
+            dists, outputs_vjp = jax.vjp(lambda f: outputs(f, inner_batches, post), flat)
             fisher_inner = _episode_prefix(inner_batches, fisher_episodes, episode_axis=3)
             fisher_post = _episode_prefix(post, fisher_episodes, episode_axis=2)
             fisher_dists, fisher_jvp = jax.linearize(
@@ -170,13 +185,12 @@ def make_maml(config: MamlConfig, env: Env) -> Algorithm:
             fisher_vjp = jax.linear_transpose(fisher_jvp, flat)
             fisher_valid = fisher_post.valid
         else:
-            fisher_dists, fisher_jvp, fisher_vjp, fisher_valid = (
-                dists,
-                outputs_jvp,
-                outputs_vjp,
-                post.valid,
-            )
-
+            dists, outputs_jvp = jax.linearize(lambda f: outputs(f, inner_batches, post), flat)
+            outputs_vjp = jax.linear_transpose(outputs_jvp, flat)
+            fisher_dists, fisher_jvp, fisher_vjp = dists, outputs_jvp, outputs_vjp
+            fisher_valid = post.valid
+        loss_before, loss_cotangent = jax.value_and_grad(surrogate_loss)(dists, post, weights)
+        gradient = outputs_vjp(loss_cotangent)[0]
         kl_gradient = jax.grad(lambda d: mean_kl(fisher_dists, d, fisher_valid, weights))
 
         def fisher_vector_product(v):
@@ -184,32 +198,38 @@ def make_maml(config: MamlConfig, env: Env) -> Algorithm:
             curvature = jax.jvp(kl_gradient, (fisher_dists,), (tangent,))[1]
             return fisher_vjp(curvature)[0] + config.cg_damping * v
 
-        direction = conjugate_gradient(fisher_vector_product, -gradient, config.cg_iterations)
-        full_step = max_step(
-            direction, jnp.vdot(direction, fisher_vector_product(direction)), config.max_kl
-        )
-
-        def evaluate_step(fraction):
-            new_dists = outputs(flat + fraction * full_step, inner_batches, post)
+        def evaluate_step(step):
+            new_dists = outputs(flat + step, inner_batches, post)
             return surrogate_loss(new_dists, post, weights), mean_kl(
                 dists, new_dists, post.valid, weights
             )
 
+        return TrpoProblem(
+            flat, unravel, loss_before, gradient, fisher_vector_product, evaluate_step
+        )
+
+    def trpo_step(params, inner_batches, post: Batch, weights):
+        problem = trpo_problem(params, inner_batches, post, weights)
+        direction, residual = conjugate_gradient(
+            problem.fisher_vector_product, -problem.gradient, config.cg_iterations
+        )
+        curvature = jnp.vdot(direction, -problem.gradient - residual)  # = direction^T F direction
+        full_step = max_step(direction, curvature, config.max_kl)
         fraction, loss_after, kl, tried = backtracking_line_search(
-            evaluate_step,
-            loss_before,
+            lambda fraction: problem.evaluate_step(fraction * full_step),
+            problem.loss_before,
             config.max_kl,
             config.line_search_steps,
             config.line_search_ratio,
         )
         metrics = {
-            "loss_before": loss_before,
+            "loss_before": problem.loss_before,
             "loss_after": loss_after,
             "kl": kl,
             "line_search_tries": tried.astype(jnp.float32),
             "step_accepted": (fraction > 0).astype(jnp.float32),
         }
-        return unravel(flat + fraction * full_step), metrics
+        return problem.unravel(problem.flat + fraction * full_step), metrics
 
     def ppo_step(params, opt_state, inner_batches, post: Batch, weights):
         first_inner = jax.tree.map(lambda x: x[:, 0], inner_batches)
@@ -241,7 +261,20 @@ def make_maml(config: MamlConfig, env: Env) -> Algorithm:
         metrics = {"loss_before": losses[0], "loss_after": losses[-1], "kl": pre_kls[-1]}
         return params, opt_state, metrics
 
-    # ----- the algorithm's interface ---------------------------------------------------------
+    return MamlParts(
+        policy, optimizer, collect, adapt, sample_task, trpo_problem, trpo_step, ppo_step
+    )
+
+
+def make_maml(config: MamlConfig, env: Env) -> Algorithm:
+    parts = maml_parts(config, env)
+    policy, optimizer, collect, adapt = parts.policy, parts.optimizer, parts.collect, parts.adapt
+    space = env.task_space
+    num_tasks = config.max_meta_batch_size
+    # Finite pools are drawn once, here, and enter the compiled functions as small constants.
+    train_pool = draw_pool(space, config.train_tasks, config.task_pool_seed)
+    eval_pool = draw_pool(space, config.eval_tasks, config.task_pool_seed)
+    sample_eval_tasks = make_sampler(space, config.eval_tasks, pool=eval_pool)
 
     def init(member: SweepMember):
         key, init_key = jax.random.split(jax.random.PRNGKey(member.seed))
@@ -260,17 +293,17 @@ def make_maml(config: MamlConfig, env: Env) -> Algorithm:
         )
         tasks = sample_train_tasks(task_key, num_tasks)
         task_keys = jax.vmap(lambda i: jax.random.fold_in(data_key, i))(jnp.arange(num_tasks))
-        inner_batches, post, step_returns = jax.vmap(sample_task, in_axes=(None, 0, 0))(
+        inner_batches, post, step_returns = jax.vmap(parts.sample_task, in_axes=(None, 0, 0))(
             state["params"], tasks, task_keys
         )
         active = (jnp.arange(num_tasks) < member.meta_batch_size).astype(jnp.float32)
         weights = active / member.meta_batch_size
 
         if config.outer_optimizer == "trpo":
-            params, metrics = trpo_step(state["params"], inner_batches, post, weights)
+            params, metrics = parts.trpo_step(state["params"], inner_batches, post, weights)
             opt_state = state["opt_state"]
         else:
-            params, opt_state, metrics = ppo_step(
+            params, opt_state, metrics = parts.ppo_step(
                 state["params"], state["opt_state"], inner_batches, post, weights
             )
         mean_returns = jnp.sum(weights[:, None] * step_returns, axis=0)
@@ -311,7 +344,7 @@ def make_maml(config: MamlConfig, env: Env) -> Algorithm:
         return {f"eval/return_step{k}": curves[k] for k in range(config.eval_adapt_steps + 1)}
 
     def env_steps_per_iteration(member: SweepMember):
-        per_task = num_episodes * config.horizon * (config.inner_steps + 1)
+        per_task = config.rollouts_per_task * config.horizon * (config.inner_steps + 1)
         return member.meta_batch_size.astype(jnp.float32) * per_task
 
     return Algorithm(

@@ -177,10 +177,11 @@ def make_sampler(
     active = restriction.num_tasks if num_active is None else num_active
 
     def sample_one(key):
-        index_key, region_key = jax.random.split(key)
-        index = jax.random.randint(index_key, (), 0, jnp.maximum(active, 1))
+        # The region draw uses the task key itself, as the pool-free sampler does, so that the
+        # num_active = 0 member of a sweep equals a separate run without a pool.
+        index = jax.random.randint(jax.random.fold_in(key, 1), (), 0, jnp.maximum(active, 1))
         from_pool = jax.tree.map(lambda leaf: leaf[index], pool)
-        from_region = sample_region(region_key)
+        from_region = sample_region(key)
         return jax.tree.map(lambda p, r: jnp.where(active > 0, p, r), from_pool, from_region)
 
     return lambda key, n: sample_batch(sample_one, key, n)

@@ -1,0 +1,129 @@
+"""Shared helpers: tiny configurations, sweep runners and the experiment app in a subprocess.
+
+Everything here is sized for a 2-core CPU: tiny networks, short horizons, few episodes, so that a
+compile costs seconds and the whole suite a few minutes.
+"""
+
+import dataclasses
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from metarl_jax.algos import MamlConfig, make_maml
+from metarl_jax.envs import make_env
+from metarl_jax.sweep import sweep_members, train
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+TINY_HORIZON = 8
+
+
+def tiny_config(**overrides) -> MamlConfig:
+    """A MamlConfig that compiles and runs in seconds on a CPU."""
+    base = MamlConfig(
+        hidden_sizes=(8,),
+        horizon=TINY_HORIZON,
+        rollouts_per_task=2,
+        max_meta_batch_size=2,
+        cg_iterations=3,
+        line_search_steps=5,
+        ppo_steps=2,
+        num_eval_tasks=2,
+        eval_adapt_steps=1,
+    )
+    return dataclasses.replace(base, **overrides)
+
+
+def tiny_navigation(horizon: int = TINY_HORIZON):
+    return make_env("navigation", horizon=horizon)
+
+
+def run_sweep(config, env, seeds, meta_batch_sizes, num_train_tasks=(0,), num_iterations=2):
+    """Train every member of a sweep in one chunk; return (last ChunkResult, member rows)."""
+    algorithm = make_maml(config, env)
+    members, rows = sweep_members(seeds, meta_batch_sizes, num_train_tasks)
+    results = list(train(algorithm, members, num_iterations, chunk_length=num_iterations))
+    assert results[-1].iteration == num_iterations
+    return results[-1], rows
+
+
+def member_index(rows, **values) -> int:
+    """The position of the one sweep member whose row matches `values`."""
+    found = [i for i, row in enumerate(rows) if all(row[k] == v for k, v in values.items())]
+    assert len(found) == 1, (values, rows)
+    return found[0]
+
+
+def pick(tree, index):
+    """Member `index` of a pytree stacked over sweep members, as numpy arrays."""
+    import jax
+
+    return jax.tree.map(lambda leaf: np.asarray(leaf)[index], tree)
+
+
+def assert_trees_close(actual, expected, rtol=1e-4, atol=1e-5):
+    import jax
+
+    actual_leaves, actual_def = jax.tree.flatten(actual)
+    expected_leaves, expected_def = jax.tree.flatten(expected)
+    assert actual_def == expected_def
+    for a, e in zip(actual_leaves, expected_leaves, strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(e), rtol=rtol, atol=atol)
+
+
+def max_abs_difference(a, b) -> float:
+    import jax
+
+    diffs = jax.tree.map(lambda x, y: float(np.max(np.abs(np.asarray(x) - np.asarray(y)))), a, b)
+    return max(jax.tree.leaves(diffs))
+
+
+# ----- the experiment app --------------------------------------------------------------------
+
+TINY_FLAGS = (
+    "--env=navigation",
+    "--horizon=5",
+    "--rollouts_per_task=2",
+    "--meta_batch_size=2",
+    "--hidden_sizes=8",
+    "--num_eval_tasks=2",
+    "--eval_adapt_steps=1",
+    "--num_iterations=4",
+    "--log_every=2",
+    "--cg_iterations=2",
+)
+
+
+def run_main(*args, timeout=300) -> subprocess.CompletedProcess:
+    """`python -m experiments.main ARGS` from the repository root, output captured."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = REPO_ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("JAX_PLATFORMS", "cpu")
+    return subprocess.run(
+        [sys.executable, "-m", "experiments.main", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def snapshot(directory) -> dict:
+    """{relative path: (size, mtime_ns, bytes)} of every file under a directory."""
+    files = {}
+    for root, _, names in os.walk(directory):
+        for name in names:
+            path = os.path.join(root, name)
+            stat = os.stat(path)
+            with open(path, "rb") as f:
+                files[os.path.relpath(path, directory)] = (stat.st_size, stat.st_mtime_ns, f.read())
+    return files
+
+
+@pytest.fixture(scope="session")
+def repo_root():
+    return REPO_ROOT

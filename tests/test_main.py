@@ -1,0 +1,260 @@
+"""End to end through the absl app, in subprocesses: the results contract, resume, bad inputs.
+
+Three full (tiny) runs: a straight 4-iteration run; a 2-iteration run started from the straight
+run's flags.txt; that run resumed to 4 iterations. Bad inputs exit before compiling, so they are
+cheap; they run two at a time.
+"""
+
+import csv
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from metarl_jax.io import checkpoints
+
+from .conftest import TINY_FLAGS, run_main, snapshot
+
+# Two seeds x two meta-batch sizes: four members in one call.
+SWEEP_FLAGS = (*TINY_FLAGS, "--seeds=0,1", "--meta_batch_size=1,2")
+MEMBERS = [(1, 0), (1, 1), (2, 0), (2, 1)]  # (meta_batch_size, seed), in metrics.csv order
+ITERATIONS = 4
+LOG_EVERY = 2
+HORIZON, ROLLOUTS = 5, 2
+
+
+def _ok(result):
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    return result
+
+
+def _rows(out_dir):
+    with open(os.path.join(out_dir, "metrics.csv"), newline="") as f:
+        reader = csv.DictReader(f)
+        return reader.fieldnames, list(reader)
+
+
+def _read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def _restore(out_dir, iteration):
+    manager = checkpoints.checkpoint_manager(os.path.join(out_dir, "checkpoints"))
+    return manager.restore(iteration, args=ocp.args.StandardRestore())
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory):
+    out_dir = str(tmp_path_factory.mktemp("main") / "straight")
+    result = _ok(run_main(*SWEEP_FLAGS, f"--out_dir={out_dir}"))
+    return out_dir, result
+
+
+# ----- a. the results contract ---------------------------------------------------------------
+
+
+def test_results_contract(straight_run):
+    out_dir, result = straight_run
+    assert sorted(os.listdir(out_dir)) == [
+        "checkpoints",
+        "flags.txt",
+        "metrics.csv",
+        "plots",
+        "summary.json",
+    ]
+
+    columns, rows = _rows(out_dir)
+    assert columns[:4] == ["iteration", "env_steps", "seed", "meta_batch_size"]
+    assert "num_train_tasks" not in columns  # not swept in this run
+    for name in ("train/return", "eval/return_step0", "eval/return_step1"):
+        assert name in columns
+    assert "eval/return_step2" not in columns  # --eval_adapt_steps=1
+    assert columns.index("train/return") < columns.index("eval/return_step0")
+    assert columns.index("eval/return_step0") < columns.index("eval/return_step1")
+    assert all("/" in c for c in columns[4:])
+
+    # One row per logged iteration x member.
+    expected_keys = [(str(i), str(m), str(s)) for i in (2, 4) for m, s in MEMBERS]
+    assert [(r["iteration"], r["meta_batch_size"], r["seed"]) for r in rows] == expected_keys
+    for row in rows:
+        # meta-batch x episodes x horizon x (1 inner step + post-adaptation) x iterations
+        steps = int(row["meta_batch_size"]) * ROLLOUTS * HORIZON * 2 * int(row["iteration"])
+        assert int(row["env_steps"]) == steps
+        for name in ("train/return", "eval/return_step0", "eval/return_step1"):
+            value = float(row[name])
+            # Navigation rewards are minus a distance of at most ~1.2 per step.
+            assert np.isfinite(value) and -1.5 * HORIZON < value <= 0.0
+    # Every member sees the same evaluation tasks at the same iteration, but trains differently.
+    final = [r for r in rows if r["iteration"] == "4"]
+    assert len({r["train/return"] for r in final}) > 1
+
+    assert sorted(os.listdir(os.path.join(out_dir, "checkpoints"))) == ["2", "4"]
+    state = _restore(out_dir, ITERATIONS)
+    np.testing.assert_array_equal(state["iteration"], [ITERATIONS] * len(MEMBERS))
+
+    plots = sorted(os.listdir(os.path.join(out_dir, "plots")))
+    assert plots and all(p.endswith(".png") for p in plots)
+    for name in plots:
+        with open(os.path.join(out_dir, "plots", name), "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+    with open(os.path.join(out_dir, "summary.json")) as f:
+        summary = json.load(f)
+    assert summary["iterations"] == ITERATIONS
+    assert summary["num_members"] == len(MEMBERS)
+    assert sorted(summary["plots"]) == sorted(f"plots/{p}" for p in plots)
+    by_size = {m["meta_batch_size"]: m for m in summary["members"]}
+    assert sorted(by_size) == [1, 2]
+    for size, member in by_size.items():
+        assert member["iteration"] == ITERATIONS
+        assert member["seeds"] == [0, 1]
+        values = [float(r["eval/return_step1"]) for r in final if r["meta_batch_size"] == str(size)]
+        assert member["eval/return_step1"]["mean"] == pytest.approx(np.mean(values), rel=1e-5)
+        assert member["eval/return_step1"]["std"] == pytest.approx(np.std(values), abs=1e-5)
+
+    flags_text = _read(os.path.join(out_dir, "flags.txt")).splitlines()
+    expected_flags = [f for f in TINY_FLAGS if not f.startswith("--meta_batch_size")]
+    for flag in (*expected_flags, "--seeds=0,1", "--meta_batch_size=1,2"):
+        assert flag in flags_text
+    assert not any(line.startswith(("--out_dir", "--resume", "--noresume")) for line in flags_text)
+    assert "iter 4/4" in result.stdout
+
+
+# ----- flags.txt as --flagfile, and resume == uninterrupted ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def resumed_run(straight_run, tmp_path_factory):
+    straight_dir, _ = straight_run
+    out_dir = str(tmp_path_factory.mktemp("main") / "resumed")
+    flagfile = f"--flagfile={os.path.join(straight_dir, 'flags.txt')}"
+    first = _ok(run_main(flagfile, "--num_iterations=2", f"--out_dir={out_dir}"))
+    first_rows = _rows(out_dir)
+    first_flags = _read(os.path.join(out_dir, "flags.txt"))
+    # The run's own flags.txt continues it.
+    flagfile = f"--flagfile={os.path.join(out_dir, 'flags.txt')}"
+    second = _ok(run_main(flagfile, "--resume", "--num_iterations=4", f"--out_dir={out_dir}"))
+    return out_dir, first, first_rows, first_flags, second
+
+
+def test_flags_txt_reproduces_the_run(straight_run, resumed_run):
+    straight_dir, _ = straight_run
+    _, _, (columns, rows), first_flags, _ = resumed_run
+    straight_flags = _read(os.path.join(straight_dir, "flags.txt"))
+    # Same flags but the number of iterations.
+    assert first_flags == straight_flags.replace("--num_iterations=4", "--num_iterations=2")
+    straight_columns, straight_rows = _rows(straight_dir)
+    assert columns == straight_columns
+    assert rows == [r for r in straight_rows if r["iteration"] == "2"]
+
+
+def test_resume_equals_uninterrupted_run(straight_run, resumed_run):
+    straight_dir, _ = straight_run
+    resumed_dir, _, _, _, second = resumed_run
+    assert "resuming" in second.stdout and "from iteration 2" in second.stdout
+    assert "iter 4/4" in second.stdout
+    straight = _restore(straight_dir, ITERATIONS)
+    resumed = _restore(resumed_dir, ITERATIONS)
+    flat_straight, tree = jax.tree.flatten(straight)
+    flat_resumed, resumed_tree = jax.tree.flatten(resumed)
+    assert tree == resumed_tree
+    for a, b in zip(flat_straight, flat_resumed, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # params, Adam, keys
+    # metrics.csv: the iteration-2 rows kept, the iteration-4 rows identical, nothing doubled.
+    assert _rows(resumed_dir) == _rows(straight_dir)
+    assert sorted(os.listdir(os.path.join(resumed_dir, "checkpoints"))) == ["2", "4"]
+    with open(os.path.join(resumed_dir, "summary.json")) as f:
+        resumed_summary = json.load(f)
+    with open(os.path.join(straight_dir, "summary.json")) as f:
+        straight_summary = json.load(f)
+    assert resumed_summary["members"] == straight_summary["members"]
+
+
+# ----- c. bad inputs: a non-zero exit, one line naming the flag, nothing written ------------
+
+BAD_FLAGS = {
+    "unknown-env": ("--env=moon", "env"),
+    "unknown-algo": ("--algo=maml_sgd", "algo"),
+    "meta-batch-zero": ("--meta_batch_size=0", "meta_batch_size"),
+    "meta-batch-empty": ("--meta_batch_size=", "meta_batch_size"),
+    "seeds-not-integers": ("--seeds=a", "seeds"),
+    "train-range-empty": ("--train_tasks=range:0.2,0.1", "train_tasks"),
+    "train-range-outside": ("--train_tasks=range:0,2", "train_tasks"),
+    "eval-complement-covers": ("--eval_tasks=complement:-0.5,0.5", "eval_tasks"),
+    "eval-adapt-steps-too-many": ("--eval_adapt_steps=1000", "eval_adapt_steps"),
+}
+
+
+@pytest.fixture(scope="module")
+def bad_runs(straight_run, tmp_path_factory):
+    """Every bad invocation, two at a time: {case: (result, what it must leave untouched)}."""
+    straight_dir, _ = straight_run
+    root = tmp_path_factory.mktemp("bad")
+    empty_dir = root / "empty"
+    empty_dir.mkdir()
+    straight_flagfile = f"--flagfile={os.path.join(straight_dir, 'flags.txt')}"
+    cases = {
+        name: ((*TINY_FLAGS, flag, f"--out_dir={root / name}"), flag_name, root / name)
+        for name, (flag, flag_name) in BAD_FLAGS.items()
+    }
+    cases["existing-run-without-resume"] = (
+        (*SWEEP_FLAGS, f"--out_dir={straight_dir}"),
+        "out_dir",
+        None,
+    )
+    cases["resume-missing-dir"] = (
+        (*TINY_FLAGS, "--resume", f"--out_dir={root / 'missing'}"),
+        "resume",
+        root / "missing",
+    )
+    cases["resume-empty-dir"] = (
+        (*TINY_FLAGS, "--resume", f"--out_dir={empty_dir}"),
+        "resume",
+        None,
+    )
+    cases["resume-changed-inner-lr"] = (
+        (straight_flagfile, "--inner_lr=0.2", "--resume", f"--out_dir={straight_dir}"),
+        "inner_lr",
+        None,
+    )
+    before = {"straight": snapshot(straight_dir), "empty": snapshot(empty_dir)}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {
+            name: pool.submit(run_main, *args, timeout=120) for name, (args, _, _) in cases.items()
+        }
+        results = {name: future.result() for name, future in futures.items()}
+    after = {"straight": snapshot(straight_dir), "empty": snapshot(empty_dir)}
+    return {
+        name: (results[name], flag_name, new_dir, before, after)
+        for name, (_, flag_name, new_dir) in cases.items()
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        *BAD_FLAGS,
+        "existing-run-without-resume",
+        "resume-missing-dir",
+        "resume-empty-dir",
+        "resume-changed-inner-lr",
+    ],
+)
+def test_bad_input_is_refused_before_anything_is_written(bad_runs, case):
+    result, flag_name, new_dir, before, after = bad_runs[case]
+    assert result.returncode != 0, result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert f"--{flag_name}" in lines[0]
+    assert "Traceback" not in result.stderr
+    assert "sweep members" not in result.stdout  # never got as far as building the run
+    if new_dir is not None:
+        assert not os.path.exists(new_dir)
+    # The existing run and the empty directory are untouched (contents and modification times).
+    assert after["straight"] == before["straight"]
+    assert after["empty"] == before["empty"] == {}
