@@ -68,6 +68,7 @@ class MamlParts(NamedTuple):
     optimizer: optax.GradientTransformation
     collect: Callable  # (params, task, key) -> (batch, mean return)
     adapt: Callable  # (params, batch) -> adapted params
+    adaptation_steps: Callable  # (params, task, key, K) -> (batches, mean returns), k = 0..K
     sample_task: Callable  # (params, task, key) -> (inner batches, post batch, returns)
     trpo_problem: Callable  # (params, inner batches, post, weights) -> TrpoProblem
     trpo_step: Callable
@@ -134,20 +135,25 @@ def maml_parts(config: MamlConfig, env: Env) -> MamlParts:
         """theta^K(theta): the inner steps replayed on fixed data, differentiable in theta."""
         return jax.lax.scan(lambda p, b: (adapt(p, b), None), params, inner_batches)[0]
 
+    def adaptation_steps(params, task, key, num_steps):
+        """Collect a batch with theta^k and adapt, for k = 0..num_steps (no step after the last).
+
+        One scan holds the only copy of the rollout, which keeps compilation short for MJX.
+        """
+
+        def step(p, k):
+            batch, mean_return = collect(p, task, jax.random.fold_in(key, k))
+            p = jax.lax.cond(k < num_steps, adapt, lambda p, _: p, p, batch)
+            return p, (batch, mean_return)
+
+        return jax.lax.scan(step, params, jnp.arange(num_steps + 1))[1]
+
     def sample_task(params, task, key):
         """Collect the inner batches and the post-adaptation batch of one task."""
-
-        def inner_step(p, k):
-            batch, mean_return = collect(p, task, jax.random.fold_in(key, k))
-            return adapt(p, batch), (batch, mean_return)
-
-        adapted, (inner_batches, inner_returns) = jax.lax.scan(
-            inner_step, params, jnp.arange(config.inner_steps)
-        )
-        post_batch, post_return = collect(
-            adapted, task, jax.random.fold_in(key, config.inner_steps)
-        )
-        return inner_batches, post_batch, jnp.append(inner_returns, post_return)
+        batches, step_returns = adaptation_steps(params, task, key, config.inner_steps)
+        inner_batches = jax.tree.map(lambda x: x[:-1], batches)
+        post_batch = jax.tree.map(lambda x: x[-1], batches)
+        return inner_batches, post_batch, step_returns
 
     # ----- per-task objectives on the post-adaptation data, as functions of the outputs ----
 
@@ -262,13 +268,21 @@ def maml_parts(config: MamlConfig, env: Env) -> MamlParts:
         return params, opt_state, metrics
 
     return MamlParts(
-        policy, optimizer, collect, adapt, sample_task, trpo_problem, trpo_step, ppo_step
+        policy,
+        optimizer,
+        collect,
+        adapt,
+        adaptation_steps,
+        sample_task,
+        trpo_problem,
+        trpo_step,
+        ppo_step,
     )
 
 
 def make_maml(config: MamlConfig, env: Env) -> Algorithm:
     parts = maml_parts(config, env)
-    policy, optimizer, collect, adapt = parts.policy, parts.optimizer, parts.collect, parts.adapt
+    policy, optimizer = parts.policy, parts.optimizer
     space = env.task_space
     num_tasks = config.max_meta_batch_size
     # Finite pools are drawn once, here, and enter the compiled functions as small constants.
@@ -331,11 +345,9 @@ def make_maml(config: MamlConfig, env: Env) -> Algorithm:
         tasks = sample_eval_tasks(task_key, config.num_eval_tasks)
 
         def adaptation_curve(task, task_data_key):
-            def step(p, k):
-                batch, mean_return = collect(p, task, jax.random.fold_in(task_data_key, k))
-                return adapt(p, batch), mean_return
-
-            return jax.lax.scan(step, state["params"], jnp.arange(config.eval_adapt_steps + 1))[1]
+            return parts.adaptation_steps(
+                state["params"], task, task_data_key, config.eval_adapt_steps
+            )[1]
 
         task_keys = jax.vmap(lambda i: jax.random.fold_in(data_key, i))(
             jnp.arange(config.num_eval_tasks)

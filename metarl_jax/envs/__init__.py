@@ -2,9 +2,10 @@
 
 from metarl_jax.envs.api import Env
 from metarl_jax.envs.bandit import make_bandit
+from metarl_jax.envs.locomotion import LOCOMOTION, make_locomotion_env
 from metarl_jax.envs.navigation import make_navigation
 
-ENV_NAMES = ("bandit", "navigation")
+ENV_NAMES = ("bandit", "navigation", *LOCOMOTION)
 
 
 def make_env(name: str, *, horizon: int | None = None, num_arms: int = 5) -> Env:
@@ -13,9 +14,19 @@ def make_env(name: str, *, horizon: int | None = None, num_arms: int = 5) -> Env
         env = make_bandit(num_arms)
     elif name == "navigation":
         env = make_navigation()
+    elif name in LOCOMOTION:
+        env = make_locomotion_env(name)
     else:
         raise ValueError(f"unknown env {name!r}; known: {ENV_NAMES}")
     return env._replace(horizon=horizon) if horizon else env
 
 
-__all__ = ["ENV_NAMES", "Env", "make_bandit", "make_env", "make_navigation"]
+__all__ = [
+    "ENV_NAMES",
+    "LOCOMOTION",
+    "Env",
+    "make_bandit",
+    "make_env",
+    "make_locomotion_env",
+    "make_navigation",
+]

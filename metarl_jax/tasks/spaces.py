@@ -68,3 +68,77 @@ def sample_batch(sample_one: Callable[[jax.Array], Task], key: jax.Array, n: int
     """
     keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(n))
     return jax.vmap(sample_one)(keys)
+
+
+class DirectionTask(NamedTuple):
+    direction: jax.Array  # scalar, -1 (backward) or +1 (forward)
+
+
+class VelocityTask(NamedTuple):
+    velocity: jax.Array  # scalar target forward velocity, m/s
+
+
+class AngleTask(NamedTuple):
+    angle: jax.Array  # scalar direction in radians
+
+
+def forward_backward_space() -> TaskSpace:
+    """Cheetah-Dir: run forward (+1) or backward (-1), each with probability 1/2."""
+    return TaskSpace(
+        name="forward_backward",
+        coord_names=("direction",),
+        low=(-1.0,),
+        high=(1.0,),
+        sample=lambda key: DirectionTask(jnp.where(jax.random.bernoulli(key), 1.0, -1.0)),
+        coords=lambda task: jnp.reshape(task.direction, (1,)),
+    )
+
+
+def velocity_space(low: float = 0.0, high: float = 3.0) -> TaskSpace:
+    """Cheetah-Vel: target velocity uniform on [low, high] (PEARL, ProMP: [0, 3])."""
+    return TaskSpace(
+        name="target_velocity",
+        coord_names=("velocity",),
+        low=(low,),
+        high=(high,),
+        sample=lambda key: VelocityTask(jax.random.uniform(key, minval=low, maxval=high)),
+        coords=lambda task: jnp.reshape(task.velocity, (1,)),
+    )
+
+
+def direction_angle_space(forward_backward: bool = False) -> TaskSpace:
+    """Ant-Dir: a 2-D direction, uniform on the circle, or 0 / 180 degrees in forward-backward mode.
+
+    Coordinates are degrees in [0, 360], so arcs read as `range:0,90`.
+    """
+    if forward_backward:
+        sample = lambda key: AngleTask(jnp.where(jax.random.bernoulli(key), jnp.pi, 0.0))
+    else:
+        sample = lambda key: AngleTask(jax.random.uniform(key, maxval=2.0 * jnp.pi))
+    return TaskSpace(
+        name="direction_fwd_back" if forward_backward else "direction_angle",
+        coord_names=("angle_deg",),
+        low=(0.0,),
+        high=(360.0,),
+        sample=sample,
+        coords=lambda task: jnp.reshape(jnp.degrees(task.angle), (1,)),
+    )
+
+
+def disk_goal_space(radius: float = 3.0) -> TaskSpace:
+    """Ant-Goal: goals uniform on a disk (angle uniform, radius = R sqrt(U))."""
+
+    def sample(key):
+        angle_key, radius_key = jax.random.split(key)
+        angle = jax.random.uniform(angle_key, maxval=2.0 * jnp.pi)
+        r = radius * jnp.sqrt(jax.random.uniform(radius_key))
+        return GoalTask(jnp.stack([r * jnp.cos(angle), r * jnp.sin(angle)]))
+
+    return TaskSpace(
+        name="disk_goal",
+        coord_names=("goal_x", "goal_y"),
+        low=(-radius, -radius),
+        high=(radius, radius),
+        sample=sample,
+        coords=lambda task: task.goal,
+    )
