@@ -23,7 +23,7 @@ import mujoco
 import numpy as np
 import pytest
 
-from metarl_jax.envs import make_env
+from metarl_jax.envs import LOCOMOTION_ENV_NAMES, make_env
 from metarl_jax.envs.locomotion import FRAME_SKIP, LOCOMOTION, load_model, torso_body
 from metarl_jax.tasks import (
     AngleTask,
@@ -85,6 +85,10 @@ def test_mjx_matches_mujoco_c_over_an_episode(name):
     assert tight.mean() > TIGHT_FRACTION, report
     # The episode really moved: a cross-check of a robot standing still would prove little.
     assert np.abs(data.qpos[0] - model.qpos0[0]) > 0.05
+
+
+def test_env_registry_lists_every_locomotion_task():
+    assert set(LOCOMOTION_ENV_NAMES) == set(LOCOMOTION)
 
 
 def test_reward_functions_on_hand_cases():

@@ -258,3 +258,17 @@ def test_bad_input_is_refused_before_anything_is_written(bad_runs, case):
     # The existing run and the empty directory are untouched (contents and modification times).
     assert after["straight"] == before["straight"]
     assert after["empty"] == before["empty"] == {}
+
+
+def test_non_finite_loss_stops_the_run_without_writing_that_chunk(tmp_path):
+    """An inner step of 1e30 makes the adapted policy, and so the outer loss, NaN at once."""
+    out_dir = tmp_path / "diverged"
+    result = run_main(*TINY_FLAGS, "--inner_lr=1e30", f"--out_dir={out_dir}")
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "non-finite" in lines[0], result.stderr
+    assert "Last good checkpoint: none written yet" in lines[0]
+    # The bad chunk left neither metrics nor a checkpoint behind; the run's flags are there.
+    assert (out_dir / "flags.txt").exists()
+    assert not (out_dir / "metrics.csv").exists()
+    assert not any((out_dir / "checkpoints").iterdir())

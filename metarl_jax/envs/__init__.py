@@ -1,11 +1,14 @@
-"""Environments as pure functions over explicit task pytrees."""
+"""Environments as pure functions over explicit task pytrees.
+
+The MuJoCo environments are imported on first use: bandit and navigation runs never load MuJoCo.
+"""
 
 from metarl_jax.envs.api import Env
 from metarl_jax.envs.bandit import make_bandit
-from metarl_jax.envs.locomotion import LOCOMOTION, make_locomotion_env
 from metarl_jax.envs.navigation import make_navigation
 
-ENV_NAMES = ("bandit", "navigation", *LOCOMOTION)
+LOCOMOTION_ENV_NAMES = ("cheetah_dir", "cheetah_vel", "ant_dir", "ant_dir_fwd_back", "ant_goal")
+ENV_NAMES = ("bandit", "navigation", *LOCOMOTION_ENV_NAMES)
 
 
 def make_env(name: str, *, horizon: int | None = None, num_arms: int = 5) -> Env:
@@ -14,19 +17,13 @@ def make_env(name: str, *, horizon: int | None = None, num_arms: int = 5) -> Env
         env = make_bandit(num_arms)
     elif name == "navigation":
         env = make_navigation()
-    elif name in LOCOMOTION:
+    elif name in LOCOMOTION_ENV_NAMES:
+        from metarl_jax.envs.locomotion import make_locomotion_env
+
         env = make_locomotion_env(name)
     else:
         raise ValueError(f"unknown env {name!r}; known: {ENV_NAMES}")
     return env._replace(horizon=horizon) if horizon else env
 
 
-__all__ = [
-    "ENV_NAMES",
-    "LOCOMOTION",
-    "Env",
-    "make_bandit",
-    "make_env",
-    "make_locomotion_env",
-    "make_navigation",
-]
+__all__ = ["ENV_NAMES", "LOCOMOTION_ENV_NAMES", "Env", "make_bandit", "make_env", "make_navigation"]
