@@ -34,6 +34,7 @@ from metarl_jax.envs import Env
 from metarl_jax.rl import (
     INNER_LOSSES,
     Batch,
+    Policy,
     backtracking_line_search,
     clipped_surrogate_loss,
     conjugate_gradient,
@@ -64,7 +65,7 @@ class TrpoProblem(NamedTuple):
 class MamlParts(NamedTuple):
     """The pieces of a meta-iteration, for benchmarks and tests; `make_maml` composes them."""
 
-    policy: object
+    policy: Policy
     optimizer: optax.GradientTransformation
     collect: Callable  # (params, task, key) -> (batch, mean return)
     adapt: Callable  # (params, batch) -> adapted params
