@@ -10,7 +10,7 @@ import os
 from absl import flags
 
 from metarl_jax.algos import MAX_EVAL_ADAPT_STEPS, MAX_INNER_STEPS, MamlConfig
-from metarl_jax.envs import ENV_NAMES, Env, make_env
+from metarl_jax.envs import ENV_NAMES, PHYSICS, Env, make_env
 from metarl_jax.nets import ACTIVATIONS
 from metarl_jax.tasks import MAX_FINITE_TASKS, RestrictionError, parse_restriction
 
@@ -23,6 +23,9 @@ flags.DEFINE_string("name", "run", "Run name, used for the default --out_dir.")
 flags.DEFINE_bool("resume", False, "Continue the run in --out_dir from its latest checkpoint.")
 flags.DEFINE_string("env", "navigation", f"Environment: one of {ENV_NAMES}.")
 flags.DEFINE_integer("num_arms", 5, "Bandit: number of arms.")
+flags.DEFINE_string(
+    "physics", "mjx", f"Locomotion physics: one of {PHYSICS} (native: MuJoCo C, CPU only)."
+)
 flags.DEFINE_integer("horizon", 0, "Episode length (0: the environment's default).")
 flags.DEFINE_string("algo", "maml_trpo", f"Algorithm: one of {tuple(ALGOS)}.")
 flags.DEFINE_list("seeds", ["0"], "Seeds, swept in one call.")
@@ -119,6 +122,8 @@ def spec_from_flags() -> RunSpec:
         raise UsageError(f"--env: unknown environment {FLAGS.env!r}; known: {', '.join(ENV_NAMES)}")
     if FLAGS.algo not in ALGOS:
         raise UsageError(f"--algo: unknown algorithm {FLAGS.algo!r}; known: {', '.join(ALGOS)}")
+    if FLAGS.physics not in PHYSICS:
+        raise UsageError(f"--physics: unknown {FLAGS.physics!r}; known: {', '.join(PHYSICS)}")
     if FLAGS.activation not in ACTIVATIONS:
         raise UsageError(f"--activation: unknown {FLAGS.activation!r}; known: {tuple(ACTIVATIONS)}")
     if FLAGS.env == "bandit" and FLAGS.num_arms < 2:
@@ -163,7 +168,9 @@ def spec_from_flags() -> RunSpec:
         raise UsageError(f"--seeds: expected distinct non-negative integers, got {seeds_text}")
     meta_batch_sizes = _int_list("meta_batch_size", FLAGS.meta_batch_size)
 
-    env = make_env(FLAGS.env, horizon=FLAGS.horizon or None, num_arms=FLAGS.num_arms)
+    env = make_env(
+        FLAGS.env, horizon=FLAGS.horizon or None, num_arms=FLAGS.num_arms, physics=FLAGS.physics
+    )
     try:
         train_tasks = parse_restriction(FLAGS.train_tasks, env.task_space, "train_tasks")
         eval_tasks = parse_restriction(FLAGS.eval_tasks, env.task_space, "eval_tasks")

@@ -180,33 +180,36 @@ SMOKE_FLAGS = [
 
 
 def test_maml_runs_one_iteration_on_every_locomotion_env(tmp_path):
-    """MAML-TRPO and MAML-PPO from the Figure-1 flag files, shrunk; two processes at a time."""
+    """MAML-TRPO and MAML-PPO from the Figure-1 flag files, shrunk, on MJX and on the native
+    MuJoCo C path; a few processes at a time (compilation is mostly single-threaded)."""
     cases = [
-        ("maml_trpo_cheetah_dir", "cheetah_dir"),
-        ("maml_ppo_cheetah_dir", "cheetah_vel"),
-        ("maml_ppo_ant_dir", "ant_dir"),
-        ("maml_trpo_ant_dir", "ant_goal"),
+        ("maml_trpo_cheetah_dir", "cheetah_dir", "mjx"),
+        ("maml_ppo_cheetah_dir", "cheetah_vel", "mjx"),
+        ("maml_trpo_cheetah_dir", "cheetah_dir", "native"),
+        ("maml_ppo_ant_dir", "ant_dir", "mjx"),
+        ("maml_trpo_ant_dir", "ant_goal", "mjx"),
     ]
     env = {**os.environ, "PYTHONPATH": REPO}
     results = {}
-    for pair in (cases[:2], cases[2:]):
+    for group in (cases[:3], cases[3:]):
         running = []
-        for flagfile, env_name in pair:
-            out_dir = tmp_path / env_name
+        for flagfile, env_name, physics in group:
+            out_dir = tmp_path / f"{env_name}_{physics}"
             command = [
                 sys.executable, "-m", "experiments.main",
                 f"--flagfile={REPO}/experiments/flags/{flagfile}.flags",
-                f"--env={env_name}", f"--out_dir={out_dir}", *SMOKE_FLAGS,
+                f"--env={env_name}", f"--physics={physics}", f"--out_dir={out_dir}",
+                *SMOKE_FLAGS,
             ]  # fmt: skip
-            running.append((env_name, out_dir, subprocess.Popen(
+            running.append(((env_name, physics), out_dir, subprocess.Popen(
                 command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 text=True,
             )))  # fmt: skip
-        for env_name, out_dir, process in running:
+        for case, out_dir, process in running:
             output, _ = process.communicate(timeout=600)
             assert process.returncode == 0, output[-3000:]
-            results[env_name] = out_dir
-    for env_name, out_dir in results.items():
+            results[case] = out_dir
+    for (env_name, _), out_dir in results.items():
         with open(out_dir / "summary.json") as f:
             summary = json.load(f)
         member = summary["members"][0]

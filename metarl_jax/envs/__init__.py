@@ -9,14 +9,21 @@ from metarl_jax.envs.navigation import make_navigation
 
 LOCOMOTION_ENV_NAMES = ("cheetah_dir", "cheetah_vel", "ant_dir", "ant_dir_fwd_back", "ant_goal")
 ENV_NAMES = ("bandit", "navigation", *LOCOMOTION_ENV_NAMES)
+PHYSICS = ("mjx", "native")  # locomotion: MJX on any JAX device, or MuJoCo C through a callback
 
 
-def make_env(name: str, *, horizon: int | None = None, num_arms: int = 5) -> Env:
+def make_env(
+    name: str, *, horizon: int | None = None, num_arms: int = 5, physics: str = "mjx"
+) -> Env:
     """Build an environment by name; `horizon` overrides its default episode length."""
     if name == "bandit":
         env = make_bandit(num_arms)
     elif name == "navigation":
         env = make_navigation()
+    elif name in LOCOMOTION_ENV_NAMES and physics == "native":
+        from metarl_jax.envs.native import make_native_locomotion_env
+
+        env = make_native_locomotion_env(name)
     elif name in LOCOMOTION_ENV_NAMES:
         from metarl_jax.envs.locomotion import make_locomotion_env
 
@@ -26,4 +33,12 @@ def make_env(name: str, *, horizon: int | None = None, num_arms: int = 5) -> Env
     return env._replace(horizon=horizon) if horizon else env
 
 
-__all__ = ["ENV_NAMES", "LOCOMOTION_ENV_NAMES", "Env", "make_bandit", "make_env", "make_navigation"]
+__all__ = [
+    "ENV_NAMES",
+    "LOCOMOTION_ENV_NAMES",
+    "PHYSICS",
+    "Env",
+    "make_bandit",
+    "make_env",
+    "make_navigation",
+]

@@ -4,13 +4,14 @@ Diagonal Gaussian parameters are (mean, log_std); categorical parameters are log
 KL and entropy sum over action dimensions.
 """
 
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-_LOG_2PI = jnp.log(2.0 * jnp.pi)
+_LOG_2PI = math.log(2.0 * math.pi)
 
 
 class Family(NamedTuple):
