@@ -202,9 +202,14 @@ def make_locomotion_env(name: str, horizon: int = HORIZON) -> Env:
         reward = spec.reward(qpos_before, data.qpos, data._impl.cfrc_ext, action, task)
         return observe(data), data, reward, spec.done(data.qpos, data.qvel)
 
+    return locomotion_env(spec, model, horizon, reset, step)
+
+
+def locomotion_env(spec: Locomotion, model: mujoco.MjModel, horizon: int, reset, step) -> Env:
+    """The Env of a locomotion spec, for any physics backend's reset and step."""
     obs_size = int(jax.eval_shape(lambda: reset(jax.random.PRNGKey(0), None)[0]).shape[0])
     return Env(
-        name=name,
+        name=spec.name,
         task_space=spec.task_space,
         obs_size=obs_size,
         action_size=model.nu,

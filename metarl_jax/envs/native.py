@@ -50,6 +50,7 @@ from metarl_jax.envs.locomotion import (
     LOCOMOTION,
     RESET_NOISE,
     load_model,
+    locomotion_env,
     model_path,
     torso_body,
 )
@@ -386,14 +387,4 @@ def make_native_locomotion_env(
         next_state = NativeState(qpos, qvel, warm)
         return spec.observe(qpos, qvel, torso_xpos), next_state, reward, spec.done(qpos, qvel)
 
-    obs_size = int(jax.eval_shape(lambda: reset(jax.random.PRNGKey(0), None)[0]).shape[0])
-    return Env(
-        name=name,
-        task_space=spec.task_space,
-        obs_size=obs_size,
-        action_size=model.nu,
-        discrete=False,
-        horizon=horizon,
-        reset=reset,
-        step=step,
-    )
+    return locomotion_env(spec, model, horizon, reset, step)
