@@ -2,6 +2,7 @@
 
     python -m experiments.bench maml_trpo_nav [--fisher_subsample=0.25] [--repeats=5]
     python -m experiments.bench envs [--env_batch_sizes=64,256,1024] [--bench_tasks=4]
+    python -m experiments.bench rl2_bandit [--bandit_arms=5] [--bandit_pulls=100]
 
 Each figure is a mean over --repeats calls after a warm-up call.
 
@@ -21,6 +22,11 @@ fit, GAE) at the Figure-1 configuration (horizon 200, 20 episodes per task, meta
 over --bench_tasks tasks (0: all 40 on an accelerator, 4 on a CPU). Last line: MJX env steps/s over
 native C env steps/s for Cheetah-Dir at the largest batch.
 
+rl2_bandit times one RL²-PPO iteration (the rl2_bandit flag file's setting: meta-batch 100 bandits,
+one trial of --bandit_pulls pulls each, GRU 64, 5 PPO epochs) for one sweep member and for
+--bench_members members vmapped in one call, and the trial collection alone; it prints compile time,
+updates/s and env steps/s, last line the single member's env steps/s.
+
 Like every experiment app, it runs with the XLA CPU flag that `experiments/__init__.py` sets
 (MJX batches of >= 512 Ant or 1,024 Cheetah episodes otherwise deadlock with jaxlib 0.10.2).
 """
@@ -36,8 +42,9 @@ import numpy as np
 from absl import app, flags
 from mujoco import rollout as mj_rollout
 
-from metarl_jax.algos import MamlConfig, make_maml, sweep_member
+from metarl_jax.algos import MamlConfig, Rl2Config, make_maml, make_rl2, sweep_member
 from metarl_jax.algos.maml import maml_parts
+from metarl_jax.algos.rl2 import rl2_parts
 from metarl_jax.envs import make_env
 from metarl_jax.envs.locomotion import (
     FRAME_SKIP,
@@ -70,6 +77,9 @@ flags.DEFINE_integer(
     "envs: tasks vmapped in MAML's data collection (Figure 1: 40); 0 = 40 on an accelerator, "
     "4 on a CPU.",
 )
+flags.DEFINE_integer("bandit_arms", 5, "rl2_bandit: arms.")
+flags.DEFINE_integer("bandit_pulls", 100, "rl2_bandit: pulls per trial.")
+flags.DEFINE_integer("bench_members", 8, "rl2_bandit: sweep members (seeds) vmapped in one call.")
 FLAGS = flags.FLAGS
 
 
@@ -370,7 +380,54 @@ def bench_envs() -> None:
         print(f"mjx_vs_native_cpu_ratio: {cheetah_ratio:.3f}")
 
 
-BENCHMARKS = {"maml_trpo_nav": bench_maml_trpo_nav, "envs": bench_envs}
+def bench_rl2_bandit() -> None:
+    print(f"machine: {machine_description()}")
+    arms, pulls, repeats = FLAGS.bandit_arms, FLAGS.bandit_pulls, FLAGS.repeats
+    env = make_env("bandit", horizon=pulls, num_arms=arms)
+    config = Rl2Config(horizon=pulls, episodes_per_trial=1, max_meta_batch_size=100)
+    algorithm = make_rl2(config, env)
+    steps_per_update = config.max_meta_batch_size * pulls
+    print(
+        f"RL²-PPO, {arms}-armed bandits, {pulls} pulls per trial, meta-batch "
+        f"{config.max_meta_batch_size}, GRU {config.hidden_sizes}, {config.ppo_epochs} epochs"
+    )
+
+    parts = rl2_parts(config, env)
+    params = parts.agent.init(jax.random.PRNGKey(0))
+    tasks = jax.vmap(env.task_space.sample)(
+        jax.random.split(jax.random.PRNGKey(1), config.max_meta_batch_size)
+    )
+    keys = jax.random.split(jax.random.PRNGKey(2), config.max_meta_batch_size)
+    collect = jax.jit(jax.vmap(parts.collect, in_axes=(None, 0, 0)))
+    _, collect_s = compiled_seconds(collect, params, tasks, keys, repeats=repeats)
+    print(
+        f"trial collection alone: {collect_s * 1e3:.1f} ms, "
+        f"{steps_per_update / collect_s:,.0f} env steps/s"
+    )
+
+    for members in (1, FLAGS.bench_members):
+        member = jax.vmap(lambda s: sweep_member(s, config.max_meta_batch_size))(
+            jnp.arange(members)
+        )
+        state = jax.jit(jax.vmap(algorithm.init))(member)
+        update = jax.jit(jax.vmap(algorithm.update))
+        compile_s, update_s = compiled_seconds(update, state, member, repeats=repeats)
+        print(
+            f"{members} member(s) in one call: compile {compile_s:.1f} s, "
+            f"{update_s * 1e3:.1f} ms per iteration, {1.0 / update_s:.2f} updates/s, "
+            f"{members * steps_per_update / update_s:,.0f} env steps/s"
+        )
+        if members == 1:
+            single_update_s = update_s
+    print(f"rl2_bandit_updates_per_s: {1.0 / single_update_s:.3f}")
+    print(f"rl2_bandit_steps_per_s: {steps_per_update / single_update_s:.0f}")
+
+
+BENCHMARKS = {
+    "maml_trpo_nav": bench_maml_trpo_nav,
+    "envs": bench_envs,
+    "rl2_bandit": bench_rl2_bandit,
+}
 
 
 def main(argv):

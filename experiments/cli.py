@@ -9,12 +9,25 @@ import os
 
 from absl import flags
 
-from metarl_jax.algos import MAX_EVAL_ADAPT_STEPS, MAX_INNER_STEPS, MamlConfig
+from metarl_jax.algos import (
+    MAX_EVAL_ADAPT_STEPS,
+    MAX_INNER_STEPS,
+    Algorithm,
+    MamlConfig,
+    Rl2Config,
+    make_maml,
+    make_rl2,
+)
 from metarl_jax.envs import ENV_NAMES, PHYSICS, Env, make_env
 from metarl_jax.nets import ACTIVATIONS
 from metarl_jax.tasks import MAX_FINITE_TASKS, RestrictionError, parse_restriction
 
-ALGOS = {"maml_trpo": "trpo", "maml_ppo": "ppo"}
+ALGOS = ("maml_trpo", "maml_ppo", "rl2_ppo")
+# Reference defaults that differ between algorithms (REFERENCE.md), applied to flags left unset
+# on the command line and in flag files; flags.txt records the values used.
+ALGO_DEFAULTS = {
+    "rl2_ppo": {"hidden_sizes": ["64"], "meta_batch_size": ["100"], "clip": 0.2},
+}
 
 FLAGS = flags.FLAGS
 
@@ -43,7 +56,9 @@ flags.DEFINE_string(
 )
 flags.DEFINE_string("eval_tasks", "full", "Evaluation tasks, same syntax as --train_tasks.")
 flags.DEFINE_integer("task_pool_seed", 0, "Seed that draws finite task pools.")
-flags.DEFINE_list("hidden_sizes", ["64", "64"], "Policy hidden layer widths.")
+flags.DEFINE_list(
+    "hidden_sizes", ["64", "64"], "Policy hidden layer widths (RL²: GRU layers, default 64)."
+)
 flags.DEFINE_string("activation", "tanh", f"Policy activation: one of {tuple(ACTIVATIONS)}.")
 flags.DEFINE_integer("rollouts_per_task", 20, "Episodes per task per adaptation step.")
 flags.DEFINE_integer("inner_steps", 1, "Inner gradient steps during meta-training.")
@@ -60,10 +75,17 @@ flags.DEFINE_float("line_search_ratio", 0.8, "TRPO: backtracking ratio.")
 flags.DEFINE_float(
     "fisher_subsample", 1.0, "TRPO: fraction of each task's episodes used in Fisher products."
 )
-flags.DEFINE_float("outer_lr", 1e-3, "PPO: Adam learning rate of the outer step.")
-flags.DEFINE_integer("ppo_steps", 5, "PPO: gradient steps per meta-iteration.")
-flags.DEFINE_float("clip", 0.3, "PPO: clipping epsilon.")
+flags.DEFINE_float("outer_lr", 1e-3, "Adam learning rate (MAML-PPO's outer step; RL²).")
+flags.DEFINE_integer("ppo_steps", 5, "MAML-PPO: gradient steps per meta-iteration.")
+flags.DEFINE_float("clip", 0.3, "PPO clipping epsilon (MAML-PPO 0.3; RL² default 0.2).")
 flags.DEFINE_float("inner_kl_coef", 5e-4, "PPO: ProMP's KL penalty on the pre-update policy.")
+flags.DEFINE_integer("episodes_per_trial", 2, "RL²: episodes per trial (state kept across).")
+flags.DEFINE_integer("trials_per_task", 1, "RL²: trials per task per iteration.")
+flags.DEFINE_integer("ppo_epochs", 5, "RL²: PPO epochs per iteration.")
+flags.DEFINE_integer("num_minibatches", 1, "RL²: minibatches (of tasks) per epoch.")
+flags.DEFINE_float("value_coef", 0.5, "RL²: weight of the value loss.")
+flags.DEFINE_float("entropy_coef", 0.0, "RL²: weight of the entropy bonus.")
+flags.DEFINE_float("max_grad_norm", 0.0, "RL²: global gradient-norm clip (0: none).")
 flags.DEFINE_integer("num_eval_tasks", 40, "Evaluation tasks per evaluation.")
 flags.DEFINE_integer("eval_adapt_steps", 3, "Adaptation steps K at meta-test (returns after 0..K).")
 
@@ -79,8 +101,9 @@ class UsageError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class RunSpec:
+    algo: str
     env: Env
-    config: MamlConfig
+    config: MamlConfig | Rl2Config
     seeds: tuple[int, ...]
     meta_batch_sizes: tuple[int, ...]
     num_train_tasks: tuple[int, ...]  # 0 = the whole training region
@@ -116,12 +139,24 @@ def _positive(name: str, value, allow_zero=False):
         )
 
 
+def make_algorithm(spec: RunSpec) -> Algorithm:
+    make = make_rl2 if spec.algo == "rl2_ppo" else make_maml
+    return make(spec.config, spec.env)
+
+
+def apply_algorithm_defaults() -> None:
+    for name, value in ALGO_DEFAULTS.get(FLAGS.algo, {}).items():
+        if not FLAGS[name].present:
+            FLAGS[name].value = value
+
+
 def spec_from_flags() -> RunSpec:
     """Validate the flags into a run specification; raise UsageError naming the first bad flag."""
     if FLAGS.env not in ENV_NAMES:
         raise UsageError(f"--env: unknown environment {FLAGS.env!r}; known: {', '.join(ENV_NAMES)}")
     if FLAGS.algo not in ALGOS:
         raise UsageError(f"--algo: unknown algorithm {FLAGS.algo!r}; known: {', '.join(ALGOS)}")
+    apply_algorithm_defaults()
     if FLAGS.physics not in PHYSICS:
         raise UsageError(f"--physics: unknown {FLAGS.physics!r}; known: {', '.join(PHYSICS)}")
     if FLAGS.activation not in ACTIVATIONS:
@@ -137,11 +172,16 @@ def spec_from_flags() -> RunSpec:
         "cg_iterations",
         "line_search_steps",
         "ppo_steps",
+        "episodes_per_trial",
+        "trials_per_task",
+        "ppo_epochs",
+        "num_minibatches",
     ):
         _positive(name, getattr(FLAGS, name))
     for name in ("inner_lr", "max_kl", "outer_lr", "clip"):
         _positive(name, getattr(FLAGS, name))
-    _positive("cg_damping", FLAGS.cg_damping, allow_zero=True)
+    for name in ("cg_damping", "value_coef", "entropy_coef", "max_grad_norm"):
+        _positive(name, getattr(FLAGS, name), allow_zero=True)
     for name in ("gamma", "gae_lambda"):
         if not 0.0 <= getattr(FLAGS, name) <= 1.0:
             raise UsageError(f"--{name}: {getattr(FLAGS, name)} must be in [0, 1]")
@@ -191,19 +231,63 @@ def spec_from_flags() -> RunSpec:
     else:
         num_train_tasks = (train_tasks.num_tasks,)
 
-    config = MamlConfig(
-        outer_optimizer=ALGOS[FLAGS.algo],
+    if FLAGS.algo == "rl2_ppo" and FLAGS.num_minibatches > max(meta_batch_sizes):
+        raise UsageError(
+            f"--num_minibatches: {FLAGS.num_minibatches} exceeds the largest meta-batch "
+            f"({max(meta_batch_sizes)} tasks)"
+        )
+    shared = dict(
         hidden_sizes=hidden_sizes,
-        activation=FLAGS.activation,
         horizon=env.horizon,
-        rollouts_per_task=FLAGS.rollouts_per_task,
         max_meta_batch_size=max(meta_batch_sizes),
+        gamma=FLAGS.gamma,
+        gae_lambda=FLAGS.gae_lambda,
+        train_tasks=train_tasks,
+        eval_tasks=eval_tasks,
+        task_pool_seed=FLAGS.task_pool_seed,
+        num_eval_tasks=FLAGS.num_eval_tasks,
+    )
+    if FLAGS.algo == "rl2_ppo":
+        config = Rl2Config(
+            **shared,
+            episodes_per_trial=FLAGS.episodes_per_trial,
+            trials_per_task=FLAGS.trials_per_task,
+            lr=FLAGS.outer_lr,
+            ppo_epochs=FLAGS.ppo_epochs,
+            num_minibatches=FLAGS.num_minibatches,
+            clip=FLAGS.clip,
+            value_coef=FLAGS.value_coef,
+            entropy_coef=FLAGS.entropy_coef,
+            max_grad_norm=FLAGS.max_grad_norm,
+        )
+    else:
+        config = _maml_config(shared, inner_loss)
+    sweep_columns = ["meta_batch_size"]
+    if FLAGS.num_train_tasks or train_tasks.num_tasks:
+        sweep_columns.append("num_train_tasks")
+    return RunSpec(
+        algo=FLAGS.algo,
+        env=env,
+        config=config,
+        seeds=seeds,
+        meta_batch_sizes=meta_batch_sizes,
+        num_train_tasks=num_train_tasks,
+        sweep_columns=tuple(sweep_columns),
+        num_iterations=FLAGS.num_iterations,
+        log_every=FLAGS.log_every,
+    )
+
+
+def _maml_config(shared: dict, inner_loss: str) -> MamlConfig:
+    return MamlConfig(
+        **shared,
+        outer_optimizer="trpo" if FLAGS.algo == "maml_trpo" else "ppo",
+        activation=FLAGS.activation,
+        rollouts_per_task=FLAGS.rollouts_per_task,
         inner_steps=FLAGS.inner_steps,
         inner_lr=FLAGS.inner_lr,
         inner_loss=inner_loss,
         first_order=FLAGS.first_order,
-        gamma=FLAGS.gamma,
-        gae_lambda=FLAGS.gae_lambda,
         max_kl=FLAGS.max_kl,
         cg_iterations=FLAGS.cg_iterations,
         cg_damping=FLAGS.cg_damping,
@@ -214,24 +298,7 @@ def spec_from_flags() -> RunSpec:
         ppo_steps=FLAGS.ppo_steps,
         clip=FLAGS.clip,
         inner_kl_coef=FLAGS.inner_kl_coef,
-        train_tasks=train_tasks,
-        eval_tasks=eval_tasks,
-        task_pool_seed=FLAGS.task_pool_seed,
-        num_eval_tasks=FLAGS.num_eval_tasks,
         eval_adapt_steps=FLAGS.eval_adapt_steps,
-    )
-    sweep_columns = ["meta_batch_size"]
-    if FLAGS.num_train_tasks or train_tasks.num_tasks:
-        sweep_columns.append("num_train_tasks")
-    return RunSpec(
-        env=env,
-        config=config,
-        seeds=seeds,
-        meta_batch_sizes=meta_batch_sizes,
-        num_train_tasks=num_train_tasks,
-        sweep_columns=tuple(sweep_columns),
-        num_iterations=FLAGS.num_iterations,
-        log_every=FLAGS.log_every,
     )
 
 

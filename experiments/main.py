@@ -16,7 +16,6 @@ import numpy as np
 from absl import app, logging
 
 from experiments import cli
-from metarl_jax.algos import make_maml
 from metarl_jax.io import checkpoints, metrics, plots, summary
 from metarl_jax.sweep import init_states, sweep_members, train
 
@@ -33,11 +32,8 @@ def _progress_line(result, num_iterations, chunk_iterations):
     """Rates and ETA from the latest chunk (the first one includes compilation)."""
     chunk_steps = float(np.sum(result.env_steps)) * chunk_iterations / result.iteration
     eta = result.seconds / chunk_iterations * (num_iterations - result.iteration)
-    shown = {"train/return": result.train_metrics["train/return"]}
-    eval_names = sorted(result.eval_metrics, key=lambda n: int(n.rsplit("step", 1)[1]))
-    if eval_names:
-        shown[eval_names[0]] = result.eval_metrics[eval_names[0]]
-        shown[eval_names[-1]] = result.eval_metrics[eval_names[-1]]
+    logged = {**result.train_metrics, **result.eval_metrics}
+    shown = {name: logged[name] for name in metrics.headline_metrics(logged)}
     values = " | ".join(f"{k} {float(np.mean(v)):.2f}" for k, v in shown.items())
     return (
         f"iter {result.iteration}/{num_iterations} | env steps {int(result.env_steps.max()):,} "
@@ -60,7 +56,7 @@ def _check_finite(result, algorithm, rows, last_saved):
 
 
 def run(spec: cli.RunSpec, out_dir: str, resume: bool) -> dict:
-    algorithm = make_maml(spec.config, spec.env)
+    algorithm = cli.make_algorithm(spec)
     members, rows = sweep_members(spec.seeds, spec.meta_batch_sizes, spec.num_train_tasks)
     sweep_columns = list(spec.sweep_columns)
     for row in rows:
@@ -118,12 +114,8 @@ def run(spec: cli.RunSpec, out_dir: str, resume: bool) -> dict:
         "plots": [os.path.relpath(p, out_dir) for p in plot_paths],
     }
     summary.write_summary(os.path.join(out_dir, "summary.json"), run_info, finals)
-    eval_names = sorted(
-        (c for c in all_rows[0] if c.startswith("eval/return_step")), key=lambda c: int(c[16:])
-    )
-    shown = ["train/return", *eval_names[:1], *eval_names[-1:]] if eval_names else ["train/return"]
     print(f"\nfinal iteration {spec.num_iterations} (mean ± std over seeds):")
-    print(summary.format_table(finals, sweep_columns, list(dict.fromkeys(shown))))
+    print(summary.format_table(finals, sweep_columns, metrics.headline_metrics(all_rows[0])))
     print(f"\nresults in {out_dir}", flush=True)
     return {"finals": finals, "run_info": run_info}
 

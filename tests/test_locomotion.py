@@ -176,11 +176,12 @@ SMOKE_FLAGS = [
     "--log_every=1",
     "--cg_iterations=2",
     "--ppo_steps=2",
+    "--ppo_epochs=2",
 ]
 
 
-def test_maml_runs_one_iteration_on_every_locomotion_env(tmp_path):
-    """MAML-TRPO and MAML-PPO from the Figure-1 flag files, shrunk, on MJX and on the native
+def test_algorithms_run_one_iteration_on_every_locomotion_env(tmp_path):
+    """MAML-TRPO, MAML-PPO and RL² from the Figure-1 flag files, shrunk, on MJX and on the native
     MuJoCo C path; a few processes at a time (compilation is mostly single-threaded)."""
     cases = [
         ("maml_trpo_cheetah_dir", "cheetah_dir", "mjx"),
@@ -188,20 +189,21 @@ def test_maml_runs_one_iteration_on_every_locomotion_env(tmp_path):
         ("maml_trpo_cheetah_dir", "cheetah_dir", "native"),
         ("maml_ppo_ant_dir", "ant_dir", "mjx"),
         ("maml_trpo_ant_dir", "ant_goal", "mjx"),
+        ("rl2_cheetah_dir", "ant_dir", "mjx"),
     ]
     env = {**os.environ, "PYTHONPATH": REPO}
     results = {}
     for group in (cases[:3], cases[3:]):
         running = []
         for flagfile, env_name, physics in group:
-            out_dir = tmp_path / f"{env_name}_{physics}"
+            out_dir = tmp_path / f"{flagfile}_{env_name}_{physics}"
             command = [
                 sys.executable, "-m", "experiments.main",
                 f"--flagfile={REPO}/experiments/flags/{flagfile}.flags",
                 f"--env={env_name}", f"--physics={physics}", f"--out_dir={out_dir}",
                 *SMOKE_FLAGS,
             ]  # fmt: skip
-            running.append(((env_name, physics), out_dir, subprocess.Popen(
+            running.append(((flagfile, env_name, physics), out_dir, subprocess.Popen(
                 command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 text=True,
             )))  # fmt: skip
@@ -209,14 +211,20 @@ def test_maml_runs_one_iteration_on_every_locomotion_env(tmp_path):
             output, _ = process.communicate(timeout=600)
             assert process.returncode == 0, output[-3000:]
             results[case] = out_dir
-    for (env_name, _), out_dir in results.items():
+    for (flagfile, env_name, _), out_dir in results.items():
         with open(out_dir / "summary.json") as f:
             summary = json.load(f)
         member = summary["members"][0]
-        for metric in ("train/return", "eval/return_step0", "eval/return_step1"):
+        if flagfile.startswith("rl2"):
+            curve = ("eval/return_episode0", "eval/return_episode1")
+            steps = 2 * 2 * 6  # tasks x episodes per trial x horizon
+        else:
+            curve = ("eval/return_step0", "eval/return_step1")
+            steps = 2 * 2 * 6 * 2  # tasks x episodes x horizon x (1 + 1)
+        for metric in ("train/return", "eval/return", *curve):
             assert np.isfinite(member[metric]["mean"]), (env_name, metric)
         assert summary["env"] == env_name
         header = (out_dir / "metrics.csv").read_text().splitlines()[0].split(",")
         assert header[:4] == ["iteration", "env_steps", "seed", "meta_batch_size"]
-        assert member["env_steps"] == 2 * 2 * 6 * 2  # tasks x episodes x horizon x (1 + 1)
+        assert member["env_steps"] == steps
         assert (out_dir / "plots").is_dir() and (out_dir / "checkpoints").is_dir()

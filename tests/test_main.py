@@ -32,6 +32,9 @@ def _ok(result):
     return result
 
 
+RUN_CONTENTS = ["checkpoints", "flags.txt", "metrics.csv", "plots", "summary.json"]
+
+
 def _rows(out_dir):
     with open(os.path.join(out_dir, "metrics.csv"), newline="") as f:
         reader = csv.DictReader(f)
@@ -60,13 +63,7 @@ def straight_run(tmp_path_factory):
 
 def test_results_contract(straight_run):
     out_dir, result = straight_run
-    assert sorted(os.listdir(out_dir)) == [
-        "checkpoints",
-        "flags.txt",
-        "metrics.csv",
-        "plots",
-        "summary.json",
-    ]
+    assert sorted(os.listdir(out_dir)) == RUN_CONTENTS
 
     columns, rows = _rows(out_dir)
     assert columns[:4] == ["iteration", "env_steps", "seed", "meta_batch_size"]
@@ -187,6 +184,11 @@ BAD_FLAGS = {
     "train-range-outside": ("--train_tasks=range:0,2", "train_tasks"),
     "eval-complement-covers": ("--eval_tasks=complement:-0.5,0.5", "eval_tasks"),
     "eval-adapt-steps-too-many": ("--eval_adapt_steps=1000", "eval_adapt_steps"),
+    "episodes-per-trial-zero": ("--episodes_per_trial=0", "episodes_per_trial"),
+    "rl2-more-minibatches-than-tasks": (
+        ("--algo=rl2_ppo", "--num_minibatches=3"),
+        "num_minibatches",
+    ),
 }
 
 
@@ -199,7 +201,15 @@ def bad_runs(straight_run, tmp_path_factory):
     empty_dir.mkdir()
     straight_flagfile = f"--flagfile={os.path.join(straight_dir, 'flags.txt')}"
     cases = {
-        name: ((*TINY_FLAGS, flag, f"--out_dir={root / name}"), flag_name, root / name)
+        name: (
+            (
+                *TINY_FLAGS,
+                *((flag,) if isinstance(flag, str) else flag),
+                f"--out_dir={root / name}",
+            ),
+            flag_name,
+            root / name,
+        )
         for name, (flag, flag_name) in BAD_FLAGS.items()
     }
     cases["existing-run-without-resume"] = (
@@ -272,3 +282,30 @@ def test_non_finite_loss_stops_the_run_without_writing_that_chunk(tmp_path):
     assert (out_dir / "flags.txt").exists()
     assert not (out_dir / "metrics.csv").exists()
     assert not any((out_dir / "checkpoints").iterdir())
+
+
+def test_rl2_through_the_app(tmp_path):
+    """RL² from flags: the results contract with one evaluation column per episode of a trial,
+    and RL²'s reference defaults recorded in flags.txt where the flags left them unset."""
+    out_dir = tmp_path / "rl2"
+    result = run_main(
+        *TINY_FLAGS,
+        "--algo=rl2_ppo",
+        "--ppo_epochs=2",
+        "--num_minibatches=2",
+        f"--out_dir={out_dir}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(os.listdir(out_dir)) == RUN_CONTENTS
+    columns, rows = _rows(out_dir)
+    for name in ("train/return", "eval/return", "eval/return_episode0", "eval/return_episode1"):
+        assert name in columns
+    assert "eval/return_step0" not in columns
+    assert {int(r["env_steps"]) for r in rows if r["iteration"] == "4"} == {4 * 2 * 2 * 5}
+    flags_text = _read(out_dir / "flags.txt")
+    assert "--clip=0.2\n" in flags_text  # RL²'s default, the flag being unset
+    assert "--hidden_sizes=8\n" in flags_text  # given explicitly: kept
+    with open(out_dir / "summary.json") as f:
+        summary = json.load(f)
+    assert summary["algo"] == "rl2_ppo"
+    assert np.isfinite(summary["members"][0]["eval/return"]["mean"])

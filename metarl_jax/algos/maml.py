@@ -30,6 +30,14 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from metarl_jax.algos.api import Algorithm, SweepMember
+from metarl_jax.algos.meta_training import (
+    active_tasks,
+    evaluation_keys,
+    initial_state,
+    next_state,
+    per_task_keys,
+    task_samplers,
+)
 from metarl_jax.envs import Env
 from metarl_jax.rl import (
     INNER_LOSSES,
@@ -45,12 +53,11 @@ from metarl_jax.rl import (
     max_step,
     rollout,
 )
-from metarl_jax.tasks import Restriction, draw_pool, make_sampler
+from metarl_jax.tasks import Restriction
 
 OUTER_OPTIMIZERS = ("trpo", "ppo")
 MAX_INNER_STEPS = 5
 MAX_EVAL_ADAPT_STEPS = 20
-EVAL_SEED = 0x5EED
 
 
 class TrpoProblem(NamedTuple):
@@ -284,34 +291,21 @@ def maml_parts(config: MamlConfig, env: Env) -> MamlParts:
 def make_maml(config: MamlConfig, env: Env) -> Algorithm:
     parts = maml_parts(config, env)
     policy, optimizer = parts.policy, parts.optimizer
-    space = env.task_space
     num_tasks = config.max_meta_batch_size
-    # Finite pools are drawn once, here, and enter the compiled functions as small constants.
-    train_pool = draw_pool(space, config.train_tasks, config.task_pool_seed)
-    eval_pool = draw_pool(space, config.eval_tasks, config.task_pool_seed)
-    sample_eval_tasks = make_sampler(space, config.eval_tasks, pool=eval_pool)
+    samplers = task_samplers(
+        env.task_space, config.train_tasks, config.eval_tasks, config.task_pool_seed
+    )
 
     def init(member: SweepMember):
-        key, init_key = jax.random.split(jax.random.PRNGKey(member.seed))
-        params = policy.init(init_key)
-        return {
-            "params": params,
-            "opt_state": optimizer.init(params),
-            "key": key,
-            "iteration": jnp.asarray(0, jnp.int32),
-        }
+        return initial_state(member, policy.init, optimizer)
 
     def update(state, member: SweepMember):
         key, task_key, data_key = jax.random.split(state["key"], 3)
-        sample_train_tasks = make_sampler(
-            space, config.train_tasks, pool=train_pool, num_active=member.num_train_tasks
-        )
-        tasks = sample_train_tasks(task_key, num_tasks)
-        task_keys = jax.vmap(lambda i: jax.random.fold_in(data_key, i))(jnp.arange(num_tasks))
+        tasks = samplers.train(member)(task_key, num_tasks)
         inner_batches, post, step_returns = jax.vmap(parts.sample_task, in_axes=(None, 0, 0))(
-            state["params"], tasks, task_keys
+            state["params"], tasks, per_task_keys(data_key, num_tasks)
         )
-        active = (jnp.arange(num_tasks) < member.meta_batch_size).astype(jnp.float32)
+        active = active_tasks(member, num_tasks)
         weights = active / member.meta_batch_size
 
         if config.outer_optimizer == "trpo":
@@ -326,35 +320,27 @@ def make_maml(config: MamlConfig, env: Env) -> Algorithm:
         metrics["train/return"] = mean_returns[-1]
         for k in range(config.inner_steps + 1):
             metrics[f"train/return_step{k}"] = mean_returns[k]
-        new_state = {
-            "params": params,
-            "opt_state": opt_state,
-            "key": key,
-            "iteration": state["iteration"] + 1,
-        }
-        return new_state, metrics
+        return next_state(state, params, opt_state, key), metrics
 
     def evaluate(state, member: SweepMember):
         """Mean return on fresh evaluation tasks after 0, 1, ..., eval_adapt_steps inner steps.
 
-        The evaluation key depends only on the iteration: every sweep member meets the same tasks,
-        and evaluating never touches the training random stream.
+        eval/return is the return after as many steps as meta-training takes (`inner_steps`).
         """
         del member
-        key = jax.random.fold_in(jax.random.PRNGKey(EVAL_SEED), state["iteration"])
-        task_key, data_key = jax.random.split(key)
-        tasks = sample_eval_tasks(task_key, config.num_eval_tasks)
+        task_key, data_key = evaluation_keys(state["iteration"])
+        tasks = samplers.eval(task_key, config.num_eval_tasks)
 
         def adaptation_curve(task, task_data_key):
             return parts.adaptation_steps(
                 state["params"], task, task_data_key, config.eval_adapt_steps
             )[1]
 
-        task_keys = jax.vmap(lambda i: jax.random.fold_in(data_key, i))(
-            jnp.arange(config.num_eval_tasks)
-        )
+        task_keys = per_task_keys(data_key, config.num_eval_tasks)
         curves = jax.vmap(adaptation_curve)(tasks, task_keys).mean(axis=0)
-        return {f"eval/return_step{k}": curves[k] for k in range(config.eval_adapt_steps + 1)}
+        metrics = {f"eval/return_step{k}": curves[k] for k in range(config.eval_adapt_steps + 1)}
+        metrics["eval/return"] = curves[min(config.inner_steps, config.eval_adapt_steps)]
+        return metrics
 
     def env_steps_per_iteration(member: SweepMember):
         per_task = config.rollouts_per_task * config.horizon * (config.inner_steps + 1)

@@ -70,3 +70,27 @@ def truncate_after(path: str, iteration: int) -> None:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(kept)
+
+
+# The meta-test curve within a task: MAML's return after k gradient steps, RL²'s return of the
+# e-th episode of a trial. Its x-axis label.
+CURVE_PREFIXES = {
+    "eval/return_step": "adaptation steps at meta-test",
+    "eval/return_episode": "episode of the trial",
+}
+
+
+def curve_columns(columns) -> tuple[list[str], str]:
+    """The evaluation-curve columns in numeric order, and what their index means."""
+    for prefix, label in CURVE_PREFIXES.items():
+        found = [c for c in columns if c.startswith(prefix) and c[len(prefix) :].isdigit()]
+        if found:
+            return sorted(found, key=lambda c: int(c[len(prefix) :])), label
+    return [], ""
+
+
+def headline_metrics(columns) -> list[str]:
+    """What tables and plots lead with: train/return, eval/return, the curve's ends."""
+    curve, _ = curve_columns(columns)
+    names = ["train/return", "eval/return", *curve[:1], *curve[-1:]]
+    return [n for n in dict.fromkeys(names) if n in columns]

@@ -9,6 +9,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from metarl_jax.io.metrics import curve_columns, headline_metrics
+
 
 def group_over_seeds(rows: list[dict], sweep_columns: list[str], metric: str):
     """{member label: (env_steps [I], values [seeds, I])} for rows of metrics.csv."""
@@ -47,16 +49,16 @@ def plot_curves(rows, sweep_columns, metric: str, path: str, title: str = "") ->
     plt.close(fig)
 
 
-def plot_adaptation(final_curves: dict, path: str) -> None:
-    """final_curves: {member label: values [seeds, K+1]}: return after k adaptation steps."""
+def plot_adaptation(final_curves: dict, path: str, xlabel: str) -> None:
+    """final_curves: {member label: values [seeds, K]}: return at each point of the curve."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for label, values in sorted(final_curves.items()):
         steps = np.arange(values.shape[1])
         mean, spread = values.mean(axis=0), values.std(axis=0)
         ax.errorbar(steps, mean, yerr=spread, marker="o", capsize=3, label=label or "run")
-    ax.set_xlabel("adaptation steps at meta-test")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("evaluation return")
-    ax.set_title("return after k gradient steps (final iteration, mean ± std over seeds)")
+    ax.set_title("evaluation return (final iteration, mean ± std over seeds)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -67,23 +69,21 @@ def plot_adaptation(final_curves: dict, path: str) -> None:
 def write_plots(out_dir: str, rows: list[dict], sweep_columns: list[str]) -> list[str]:
     plots_dir = os.path.join(out_dir, "plots")
     os.makedirs(plots_dir, exist_ok=True)
-    columns = rows[0].keys() if rows else []
-    eval_steps = sorted(
-        (c for c in columns if c.startswith("eval/return_step")), key=lambda c: int(c[16:])
-    )
+    columns = list(rows[0]) if rows else []
+    eval_curve, curve_label = curve_columns(columns)
     written = []
-    for metric in ["train/return", *eval_steps[:1], *eval_steps[-1:]]:
+    for metric in headline_metrics(columns):
         path = os.path.join(plots_dir, metric.replace("/", "_") + ".png")
         plot_curves(rows, sweep_columns, metric, path)
         written.append(path)
-    if eval_steps:
+    if eval_curve:
         last = max(int(r["iteration"]) for r in rows)
         final = [r for r in rows if int(r["iteration"]) == last]
         curves = defaultdict(list)
         for row in final:
             label = ", ".join(f"{c}={row[c]}" for c in sweep_columns)
-            curves[label].append([float(row[c]) for c in eval_steps])
-        path = os.path.join(plots_dir, "eval_adaptation_steps.png")
-        plot_adaptation({k: np.array(v) for k, v in curves.items()}, path)
+            curves[label].append([float(row[c]) for c in eval_curve])
+        path = os.path.join(plots_dir, "eval_curve.png")
+        plot_adaptation({k: np.array(v) for k, v in curves.items()}, path, curve_label)
         written.append(path)
     return sorted(set(written))

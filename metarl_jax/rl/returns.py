@@ -48,3 +48,27 @@ def normalize(x: jax.Array, valid: jax.Array, eps: float = 1e-8) -> jax.Array:
     mean = masked_mean(x, valid)
     std = jnp.sqrt(masked_mean((x - mean) ** 2, valid))
     return (x - mean) / (std + eps) * valid
+
+
+def trial_gae(
+    rewards: jax.Array, values: jax.Array, valid: jax.Array, gamma: float, lam: float
+) -> jax.Array:
+    """GAE over a whole trial: episode boundaries do not cut it, invalid steps are skipped.
+
+    An invalid step (a frozen, ended episode) passes the next valid step's value and advantage
+    straight through, so the return flows from one episode into the next; the trial's end is
+    terminal. Shapes [T, ...].
+    """
+
+    def backward(carry, step):
+        next_value, next_advantage = carry
+        reward, value, is_valid = step
+        delta = reward + gamma * next_value - value
+        advantage = delta + gamma * lam * next_advantage
+        keep = is_valid > 0
+        carry = (jnp.where(keep, value, next_value), jnp.where(keep, advantage, next_advantage))
+        return carry, advantage * is_valid
+
+    zeros = jnp.zeros_like(rewards[0])
+    _, advantages = jax.lax.scan(backward, (zeros, zeros), (rewards, values, valid), reverse=True)
+    return advantages

@@ -1,0 +1,68 @@
+"""What every meta-training loop shares: the state layout, tasks per sweep member, eval keys."""
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from metarl_jax.algos.api import SweepMember
+from metarl_jax.tasks import Restriction, TaskSpace, draw_pool, make_sampler
+
+EVAL_SEED = 0x5EED
+
+
+def initial_state(member: SweepMember, init_params: Callable, optimizer) -> dict:
+    """{params, opt_state, key, iteration}: parameters from the member's seed."""
+    key, init_key = jax.random.split(jax.random.PRNGKey(member.seed))
+    params = init_params(init_key)
+    return {
+        "params": params,
+        "opt_state": optimizer.init(params) if optimizer is not None else optax.EmptyState(),
+        "key": key,
+        "iteration": jnp.asarray(0, jnp.int32),
+    }
+
+
+def next_state(state: dict, params, opt_state, key) -> dict:
+    return {
+        "params": params,
+        "opt_state": opt_state,
+        "key": key,
+        "iteration": state["iteration"] + 1,
+    }
+
+
+class TaskSamplers(NamedTuple):
+    train: Callable[[SweepMember], Callable]  # member -> sample(key, n): its training tasks
+    eval: Callable  # sample(key, n): evaluation tasks
+
+
+def task_samplers(
+    space: TaskSpace, train_tasks: Restriction, eval_tasks: Restriction, pool_seed: int
+) -> TaskSamplers:
+    """Finite pools are drawn once, here, and enter the compiled functions as small constants."""
+    train_pool = draw_pool(space, train_tasks, pool_seed)
+    eval_pool = draw_pool(space, eval_tasks, pool_seed)
+
+    def train(member: SweepMember):
+        return make_sampler(space, train_tasks, pool=train_pool, num_active=member.num_train_tasks)
+
+    return TaskSamplers(train, make_sampler(space, eval_tasks, pool=eval_pool))
+
+
+def per_task_keys(key: jax.Array, num_tasks: int) -> jax.Array:
+    """Task i's key depends only on (key, i): a smaller meta-batch sees a prefix of them."""
+    return jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(num_tasks))
+
+
+def active_tasks(member: SweepMember, num_tasks: int) -> jax.Array:
+    """1 for the member's first `meta_batch_size` of the sampled maximum, else 0."""
+    return (jnp.arange(num_tasks) < member.meta_batch_size).astype(jnp.float32)
+
+
+def evaluation_keys(iteration: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(task key, data key) of an evaluation: they depend only on the iteration, so every sweep
+    member meets the same tasks and evaluating never touches the training random stream."""
+    return jax.random.split(jax.random.fold_in(jax.random.PRNGKey(EVAL_SEED), iteration))

@@ -1,0 +1,269 @@
+"""RL² (Duan et al., 2016) trained with PPO, as in ProMP's full_code branch.
+
+One iteration:
+
+    sample a meta-batch of tasks T_i
+    for each task (vmapped): run trials of E episodes with the recurrent agent, its state kept
+        across the episodes of a trial and reset between trials
+    advantages: GAE over each whole trial (episode ends do not cut it), then normalized
+    for each of `ppo_epochs` epochs, for each minibatch of tasks:
+        one Adam step on  clipped surrogate + c_v * value error - c_H * entropy,
+        backpropagated through time over the whole trial
+
+Smaller meta-batches are a mask over the sampled maximum: every mean is over the valid steps of
+active tasks only, and minibatches are drawn among active tasks, so a masked sweep member trains
+exactly as a separate run of that meta-batch size.
+"""
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from metarl_jax.algos.api import Algorithm, SweepMember
+from metarl_jax.algos.meta_training import (
+    active_tasks,
+    evaluation_keys,
+    initial_state,
+    next_state,
+    per_task_keys,
+    task_samplers,
+)
+from metarl_jax.envs import Env
+from metarl_jax.rl import (
+    RecurrentAgent,
+    TrialTrajectory,
+    clipped_surrogate_loss,
+    episode_returns_per_trial,
+    make_recurrent_agent,
+    masked_mean,
+    normalize,
+    rollout_trials,
+    trial_gae,
+    unroll,
+)
+from metarl_jax.tasks import Restriction
+
+
+@dataclasses.dataclass(frozen=True)
+class Rl2Config:
+    hidden_sizes: tuple[int, ...] = (64,)
+    horizon: int = 200
+    episodes_per_trial: int = 2
+    trials_per_task: int = 1
+    max_meta_batch_size: int = 100
+    gamma: float = 0.99
+    gae_lambda: float = 1.0
+    lr: float = 1e-3
+    ppo_epochs: int = 5
+    num_minibatches: int = 1
+    clip: float = 0.2
+    value_coef: float = 0.5
+    entropy_coef: float = 0.0
+    max_grad_norm: float = 0.0  # 0: no clipping
+    train_tasks: Restriction = dataclasses.field(default_factory=Restriction)
+    eval_tasks: Restriction = dataclasses.field(default_factory=Restriction)
+    task_pool_seed: int = 0
+    num_eval_tasks: int = 40
+
+
+class PpoBatch(NamedTuple):
+    """Trials of a meta-batch, time-major: fields [T, num_tasks * trials_per_task, ...]."""
+
+    inputs: jax.Array
+    actions: jax.Array
+    log_probs: jax.Array
+    advantages: jax.Array  # normalized
+    value_targets: jax.Array
+    weights: jax.Array  # valid step of an active task
+
+
+class Rl2Parts(NamedTuple):
+    """The pieces of an iteration, for benchmarks, tests and the bandit table."""
+
+    agent: RecurrentAgent
+    optimizer: optax.GradientTransformation
+    collect: Callable  # (params, task, key) -> TrialTrajectory [T, trials_per_task, ...]
+    trial_returns: Callable  # (params, tasks, key) -> episode returns [num_tasks, E]
+    make_ppo_batch: Callable  # (trajectories [tasks, T, trials, ...], active) -> PpoBatch
+    ppo_update: Callable  # (params, opt_state, batch, active, key) -> (params, opt_state, metrics)
+
+
+def rl2_parts(config: Rl2Config, env: Env) -> Rl2Parts:
+    agent = make_recurrent_agent(env, config.hidden_sizes)
+    trials = config.trials_per_task
+    num_tasks = config.max_meta_batch_size
+    num_minibatches = min(config.num_minibatches, num_tasks)
+    tasks_per_minibatch = math.ceil(num_tasks / num_minibatches)
+    optimizer = optax.adam(config.lr)
+    if config.max_grad_norm > 0:
+        optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optimizer)
+
+    def collect(params, task, key) -> TrialTrajectory:
+        return rollout_trials(
+            env, agent, params, task, key, trials, config.episodes_per_trial, config.horizon
+        )
+
+    def trial_returns(params, tasks, key):
+        def one_task(task, task_key):
+            trajectory = collect(params, task, task_key)
+            return episode_returns_per_trial(trajectory, config.episodes_per_trial).mean(axis=1)
+
+        num_tasks = jax.tree.leaves(tasks)[0].shape[0]
+        return jax.vmap(one_task)(tasks, per_task_keys(key, num_tasks))
+
+    def make_ppo_batch(trajectories: TrialTrajectory, active) -> PpoBatch:
+        """Task-major trajectories [tasks, T, trials, ...] to time-major [T, tasks * trials]."""
+        flat = jax.tree.map(
+            lambda x: jnp.moveaxis(x, 0, 1).reshape(x.shape[1], -1, *x.shape[3:]), trajectories
+        )
+        weights = flat.valid * jnp.repeat(active, trials)[None, :]
+        advantages = trial_gae(
+            flat.rewards, flat.values, flat.valid, config.gamma, config.gae_lambda
+        )
+        return PpoBatch(
+            inputs=flat.inputs,
+            actions=flat.actions,
+            log_probs=flat.log_probs,
+            advantages=normalize(advantages, weights),
+            value_targets=advantages + flat.values,
+            weights=weights,
+        )
+
+    def ppo_loss(params, batch: PpoBatch):
+        dist_params, values = unroll(agent, params, batch.inputs, batch.weights > 0)
+        log_ratio = agent.dist.log_prob(dist_params, batch.actions) - batch.log_probs
+        policy_loss = clipped_surrogate_loss(
+            log_ratio, batch.advantages, batch.weights, config.clip
+        )
+        value_loss = 0.5 * masked_mean((values - batch.value_targets) ** 2, batch.weights)
+        entropy = masked_mean(agent.dist.entropy(dist_params), batch.weights)
+        loss = policy_loss + config.value_coef * value_loss - config.entropy_coef * entropy
+        diagnostics = {
+            "policy_loss": policy_loss,
+            "value_loss": value_loss,
+            "entropy": entropy,
+            # the low-variance estimator E[(r - 1) - log r] of KL(old || new)
+            "approx_kl": masked_mean(jnp.expm1(log_ratio) - log_ratio, batch.weights),
+            "clip_fraction": masked_mean(
+                (jnp.abs(jnp.expm1(log_ratio)) > config.clip).astype(jnp.float32), batch.weights
+            ),
+        }
+        return loss, diagnostics
+
+    def minibatch_tasks(key, active):
+        """Task indices of each minibatch [M, tasks_per_minibatch] and whether each is active.
+
+        Active tasks are dealt round-robin in a random order (task i's draw depends only on
+        (key, i)); the remaining slots hold inactive tasks, which weigh nothing.
+        """
+        draws = jax.vmap(lambda i: jax.random.uniform(jax.random.fold_in(key, i)))(
+            jnp.arange(num_tasks)
+        )
+        rank = jnp.argsort(jnp.argsort(jnp.where(active > 0, draws, 2.0 + draws)))
+        group = jnp.where(active > 0, rank % num_minibatches, num_minibatches)
+
+        def members(j):
+            order = jnp.argsort(jnp.where(group == j, rank, num_tasks + rank))
+            chosen = order[:tasks_per_minibatch]
+            return chosen, (group[chosen] == j).astype(jnp.float32)
+
+        return jax.vmap(members)(jnp.arange(num_minibatches))
+
+    def select_tasks(batch: PpoBatch, task_indices, task_active) -> PpoBatch:
+        columns = (task_indices[:, None] * trials + jnp.arange(trials)[None, :]).reshape(-1)
+        selected = jax.tree.map(lambda x: jnp.take(x, columns, axis=1), batch)
+        return selected._replace(
+            weights=selected.weights * jnp.repeat(task_active, trials)[None, :]
+        )
+
+    def ppo_update(params, opt_state, batch: PpoBatch, active, key):
+        def gradient_step(carry, minibatch: PpoBatch):
+            params, opt_state = carry
+            grads, diagnostics = jax.grad(ppo_loss, has_aux=True)(params, minibatch)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), diagnostics
+
+        def epoch(carry, epoch_key):
+            if num_minibatches == 1:
+                return gradient_step(carry, batch)
+            task_indices, task_active = minibatch_tasks(epoch_key, active)
+            minibatches = jax.vmap(select_tasks, in_axes=(None, 0, 0))(
+                batch, task_indices, task_active
+            )
+            carry, diagnostics = jax.lax.scan(gradient_step, carry, minibatches)
+            return carry, jax.tree.map(jnp.mean, diagnostics)
+
+        (params, opt_state), diagnostics = jax.lax.scan(
+            epoch, (params, opt_state), jax.random.split(key, config.ppo_epochs)
+        )
+        metrics = {name: jnp.mean(values) for name, values in diagnostics.items()}
+        metrics["approx_kl"] = diagnostics["approx_kl"][-1]
+        metrics["clip_fraction"] = diagnostics["clip_fraction"][-1]
+        return params, opt_state, metrics
+
+    return Rl2Parts(agent, optimizer, collect, trial_returns, make_ppo_batch, ppo_update)
+
+
+def make_rl2(config: Rl2Config, env: Env) -> Algorithm:
+    parts = rl2_parts(config, env)
+    agent, optimizer = parts.agent, parts.optimizer
+    num_tasks = config.max_meta_batch_size
+    episodes = config.episodes_per_trial
+    samplers = task_samplers(
+        env.task_space, config.train_tasks, config.eval_tasks, config.task_pool_seed
+    )
+
+    def init(member: SweepMember):
+        return initial_state(member, agent.init, optimizer)
+
+    def update(state, member: SweepMember):
+        key, task_key, data_key, minibatch_key = jax.random.split(state["key"], 4)
+        tasks = samplers.train(member)(task_key, num_tasks)
+        trajectories = jax.vmap(parts.collect, in_axes=(None, 0, 0))(
+            state["params"], tasks, per_task_keys(data_key, num_tasks)
+        )
+        active = active_tasks(member, num_tasks)
+        batch = parts.make_ppo_batch(trajectories, active)
+        params, opt_state, optim_metrics = parts.ppo_update(
+            state["params"], state["opt_state"], batch, active, minibatch_key
+        )
+
+        per_task = jax.vmap(lambda t: episode_returns_per_trial(t, episodes).mean(axis=1))(
+            trajectories
+        )  # [tasks, E]
+        episode_means = jnp.sum(active[:, None] * per_task, axis=0) / member.meta_batch_size
+        metrics = {f"optim/{name}": value for name, value in optim_metrics.items()}
+        metrics["train/return"] = jnp.mean(episode_means)
+        for e in range(episodes):
+            metrics[f"train/return_episode{e}"] = episode_means[e]
+        return next_state(state, params, opt_state, key), metrics
+
+    def evaluate(state, member: SweepMember):
+        """Return of each episode of a trial on fresh evaluation tasks; eval/return = the last.
+
+        The evaluation key depends only on the iteration, as for MAML.
+        """
+        del member
+        task_key, data_key = evaluation_keys(state["iteration"])
+        tasks = samplers.eval(task_key, config.num_eval_tasks)
+        returns = parts.trial_returns(state["params"], tasks, data_key).mean(axis=0)
+        metrics = {f"eval/return_episode{e}": returns[e] for e in range(episodes)}
+        metrics["eval/return"] = returns[-1]
+        return metrics
+
+    def env_steps_per_iteration(member: SweepMember):
+        per_task = config.trials_per_task * episodes * config.horizon
+        return member.meta_batch_size.astype(jnp.float32) * per_task
+
+    return Algorithm(
+        init=init,
+        update=update,
+        evaluate=evaluate,
+        env_steps_per_iteration=env_steps_per_iteration,
+        loss_metrics=("optim/policy_loss", "optim/value_loss", "train/return"),
+    )

@@ -1,0 +1,170 @@
+"""RL²: trial collection and its recurrent state, the within-trial GAE, learning, sweep masking."""
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from metarl_jax.algos import Rl2Config, make_rl2
+from metarl_jax.algos.rl2 import rl2_parts
+from metarl_jax.envs import make_env
+from metarl_jax.rl import make_recurrent_agent, rollout_trials, trial_gae, unroll
+from metarl_jax.sweep import sweep_members, train
+from metarl_jax.tasks import GoalTask, Restriction
+
+from .conftest import assert_trees_close, member_index, pick
+
+HORIZON, EPISODES, TRIALS = 4, 3, 2
+
+
+@functools.cache
+def collected_trials():
+    env = make_env("navigation", horizon=HORIZON)
+    agent = make_recurrent_agent(env, (8,))
+    params = agent.init(jax.random.PRNGKey(0))
+    task = GoalTask(jnp.array([0.3, -0.2]))
+    trajectory = rollout_trials(
+        env, agent, params, task, jax.random.PRNGKey(1), TRIALS, EPISODES, HORIZON
+    )
+    return env, agent, params, trajectory
+
+
+def test_trial_shapes_and_previous_step_inputs():
+    env, agent, _, trajectory = collected_trials()
+    steps = EPISODES * HORIZON
+    assert trajectory.inputs.shape == (steps, TRIALS, agent.input_size)
+    assert agent.input_size == env.obs_size + env.action_size + 2
+    inputs = np.asarray(trajectory.inputs)
+    done, prev_reward, prev_action = inputs[..., -1], inputs[..., -2], inputs[..., 2:4]
+    starts = np.arange(1, EPISODES) * HORIZON
+    # the trial starts with no previous step; each later episode starts with done = 1
+    np.testing.assert_array_equal(inputs[0, :, 2:], 0.0)
+    np.testing.assert_array_equal(done[starts], 1.0)
+    mid = np.setdiff1d(np.arange(steps), np.concatenate([[0], starts]))
+    np.testing.assert_array_equal(done[mid], 0.0)
+    # "previous" is the step before, also across an episode boundary
+    np.testing.assert_allclose(prev_reward[1:], np.asarray(trajectory.rewards)[:-1])
+    np.testing.assert_allclose(prev_action[1:], np.asarray(trajectory.actions)[:-1])
+    # every episode restarts the environment at the origin
+    np.testing.assert_array_equal(inputs[starts, :, :2], 0.0)
+
+
+def test_unroll_reproduces_collection():
+    """Backpropagation through time replays exactly the recurrent state seen at collection."""
+    _, agent, params, trajectory = collected_trials()
+    dist_params, values = unroll(agent, params, trajectory.inputs, trajectory.valid)
+    log_probs = agent.dist.log_prob(dist_params, trajectory.actions)
+    np.testing.assert_allclose(log_probs, trajectory.log_probs, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(values, trajectory.values, rtol=1e-5, atol=1e-5)
+
+
+def test_recurrent_state_is_reset_at_trial_starts_and_nowhere_else():
+    _, agent, params, trajectory = collected_trials()
+    zero_state = agent.initial_carry((TRIALS,))
+    _, zero_state_output, _ = agent.step(params, zero_state, trajectory.inputs)
+    zero_state_log_probs = agent.dist.log_prob(zero_state_output, trajectory.actions)
+    # Each trial's first step sees the zero state...
+    np.testing.assert_allclose(zero_state_log_probs[0], trajectory.log_probs[0], rtol=1e-5)
+    # ...and no later step does, in particular not the first step of a later episode. (Step 1
+    # is exempt: the first input is all zeros, at the origin with no previous step, and a GRU
+    # with zero biases maps a zero state and a zero input to the zero state.)
+    for t in range(2, EPISODES * HORIZON):
+        assert np.all(np.abs(zero_state_log_probs[t] - trajectory.log_probs[t]) > 1e-6), t
+
+    # Outputs in the last episode depend on inputs of the first one (the state crosses episode
+    # boundaries), and trial 1 does not depend on trial 0 at all (separate states).
+    def last_episode_log_prob(inputs, trial):
+        dists, _ = unroll(agent, params, inputs, trajectory.valid)
+        return agent.dist.log_prob(dists, trajectory.actions)[-1, trial]
+
+    grad_trial0 = jax.grad(last_episode_log_prob)(trajectory.inputs, 0)
+    assert np.abs(np.asarray(grad_trial0[:HORIZON, 0])).sum() > 1e-4
+    np.testing.assert_array_equal(grad_trial0[:, 1], 0.0)
+
+
+def test_trial_gae_by_hand():
+    """r = (1, 2, -, 3) with the third step invalid (a frozen, ended episode), V = (.5, 1, 9, 2)."""
+    rewards = jnp.array([1.0, 2.0, 0.0, 3.0])
+    values = jnp.array([0.5, 1.0, 9.0, 2.0])
+    valid = jnp.array([1.0, 1.0, 0.0, 1.0])
+    # lambda = 1: advantage = discounted return over the valid steps minus the value
+    # R0 = 1 + .5 * 2 + .25 * 3 = 2.75; R1 = 2 + .5 * 3 = 3.5; R3 = 3
+    np.testing.assert_allclose(
+        trial_gae(rewards, values, valid, 0.5, 1.0), [2.25, 2.5, 0.0, 1.0], rtol=1e-6
+    )
+    # lambda = .5: deltas (1, 2, -, 1); A1 = 2 + .25 * 1; A0 = 1 + .25 * 2.25
+    np.testing.assert_allclose(
+        trial_gae(rewards, values, valid, 0.5, 0.5), [1.5625, 2.25, 0.0, 1.0], rtol=1e-6
+    )
+
+
+def tiny_rl2(**overrides) -> Rl2Config:
+    base = Rl2Config(
+        hidden_sizes=(8,),
+        horizon=3,
+        episodes_per_trial=2,
+        trials_per_task=2,
+        max_meta_batch_size=4,
+        ppo_epochs=2,
+        num_minibatches=2,
+        num_eval_tasks=3,
+        train_tasks=Restriction(num_tasks=3),
+    )
+    return dataclasses.replace(base, **overrides)
+
+
+def run_rl2(config, seeds, meta_batch_sizes, num_train_tasks, iterations=2):
+    env = make_env("navigation", horizon=config.horizon)
+    members, rows = sweep_members(seeds, meta_batch_sizes, num_train_tasks)
+    result = list(train(make_rl2(config, env), members, iterations, iterations))[-1]
+    return result, rows
+
+
+@pytest.mark.parametrize("num_minibatches, members", [(1, [(2, 3), (4, 0)]), (2, [(2, 0), (4, 1)])])
+def test_masked_sweep_member_equals_separate_run(num_minibatches, members):
+    """Seeds x meta-batch sizes (2, 4) x training tasks (1, 3, all) in one call; a member equals
+    a run compiled for its meta-batch size alone (minibatches are drawn among active tasks)."""
+    sweep, rows = run_rl2(tiny_rl2(num_minibatches=num_minibatches), (0, 1), (2, 4), (1, 3, 0))
+    for meta_batch_size, num_train_tasks in members:
+        config = tiny_rl2(num_minibatches=num_minibatches, max_meta_batch_size=meta_batch_size)
+        alone, _ = run_rl2(config, (1,), (meta_batch_size,), (num_train_tasks,))
+        i = member_index(
+            rows, seed=1, meta_batch_size=meta_batch_size, num_train_tasks=num_train_tasks
+        )
+        assert_trees_close(pick(sweep.state["params"], i), pick(alone.state["params"], 0))
+        for name, value in {**alone.train_metrics, **alone.eval_metrics}.items():
+            logged = {**sweep.train_metrics, **sweep.eval_metrics}[name][i]
+            np.testing.assert_allclose(logged, value[0], rtol=1e-4, atol=1e-5, err_msg=name)
+        assert sweep.env_steps[i] == alone.env_steps[0] == meta_batch_size * 2 * 2 * 3 * 2
+
+
+def test_metrics_report_every_episode_of_the_trial():
+    result, _ = run_rl2(tiny_rl2(), (0,), (4,), (0,), iterations=1)
+    assert set(result.eval_metrics) == {
+        "eval/return",
+        "eval/return_episode0",
+        "eval/return_episode1",
+    }
+    assert result.eval_metrics["eval/return"] == result.eval_metrics["eval/return_episode1"]
+    for name in ("train/return_episode0", "train/return_episode1", "optim/approx_kl"):
+        assert np.isfinite(result.train_metrics[name]).all()
+
+
+def test_rl2_beats_random_on_five_armed_bandits():
+    """k = 5 arms, n = 10 pulls: after a short CPU run RL² earns clearly more than random play
+    (expected n * mean(p)) on 1,000 fresh instances."""
+    num_arms, pulls = 5, 10
+    env = make_env("bandit", horizon=pulls, num_arms=num_arms)
+    config = Rl2Config(horizon=pulls, episodes_per_trial=1, max_meta_batch_size=100)
+    members, _ = sweep_members((0,), (100,))
+    result = list(train(make_rl2(config, env), members, 150, 150))[-1]
+    params = pick(result.state["params"], 0)
+    tasks = jax.vmap(env.task_space.sample)(jax.random.split(jax.random.PRNGKey(7), 1000))
+    totals = np.asarray(rl2_parts(config, env).trial_returns(params, tasks, jax.random.PRNGKey(8)))
+    random_totals = pulls * np.asarray(tasks.arm_probs).mean(axis=1)
+    gain = totals[:, 0] - random_totals
+    standard_error = gain.std() / np.sqrt(gain.size)
+    assert gain.mean() > 0.5 and gain.mean() > 5 * standard_error, (gain.mean(), standard_error)
