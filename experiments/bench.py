@@ -3,6 +3,7 @@
     python -m experiments.bench maml_trpo_nav [--fisher_subsample=0.25] [--repeats=5]
     python -m experiments.bench envs [--env_batch_sizes=64,256,1024] [--bench_tasks=4]
     python -m experiments.bench rl2_bandit [--bandit_arms=5] [--bandit_pulls=100]
+    python -m experiments.bench sweep [--sweep_members=8] [--sweep_iterations=5]
 
 Each figure is a mean over --repeats calls after a warm-up call.
 
@@ -26,6 +27,14 @@ rl2_bandit times one RL²-PPO iteration (the rl2_bandit flag file's setting: met
 one trial of --bandit_pulls pulls each, GRU 64, 5 PPO epochs) for one sweep member and for
 --bench_members members vmapped in one call, and the trial collection alone; it prints compile time,
 updates/s and env steps/s, last line the single member's env steps/s.
+
+sweep times one compiled sweep of --sweep_members members (seeds of the quickstart's MAML-TRPO
+navigation configuration: meta-batch 20 x 20 episodes, horizon 100, Fisher subsample 0.25, 3
+evaluation adaptation steps on 20 tasks) for --sweep_iterations iterations in one chunk, sharded
+over every visible device, against the same members as separate runs (one compiled 1-member
+function on one device, called once per seed). Compilation is timed apart (first call minus a
+second, cached call) and left out of the steady-state ratio; totals with compilation are printed
+too. Last line: separate-runs seconds over sweep seconds, steady state.
 
 Like every experiment app, it runs with the XLA CPU flag that `experiments/__init__.py` sets
 (MJX batches of >= 512 Ant or 1,024 Cheetah episodes otherwise deadlock with jaxlib 0.10.2).
@@ -80,6 +89,8 @@ flags.DEFINE_integer(
 flags.DEFINE_integer("bandit_arms", 5, "rl2_bandit: arms.")
 flags.DEFINE_integer("bandit_pulls", 100, "rl2_bandit: pulls per trial.")
 flags.DEFINE_integer("bench_members", 8, "rl2_bandit: sweep members (seeds) vmapped in one call.")
+flags.DEFINE_integer("sweep_members", 8, "sweep: members (seeds) of the compiled sweep.")
+flags.DEFINE_integer("sweep_iterations", 5, "sweep: meta-iterations of every member.")
 FLAGS = flags.FLAGS
 
 
@@ -423,10 +434,79 @@ def bench_rl2_bandit() -> None:
     print(f"rl2_bandit_steps_per_s: {steps_per_update / single_update_s:.0f}")
 
 
+def bench_sweep() -> None:
+    from metarl_jax.sweep import sweep_members, train
+
+    print(f"machine: {machine_description()}")
+    num_members, iterations = FLAGS.sweep_members, FLAGS.sweep_iterations
+    meta_batch = FLAGS.meta_batch_size
+    config = MamlConfig(
+        outer_optimizer="trpo",
+        horizon=100,
+        rollouts_per_task=FLAGS.rollouts_per_task,
+        max_meta_batch_size=meta_batch,
+        fisher_subsample=0.25,
+        eval_adapt_steps=3,
+        num_eval_tasks=20,
+    )
+    algorithm = make_maml(config, make_env("navigation", horizon=config.horizon))
+    devices = jax.devices()
+    print(
+        f"MAML-TRPO navigation (quickstart): meta-batch {meta_batch} x "
+        f"{config.rollouts_per_task} episodes x horizon {config.horizon}, Fisher subsample "
+        f"{config.fisher_subsample}; {num_members} members x {iterations} iterations "
+        f"(one chunk, evaluation at its end); {len(devices)} device(s)"
+    )
+
+    def run(seeds, run_devices) -> float:
+        members, _ = sweep_members(seeds, (meta_batch,))
+        start = time.perf_counter()
+        result = list(train(algorithm, members, iterations, iterations, devices=run_devices))[-1]
+        jax.block_until_ready(result.state)
+        return time.perf_counter() - start
+
+    seeds = list(range(num_members))
+    first = run(seeds, devices)  # compiles
+    sweep_s = run(seeds, devices)  # cached
+    sweep_compile = first - sweep_s
+    print(
+        f"one sweep of {num_members} members on {len(devices)} device(s): compile "
+        f"{sweep_compile:.1f} s, run {sweep_s:.2f} s; with compile {first:.1f} s",
+        flush=True,
+    )
+
+    first = run([0], devices[:1])  # compiles the 1-member function
+    separate = [run([seed], devices[:1]) for seed in seeds]
+    single_compile = first - separate[0]
+    separate_s = sum(separate)
+    print(
+        f"{num_members} separate 1-member runs on 1 device: compile {single_compile:.1f} s "
+        f"(once), run {separate_s:.2f} s ({separate_s / num_members:.2f} s each); with compile "
+        f"{single_compile + separate_s:.1f} s in one process, "
+        f"{num_members * single_compile + separate_s:.1f} s as {num_members} processes",
+        flush=True,
+    )
+    member_steps = iterations * meta_batch * config.rollouts_per_task * config.horizon * 2
+    print(
+        f"training env steps/s, all members (evaluation inside the timed call): sweep "
+        f"{num_members * member_steps / sweep_s:,.0f}, separate "
+        f"{num_members * member_steps / separate_s:,.0f}"
+    )
+    sweep_total = sweep_compile + sweep_s
+    print(
+        f"separate / sweep: {separate_s / sweep_s:.2f}x steady state; with compile "
+        f"{(single_compile + separate_s) / sweep_total:.2f}x (one process), "
+        f"{(num_members * single_compile + separate_s) / sweep_total:.2f}x "
+        f"({num_members} processes)"
+    )
+    print(f"sweep_speedup: {separate_s / sweep_s:.3f}")
+
+
 BENCHMARKS = {
     "maml_trpo_nav": bench_maml_trpo_nav,
     "envs": bench_envs,
     "rl2_bandit": bench_rl2_bandit,
+    "sweep": bench_sweep,
 }
 
 

@@ -5,6 +5,7 @@ message names the flag.
 """
 
 import dataclasses
+import functools
 import os
 
 from absl import flags
@@ -31,6 +32,27 @@ ALGO_DEFAULTS = {
 
 FLAGS = flags.FLAGS
 
+EXPERIMENTS = ("a", "c", "d", "e")
+
+flags.DEFINE_enum(
+    "experiment",
+    "",
+    ["", *EXPERIMENTS],
+    "Which study experiment this run belongs to (the report groups runs by it): a = number of "
+    "training tasks, c = meta-batch size, d = out-of-sample tasks, e = MAML's test-time steps.",
+)
+flags.DEFINE_bool(
+    "eval_train_region",
+    False,
+    "Also evaluate on fresh tasks of the training region (metrics eval_train/...): in-sample "
+    "beside --eval_tasks' out-of-sample.",
+)
+flags.DEFINE_bool(
+    "distributed", False, "Call jax.distributed.initialize() first (one process per host)."
+)
+flags.DEFINE_bool(
+    "dry_run", False, "Validate the flags, print the plan, compile and write nothing."
+)
 flags.DEFINE_string("out_dir", None, "Run directory (default: runs/<name>_<timestamp>).")
 flags.DEFINE_string("name", "run", "Run name, used for the default --out_dir.")
 flags.DEFINE_bool("resume", False, "Continue the run in --out_dir from its latest checkpoint.")
@@ -90,7 +112,7 @@ flags.DEFINE_integer("num_eval_tasks", 40, "Evaluation tasks per evaluation.")
 flags.DEFINE_integer("eval_adapt_steps", 3, "Adaptation steps K at meta-test (returns after 0..K).")
 
 # Where a run goes, not what it computes: left out of flags.txt.
-LOCATION_FLAGS = ("out_dir", "resume")
+LOCATION_FLAGS = ("out_dir", "resume", "distributed", "dry_run")
 # May differ when a run is resumed (to extend it, or under another name).
 RESUMABLE_FLAGS = ("num_iterations", "name")
 
@@ -137,6 +159,12 @@ def _positive(name: str, value, allow_zero=False):
         raise UsageError(
             f"--{name}: {value} must be {'non-negative' if allow_zero else 'positive'}"
         )
+
+
+@functools.lru_cache(maxsize=16)
+def _make_env(name: str, horizon: int | None, num_arms: int, physics: str) -> Env:
+    """Environments are immutable; validating many runs in one process builds each once."""
+    return make_env(name, horizon=horizon, num_arms=num_arms, physics=physics)
 
 
 def make_algorithm(spec: RunSpec) -> Algorithm:
@@ -208,9 +236,7 @@ def spec_from_flags() -> RunSpec:
         raise UsageError(f"--seeds: expected distinct non-negative integers, got {seeds_text}")
     meta_batch_sizes = _int_list("meta_batch_size", FLAGS.meta_batch_size)
 
-    env = make_env(
-        FLAGS.env, horizon=FLAGS.horizon or None, num_arms=FLAGS.num_arms, physics=FLAGS.physics
-    )
+    env = _make_env(FLAGS.env, FLAGS.horizon or None, FLAGS.num_arms, FLAGS.physics)
     try:
         train_tasks = parse_restriction(FLAGS.train_tasks, env.task_space, "train_tasks")
         eval_tasks = parse_restriction(FLAGS.eval_tasks, env.task_space, "eval_tasks")
@@ -230,6 +256,7 @@ def spec_from_flags() -> RunSpec:
             train_tasks = dataclasses.replace(train_tasks, num_tasks=pool_size)
     else:
         num_train_tasks = (train_tasks.num_tasks,)
+    _check_experiment(env, train_tasks, eval_tasks)
 
     if FLAGS.algo == "rl2_ppo" and FLAGS.num_minibatches > max(meta_batch_sizes):
         raise UsageError(
@@ -246,6 +273,7 @@ def spec_from_flags() -> RunSpec:
         eval_tasks=eval_tasks,
         task_pool_seed=FLAGS.task_pool_seed,
         num_eval_tasks=FLAGS.num_eval_tasks,
+        eval_train_region=FLAGS.eval_train_region,
     )
     if FLAGS.algo == "rl2_ppo":
         config = Rl2Config(
@@ -276,6 +304,41 @@ def spec_from_flags() -> RunSpec:
         num_iterations=FLAGS.num_iterations,
         log_every=FLAGS.log_every,
     )
+
+
+def _covers_space(restriction, space) -> bool:
+    if restriction.region == "full":
+        return True
+    if restriction.region == "range":
+        return all(lo <= s_lo for lo, s_lo in zip(restriction.low, space.low, strict=True)) and all(
+            hi >= s_hi for hi, s_hi in zip(restriction.high, space.high, strict=True)
+        )
+    return False
+
+
+def _check_experiment(env: Env, train_tasks, eval_tasks) -> None:
+    """What each study experiment needs, checked before anything compiles."""
+    experiment, space = FLAGS.experiment, env.task_space
+    if experiment == "a" and not FLAGS.num_train_tasks:
+        raise UsageError("--num_train_tasks: experiment (a) sweeps the number of training tasks")
+    if experiment in ("d", "e") and _covers_space(eval_tasks, space):
+        raise UsageError(
+            f"--eval_tasks: experiment ({experiment}) evaluates out of sample; "
+            f"{FLAGS.eval_tasks!r} covers the whole task space"
+        )
+    if experiment == "d":
+        if _covers_space(train_tasks, space):
+            raise UsageError(
+                f"--train_tasks: experiment (d) trains on a sub-range; {FLAGS.train_tasks!r} "
+                "covers the whole task space"
+            )
+        if not FLAGS.eval_train_region:
+            raise UsageError(
+                "--eval_train_region: experiment (d) compares out-of-sample with in-sample "
+                "returns; set it"
+            )
+    if experiment == "e" and FLAGS.algo == "rl2_ppo":
+        raise UsageError("--algo: experiment (e) counts MAML's test-time gradient steps")
 
 
 def _maml_config(shared: dict, inner_loss: str) -> MamlConfig:

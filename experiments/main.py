@@ -12,12 +12,13 @@ import os
 import sys
 import time
 
+import jax
 import numpy as np
 from absl import app, logging
 
 from experiments import cli
 from metarl_jax.io import checkpoints, metrics, plots, summary
-from metarl_jax.sweep import init_states, sweep_members, train
+from metarl_jax.sweep import init_states, initialize_distributed, sweep_members, train
 
 FLAGS = cli.FLAGS
 FLAGS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flags")
@@ -55,6 +56,31 @@ def _check_finite(result, algorithm, rows, last_saved):
             )
 
 
+def _plan(spec: cli.RunSpec, out_dir: str) -> str:
+    members = len(spec.seeds) * len(spec.meta_batch_sizes) * len(spec.num_train_tasks)
+    tasks = ",".join(str(k or "all") for k in spec.num_train_tasks)
+    return (
+        f"dry run: {spec.algo} on {spec.env.name} (experiment {FLAGS.experiment or '-'}), "
+        f"{members} members = seeds {list(spec.seeds)} x meta-batch "
+        f"{list(spec.meta_batch_sizes)} x training tasks [{tasks}]; train {FLAGS.train_tasks}, "
+        f"eval {FLAGS.eval_tasks}; {spec.num_iterations} iterations; out_dir {out_dir}"
+    )
+
+
+def _append_metrics(metrics_path, result, rows, sweep_columns):
+    logged = {**result.train_metrics, **result.eval_metrics}
+    if not os.path.exists(metrics_path):
+        columns = metrics.csv_columns(sweep_columns, logged)
+    else:
+        with open(metrics_path) as f:
+            columns = f.readline().strip().split(",")
+    metrics.append_rows(
+        metrics_path,
+        columns,
+        metrics.member_rows(result.iteration, result.env_steps, rows, sweep_columns, logged),
+    )
+
+
 def run(spec: cli.RunSpec, out_dir: str, resume: bool) -> dict:
     algorithm = cli.make_algorithm(spec)
     members, rows = sweep_members(spec.seeds, spec.meta_batch_sizes, spec.num_train_tasks)
@@ -63,17 +89,23 @@ def run(spec: cli.RunSpec, out_dir: str, resume: bool) -> dict:
         if row["num_train_tasks"] == 0:
             row["num_train_tasks"] = "all"
     metrics_path = os.path.join(out_dir, "metrics.csv")
+    # On several processes (--distributed) all of them train and checkpoint (orbax coordinates
+    # them); process 0 alone writes the other files and prints.
+    writer = jax.process_index() == 0
+    say = print if writer else (lambda *args, **kwargs: None)
     manager = checkpoints.checkpoint_manager(os.path.join(out_dir, "checkpoints"))
     state, start_iteration = None, 0
     if resume:
         start_iteration = manager.latest_step() or 0
         if start_iteration:
             state = checkpoints.restore(manager, start_iteration, init_states(algorithm, members))
-        metrics.truncate_after(metrics_path, start_iteration)
-        print(f"resuming {out_dir} from iteration {start_iteration}", flush=True)
-    with open(os.path.join(out_dir, "flags.txt"), "w") as f:
-        f.write(cli.flags_file_text())  # on resume: records the new --num_iterations
-    print(
+        if writer:
+            metrics.truncate_after(metrics_path, start_iteration)
+        say(f"resuming {out_dir} from iteration {start_iteration}", flush=True)
+    if writer:
+        with open(os.path.join(out_dir, "flags.txt"), "w") as f:
+            f.write(cli.flags_file_text())  # on resume: records the new --num_iterations
+    say(
         f"{len(rows)} sweep members ({', '.join(['seed', *sweep_columns])}) in one compiled call; "
         f"{spec.num_iterations} iterations in chunks of {spec.log_every}",
         flush=True,
@@ -85,22 +117,15 @@ def run(spec: cli.RunSpec, out_dir: str, resume: bool) -> dict:
         algorithm, members, spec.num_iterations, spec.log_every, state, start_iteration
     ):
         _check_finite(result, algorithm, rows, last_saved)
-        logged = {**result.train_metrics, **result.eval_metrics}
-        if not os.path.exists(metrics_path):
-            columns = metrics.csv_columns(sweep_columns, logged)
-        else:
-            with open(metrics_path) as f:
-                columns = f.readline().strip().split(",")
-        metrics.append_rows(
-            metrics_path,
-            columns,
-            metrics.member_rows(result.iteration, result.env_steps, rows, sweep_columns, logged),
-        )
+        if writer:
+            _append_metrics(metrics_path, result, rows, sweep_columns)
         checkpoints.save(manager, result.iteration, result.state)
         chunk_iterations = result.iteration - last_saved
         last_saved = result.iteration
-        print(_progress_line(result, spec.num_iterations, chunk_iterations), flush=True)
+        say(_progress_line(result, spec.num_iterations, chunk_iterations), flush=True)
     wall_seconds = time.perf_counter() - started
+    if not writer:
+        return {}
 
     all_rows = metrics.read_rows(metrics_path)
     plot_paths = plots.write_plots(out_dir, all_rows, sweep_columns)
@@ -108,6 +133,9 @@ def run(spec: cli.RunSpec, out_dir: str, resume: bool) -> dict:
     run_info = {
         "algo": FLAGS.algo,
         "env": FLAGS.env,
+        "experiment": FLAGS.experiment,
+        "train_tasks": FLAGS.train_tasks,
+        "eval_tasks": FLAGS.eval_tasks,
         "iterations": spec.num_iterations,
         "num_members": len(rows),
         "wall_seconds_this_session": round(wall_seconds, 2),
@@ -124,6 +152,8 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.distributed:
+        initialize_distributed()  # before anything touches a device
     try:
         spec = cli.spec_from_flags()
         out_dir = FLAGS.out_dir or os.path.join(
@@ -133,6 +163,9 @@ def main(argv):
     except cli.UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if FLAGS.dry_run:
+        print(_plan(spec, out_dir))
+        return 0
     os.makedirs(out_dir, exist_ok=True)
     try:
         run(spec, out_dir, FLAGS.resume)

@@ -185,6 +185,10 @@ BAD_FLAGS = {
     "eval-complement-covers": ("--eval_tasks=complement:-0.5,0.5", "eval_tasks"),
     "eval-adapt-steps-too-many": ("--eval_adapt_steps=1000", "eval_adapt_steps"),
     "episodes-per-trial-zero": ("--episodes_per_trial=0", "episodes_per_trial"),
+    "out-of-sample-run-trains-on-everything": (
+        ("--experiment=d", "--eval_tasks=complement:0,0.5", "--eval_train_region"),
+        "train_tasks",
+    ),
     "rl2-more-minibatches-than-tasks": (
         ("--algo=rl2_ppo", "--num_minibatches=3"),
         "num_minibatches",

@@ -33,6 +33,7 @@ from metarl_jax.algos.api import Algorithm, SweepMember
 from metarl_jax.algos.meta_training import (
     active_tasks,
     evaluation_keys,
+    evaluation_sets,
     initial_state,
     next_state,
     per_task_keys,
@@ -116,6 +117,7 @@ class MamlConfig:
     task_pool_seed: int = 0
     num_eval_tasks: int = 40
     eval_adapt_steps: int = 3
+    eval_train_region: bool = False  # also evaluate on the training region (eval_train/...)
 
 
 def maml_parts(config: MamlConfig, env: Env) -> MamlParts:
@@ -329,17 +331,20 @@ def make_maml(config: MamlConfig, env: Env) -> Algorithm:
         """
         del member
         task_key, data_key = evaluation_keys(state["iteration"])
-        tasks = samplers.eval(task_key, config.num_eval_tasks)
+        task_keys = per_task_keys(data_key, config.num_eval_tasks)
 
         def adaptation_curve(task, task_data_key):
             return parts.adaptation_steps(
                 state["params"], task, task_data_key, config.eval_adapt_steps
             )[1]
 
-        task_keys = per_task_keys(data_key, config.num_eval_tasks)
-        curves = jax.vmap(adaptation_curve)(tasks, task_keys).mean(axis=0)
-        metrics = {f"eval/return_step{k}": curves[k] for k in range(config.eval_adapt_steps + 1)}
-        metrics["eval/return"] = curves[min(config.inner_steps, config.eval_adapt_steps)]
+        metrics = {}
+        for prefix, sample_tasks in evaluation_sets(samplers, config.eval_train_region).items():
+            tasks = sample_tasks(task_key, config.num_eval_tasks)
+            curve = jax.vmap(adaptation_curve)(tasks, task_keys).mean(axis=0)
+            for k in range(config.eval_adapt_steps + 1):
+                metrics[f"{prefix}/return_step{k}"] = curve[k]
+            metrics[f"{prefix}/return"] = curve[min(config.inner_steps, config.eval_adapt_steps)]
         return metrics
 
     def env_steps_per_iteration(member: SweepMember):

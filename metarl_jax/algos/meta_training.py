@@ -1,5 +1,6 @@
 """What every meta-training loop shares: the state layout, tasks per sweep member, eval keys."""
 
+import dataclasses
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -37,6 +38,7 @@ def next_state(state: dict, params, opt_state, key) -> dict:
 class TaskSamplers(NamedTuple):
     train: Callable[[SweepMember], Callable]  # member -> sample(key, n): its training tasks
     eval: Callable  # sample(key, n): evaluation tasks
+    train_region: Callable  # sample(key, n): fresh tasks of the training region (no pool)
 
 
 def task_samplers(
@@ -49,7 +51,17 @@ def task_samplers(
     def train(member: SweepMember):
         return make_sampler(space, train_tasks, pool=train_pool, num_active=member.num_train_tasks)
 
-    return TaskSamplers(train, make_sampler(space, eval_tasks, pool=eval_pool))
+    train_region = make_sampler(space, dataclasses.replace(train_tasks, num_tasks=0))
+    return TaskSamplers(train, make_sampler(space, eval_tasks, pool=eval_pool), train_region)
+
+
+def evaluation_sets(samplers: TaskSamplers, eval_train_region: bool) -> dict[str, Callable]:
+    """{metric prefix: task sampler}: `eval/` on the evaluation tasks, and with
+    `eval_train_region` also `eval_train/` on fresh tasks of the training region (in-sample)."""
+    sets = {"eval": samplers.eval}
+    if eval_train_region:
+        sets["eval_train"] = samplers.train_region
+    return sets
 
 
 def per_task_keys(key: jax.Array, num_tasks: int) -> jax.Array:

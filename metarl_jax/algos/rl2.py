@@ -28,6 +28,7 @@ from metarl_jax.algos.api import Algorithm, SweepMember
 from metarl_jax.algos.meta_training import (
     active_tasks,
     evaluation_keys,
+    evaluation_sets,
     initial_state,
     next_state,
     per_task_keys,
@@ -69,6 +70,7 @@ class Rl2Config:
     eval_tasks: Restriction = dataclasses.field(default_factory=Restriction)
     task_pool_seed: int = 0
     num_eval_tasks: int = 40
+    eval_train_region: bool = False  # also evaluate on the training region (eval_train/...)
 
 
 class PpoBatch(NamedTuple):
@@ -250,10 +252,13 @@ def make_rl2(config: Rl2Config, env: Env) -> Algorithm:
         """
         del member
         task_key, data_key = evaluation_keys(state["iteration"])
-        tasks = samplers.eval(task_key, config.num_eval_tasks)
-        returns = parts.trial_returns(state["params"], tasks, data_key).mean(axis=0)
-        metrics = {f"eval/return_episode{e}": returns[e] for e in range(episodes)}
-        metrics["eval/return"] = returns[-1]
+        metrics = {}
+        for prefix, sample_tasks in evaluation_sets(samplers, config.eval_train_region).items():
+            tasks = sample_tasks(task_key, config.num_eval_tasks)
+            returns = parts.trial_returns(state["params"], tasks, data_key).mean(axis=0)
+            for e in range(episodes):
+                metrics[f"{prefix}/return_episode{e}"] = returns[e]
+            metrics[f"{prefix}/return"] = returns[-1]
         return metrics
 
     def env_steps_per_iteration(member: SweepMember):

@@ -4,9 +4,25 @@ Members (seeds x meta-batch sizes x numbers of training tasks) are one leading b
 algorithm's `init`, `update` and `evaluate` are vmapped over it, and `update` is scanned over a
 chunk of iterations. The host loop runs between chunks (progress, metrics, checkpoints), never
 inside them.
+
+The member axis is sharded over devices: a 1-D mesh (axis `MEMBER_AXIS`) over all visible devices
+(or those given), every stacked array placed with `NamedSharding(mesh, P(MEMBER_AXIS))`, and each
+device runs the vmapped computation on its own block of members (`shard_map`: members never
+communicate, not even through a vmapped while loop's "any member still running" test). Shardings
+must divide the axis evenly, so S members are padded to the next multiple of the device count by
+repeating the last member; the padding is dropped from everything `train` yields, and `train`
+takes back an unpadded state to resume. One device: no padding, the same computation as a plain
+`jit(vmap(...))`.
+
+Several processes (hosts), after `initialize_distributed()`: every process runs the same program
+on the same full member arrays; global arrays are assembled with `jax.make_array_from_callback`
+(each process supplies its devices' blocks) and results are brought to the host with
+`multihost_utils.process_allgather`, so every process sees all members' metrics.
 """
 
+import functools
 import itertools
+import os
 import time
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
@@ -14,8 +30,13 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from metarl_jax.algos.api import Algorithm, State, SweepMember
+
+MEMBER_AXIS = "members"
 
 
 def sweep_members(
@@ -41,25 +62,176 @@ def sweep_members(
 
 class ChunkResult(NamedTuple):
     iteration: int  # iterations done after this chunk
-    state: State  # stacked over members
+    # Stacked over the S members (no padding). Sharded over the mesh when S is a multiple of the
+    # device count (then it is `sharded_state` itself), else a copy replicated over the mesh.
+    state: State
     train_metrics: dict[str, np.ndarray]  # mean over the chunk's iterations, shape [S]
     eval_metrics: dict[str, np.ndarray]  # at the chunk's end, shape [S]
     env_steps: np.ndarray  # cumulative, shape [S]
     seconds: float  # wall time of the chunk (compile included on the first)
+    # The state as it lives on the devices: padded to a multiple of the device count (the last
+    # member repeated) and sharded over the mesh's member axis.
+    sharded_state: State = None
 
 
-def init_states(algorithm: Algorithm, members: SweepMember) -> State:
-    return jax.jit(jax.vmap(algorithm.init))(members)
+# ----- devices ----------------------------------------------------------------------------------
 
 
-def _chunk_fn(algorithm: Algorithm, length: int):
+def initialize_distributed(
+    coordinator_address: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    local_device_ids: Sequence[int] | None = None,
+) -> None:
+    """Join a multi-process (several hosts) run; call once per process, before any other JAX call.
+
+    Thin wrapper of `jax.distributed.initialize`. Arguments left None come from the environment:
+    JAX reads JAX_COORDINATOR_ADDRESS ("host:port" of process 0) and JAX_LOCAL_DEVICE_IDS itself
+    and detects SLURM, Open MPI and Kubernetes jobs; this function also reads JAX_NUM_PROCESSES and
+    JAX_PROCESS_ID. Afterwards `jax.devices()` lists every process's devices and the sweep axis is
+    sharded over all of them.
+    """
+    if num_processes is None and os.environ.get("JAX_NUM_PROCESSES"):
+        num_processes = int(os.environ["JAX_NUM_PROCESSES"])
+    if process_id is None and os.environ.get("JAX_PROCESS_ID"):
+        process_id = int(os.environ["JAX_PROCESS_ID"])
+    jax.distributed.initialize(
+        coordinator_address=coordinator_address,
+        num_processes=num_processes,
+        process_id=process_id,
+        local_device_ids=local_device_ids,
+    )
+
+
+def member_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """A 1-D mesh over `devices` (default: every visible device, of every process)."""
+    devices = jax.devices() if devices is None else list(devices)
+    if not devices:
+        raise ValueError("no devices to shard the sweep over")
+    return Mesh(np.asarray(devices, dtype=object), (MEMBER_AXIS,))
+
+
+def padded_size(num_members: int, num_devices: int) -> int:
+    """The smallest multiple of `num_devices` that holds `num_members`."""
+    return -(-num_members // num_devices) * num_devices
+
+
+def _to_host(tree):
+    """Every leaf as a full numpy array on every process (gathered across processes if needed)."""
+
+    def fetch(leaf):
+        if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+            return np.asarray(multihost_utils.process_allgather(leaf, tiled=True))
+        return np.asarray(jax.device_get(leaf))
+
+    return jax.tree.map(fetch, tree)
+
+
+def _pad_rows(leaf: np.ndarray, size: int) -> np.ndarray:
+    """Pad the leading (member) axis to `size` by repeating the last member."""
+    missing = size - leaf.shape[0]
+    if missing == 0:
+        return leaf
+    return np.concatenate([leaf, np.repeat(leaf[-1:], missing, axis=0)], axis=0)
+
+
+def _place(tree, mesh: Mesh, num_members: int, size: int):
+    """Stacked leaves of S members -> global arrays of `size` members sharded over the mesh.
+
+    A leaf already laid out that way stays on the devices; any other is fetched to the host,
+    padded and assembled with `make_array_from_callback` (every process holds the same full
+    array and hands over the blocks of its own devices).
+    """
+    sharding = NamedSharding(mesh, P(MEMBER_AXIS))
+
+    def place(leaf):
+        if (
+            isinstance(leaf, jax.Array)
+            and leaf.shape[:1] == (size,)
+            and leaf.sharding.is_equivalent_to(sharding, leaf.ndim)
+        ):
+            return leaf
+        host = _to_host(leaf)
+        if host.shape[:1] not in ((num_members,), (size,)):
+            raise ValueError(
+                f"a leaf of shape {host.shape} is not stacked over the {num_members} members"
+            )
+        host = _pad_rows(host, size)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+    return jax.tree.map(place, tree)
+
+
+# ----- compiled pieces, cached per (algorithm, mesh) --------------------------------------------
+
+
+def _sharded(fn, mesh: Mesh, num_args: int):
+    """jit(shard_map(vmap(fn))): each device maps `fn` over its own block of members."""
+    spec = P(MEMBER_AXIS)
+    mapped = jax.shard_map(
+        jax.vmap(fn),
+        mesh=mesh,
+        in_specs=(spec,) * num_args,
+        out_specs=spec,
+        check_vma=False,  # every input and output is split over members; nothing is replicated
+    )
+    sharding = NamedSharding(mesh, spec)
+    return jax.jit(mapped, in_shardings=(sharding,) * num_args, out_shardings=sharding)
+
+
+@functools.lru_cache(maxsize=32)
+def _init_fn(algorithm: Algorithm, mesh: Mesh):
+    return _sharded(algorithm.init, mesh, 1)
+
+
+@functools.lru_cache(maxsize=32)
+def _evaluate_fn(algorithm: Algorithm, mesh: Mesh):
+    return _sharded(algorithm.evaluate, mesh, 2)
+
+
+@functools.lru_cache(maxsize=32)
+def _chunk_fn(algorithm: Algorithm, mesh: Mesh, length: int):
     def run_member(state, member):
         state, metrics = jax.lax.scan(
             lambda s, _: algorithm.update(s, member), state, None, length=length
         )
         return state, jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
 
-    return jax.jit(jax.vmap(run_member))
+    return _sharded(run_member, mesh, 2)
+
+
+@functools.lru_cache(maxsize=32)
+def _unpad_fn(mesh: Mesh, num_members: int):
+    """The first S members, replicated over the mesh (S not a multiple of the device count)."""
+    return jax.jit(
+        lambda tree: jax.tree.map(lambda leaf: leaf[:num_members], tree),
+        out_shardings=NamedSharding(mesh, P()),
+    )
+
+
+def _unpad(state: State, mesh: Mesh, num_members: int) -> State:
+    if jax.tree.leaves(state)[0].shape[0] == num_members:
+        return state
+    return _unpad_fn(mesh, num_members)(state)
+
+
+# ----- the engine ---------------------------------------------------------------------------------
+
+
+def _placed_members(members: SweepMember, mesh: Mesh) -> tuple[SweepMember, int, int]:
+    host = SweepMember(*_to_host(tuple(members)))
+    num_members = int(host.seed.shape[0])
+    size = padded_size(num_members, mesh.size)
+    return _place(host, mesh, num_members, size), num_members, size
+
+
+def init_states(
+    algorithm: Algorithm, members: SweepMember, devices: Sequence[jax.Device] | None = None
+) -> State:
+    """The initial state of every member, stacked over the S members (see `ChunkResult.state`)."""
+    mesh = member_mesh(devices)
+    placed, num_members, _ = _placed_members(members, mesh)
+    return _unpad(_init_fn(algorithm, mesh)(placed), mesh, num_members)
 
 
 def train(
@@ -69,28 +241,39 @@ def train(
     chunk_length: int,
     state: State | None = None,
     start_iteration: int = 0,
+    devices: Sequence[jax.Device] | None = None,
 ) -> Iterator[ChunkResult]:
-    """Run every member from `start_iteration` to `num_iterations`, one chunk at a time."""
+    """Run every member from `start_iteration` to `num_iterations`, one chunk at a time.
+
+    `state` (to resume) is stacked over the S members, unpadded, with any placement: a
+    `ChunkResult.state`, a restored checkpoint or numpy arrays. `devices`: the devices the member
+    axis is sharded over (default: all visible devices).
+    """
+    mesh = member_mesh(devices)
+    placed, num_members, size = _placed_members(members, mesh)
     if state is None:
-        state = init_states(algorithm, members)
-    chunks = {}
-    evaluate = jax.jit(jax.vmap(algorithm.evaluate))
-    steps_per_iteration = np.asarray(jax.vmap(algorithm.env_steps_per_iteration)(members))
+        state = _init_fn(algorithm, mesh)(placed)
+    else:  # unpadded (or already padded), any placement
+        state = _place(state, mesh, num_members, size)
+    evaluate = _evaluate_fn(algorithm, mesh)
+    host_members = SweepMember(*_to_host(tuple(members)))
+    steps_per_iteration = np.asarray(jax.vmap(algorithm.env_steps_per_iteration)(host_members))
     iteration = start_iteration
     while iteration < num_iterations:
         length = min(chunk_length, num_iterations - iteration)
-        if length not in chunks:
-            chunks[length] = _chunk_fn(algorithm, length)
         started = time.perf_counter()
-        state, train_metrics = chunks[length](state, members)
-        eval_metrics = evaluate(state, members)
-        train_metrics, eval_metrics = jax.device_get((train_metrics, eval_metrics))
+        state, train_metrics = _chunk_fn(algorithm, mesh, length)(state, placed)
+        eval_metrics = evaluate(state, placed)
+        train_metrics, eval_metrics = jax.tree.map(
+            lambda leaf: leaf[:num_members], _to_host((train_metrics, eval_metrics))
+        )
         iteration += length
         yield ChunkResult(
             iteration=iteration,
-            state=state,
+            state=_unpad(state, mesh, num_members),
             train_metrics=train_metrics,
             eval_metrics=eval_metrics,
             env_steps=steps_per_iteration * iteration,
             seconds=time.perf_counter() - started,
+            sharded_state=state,
         )

@@ -1,0 +1,79 @@
+"""Statistics for the study report: confidence intervals over seeds and how to compare them.
+
+Pure functions of numbers (no files, no plotting). An interval is Student t over seeds:
+mean ± t_{(1+level)/2, n-1} · s / √n with s the sample standard deviation (ddof 1). With one
+seed there is no interval (`half_width` None), and comparisons that need one answer None
+("cannot tell") rather than guess.
+"""
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import stdtrit
+
+
+@dataclass(frozen=True)
+class Interval:
+    mean: float
+    half_width: float | None  # None: fewer than two values, no interval
+    n: int
+    std: float | None  # sample standard deviation (ddof 1); None with one value
+
+    @property
+    def low(self) -> float:
+        return self.mean - (self.half_width or 0.0)
+
+    @property
+    def high(self) -> float:
+        return self.mean + (self.half_width or 0.0)
+
+    @property
+    def has_interval(self) -> bool:
+        return self.half_width is not None
+
+
+def t_quantile(probability: float, df: int) -> float:
+    """The `probability` quantile of Student's t with `df` degrees of freedom."""
+    if df < 1:
+        raise ValueError(f"degrees of freedom must be >= 1, got {df}")
+    return float(stdtrit(df, probability))
+
+
+def confidence_interval(values: Iterable[float], level: float = 0.95) -> Interval:
+    """Mean and Student-t half-width of `values` (one per seed) at confidence `level`."""
+    data = np.asarray(list(values), dtype=np.float64)
+    if data.size == 0:
+        raise ValueError("no values")
+    mean = float(data.mean())
+    if data.size == 1:
+        return Interval(mean, None, 1, None)
+    std = float(data.std(ddof=1))
+    half = t_quantile(0.5 + level / 2, data.size - 1) * std / math.sqrt(data.size)
+    return Interval(mean, half, int(data.size), std)
+
+
+def intervals_overlap(a: Interval, b: Interval) -> bool | None:
+    """Whether two intervals share a point; None when either has no interval (one seed)."""
+    if not (a.has_interval and b.has_interval):
+        return None
+    return a.low <= b.high and b.low <= a.high
+
+
+def paired_difference(
+    a: Mapping[int, float], b: Mapping[int, float], level: float = 0.95
+) -> Interval | None:
+    """Interval of a − b over the seeds both have (the same seed's values are paired)."""
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        return None
+    return confidence_interval([a[s] - b[s] for s in seeds], level)
+
+
+def first_reaching(means: Iterable[float], level: float) -> int | None:
+    """The first index whose mean is at least `level` (returns: higher is better), or None."""
+    for index, mean in enumerate(means):
+        if mean >= level:
+            return index
+    return None

@@ -1,0 +1,466 @@
+"""The study report on synthetic run directories with known numbers (nothing is trained).
+
+Every run directory is written by hand (flags.txt, metrics.csv through the library's writer,
+summary.json) so that the final evaluation returns, their confidence intervals and the numbers
+of each reading are known in advance. The report runs in-process (`report.generate`), and once
+through `python -m experiments.report` to check the absl wiring.
+"""
+
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from experiments import report
+from metarl_jax.io import metrics, summary
+from metarl_jax.io.report_stats import (
+    confidence_interval,
+    first_reaching,
+    intervals_overlap,
+    paired_difference,
+    t_quantile,
+)
+
+from .conftest import REPO_ROOT
+
+SEEDS = (0, 1, 2, 3, 4)
+OFFSETS = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])  # per seed: sample std 1.5811
+T_4 = 2.7764451  # t_{0.975, 4}
+HALF = T_4 * math.sqrt(2.5) / math.sqrt(5)  # 2.776 · 1.5811 / 2.236 = 1.963: mean ± OFFSETS
+NAV = "range:0,0.5,0,0.5"
+NAV_OUT = "complement:0,0.5,0,0.5"
+
+
+def write_run(
+    path,
+    *,
+    experiment,
+    algo,
+    final,
+    env="navigation",
+    train_tasks="full",
+    eval_tasks="full",
+    horizon=100,
+    num_arms=5,
+    sweep_column="meta_batch_size",
+    curve=None,
+    eval_train=None,
+    iterations=(10, 20),
+    seeds=SEEDS,
+):
+    """A run directory. `final`: {sweep value: eval/return per seed at the last iteration}
+    (earlier iterations log lower returns). `curve`: {sweep value: [seeds, points]} evaluation
+    curve (MAML steps or RL² episodes by algo); `eval_train`: {sweep value: per seed}."""
+    os.makedirs(path)
+    is_rl2 = algo.startswith("rl2")
+    run_flags = {
+        "algo": algo,
+        "env": env,
+        "experiment": experiment,
+        "train_tasks": train_tasks,
+        "eval_tasks": eval_tasks,
+        "horizon": horizon,
+        "num_arms": num_arms,
+        "seeds": ",".join(map(str, seeds)),
+        "num_iterations": iterations[-1],
+        "inner_steps": 1,
+        "meta_batch_size": "20",
+        "num_train_tasks": ",".join(map(str, final)) if sweep_column == "num_train_tasks" else "",
+    }
+    lines = [f"--{k}={v}" for k, v in sorted(run_flags.items())]
+    lines.append("--eval_train_region" if eval_train else "--noeval_train_region")
+    with open(os.path.join(path, "flags.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+    sweep_columns = ["meta_batch_size"] + (
+        ["num_train_tasks"] if sweep_column == "num_train_tasks" else []
+    )
+    point = "episode" if is_rl2 else "step"
+    rows = []
+    for it_index, iteration in enumerate(iterations):
+        lag = len(iterations) - 1 - it_index  # returns rise over iterations
+        for value, per_seed in final.items():
+            for i, seed in enumerate(seeds):
+                row = {
+                    "iteration": iteration,
+                    "env_steps": 1000 * iteration,
+                    "seed": seed,
+                    "meta_batch_size": value if sweep_column == "meta_batch_size" else 20,
+                    "train/return": float(per_seed[i]) - 1.0 - lag,
+                    "eval/return": float(per_seed[i]) - 5.0 * lag,
+                    "optim/kl": 0.01,
+                }
+                if sweep_column == "num_train_tasks":
+                    row["num_train_tasks"] = value
+                points = (curve or {}).get(value)
+                if points is not None:
+                    for k, v in enumerate(points[i]):
+                        row[f"eval/return_{point}{k}"] = float(v) - 5.0 * lag
+                if eval_train:
+                    row["eval_train/return"] = float(eval_train[value][i]) - 5.0 * lag
+                    row[f"eval_train/return_{point}0"] = float(eval_train[value][i]) - 6 * lag
+                rows.append(row)
+    names = [c for c in rows[0] if "/" in c]
+    columns = metrics.csv_columns(sweep_columns, names)
+    metrics.append_rows(os.path.join(path, "metrics.csv"), columns, rows)
+    all_rows = metrics.read_rows(os.path.join(path, "metrics.csv"))
+    info = {"algo": algo, "env": env, "iterations": iterations[-1], "num_members": len(rows)}
+    summary.write_summary(
+        os.path.join(path, "summary.json"), info, summary.final_by_member(all_rows, sweep_columns)
+    )
+    os.makedirs(os.path.join(path, "plots"))
+    return str(path)
+
+
+def maml_curve(step_means, n_seeds=5):
+    """[seeds, K+1]: the given mean at every step, spread by OFFSETS over seeds."""
+    return np.array(step_means)[None, :] + OFFSETS[:n_seeds, None] * 0.1
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    runs = {}
+    # (a): final return 3, 6, 9, 10 (± OFFSETS) with k = 1, 2, 4, all: only k = 4's CI overlaps
+    # the full distribution's.
+    a_means = {"1": 3.0, "2": 6.0, "4": 9.0, "all": 10.0}
+    runs["a_maml"] = write_run(
+        root / "a_maml",
+        experiment="a",
+        algo="maml_trpo",
+        sweep_column="num_train_tasks",
+        final={k: m + OFFSETS for k, m in a_means.items()},
+        curve={k: maml_curve([m - 2, m - 1, m]) for k, m in a_means.items()},
+    )
+    runs["a_rl2"] = write_run(
+        root / "a_rl2",
+        experiment="a",
+        algo="rl2_ppo",
+        sweep_column="num_train_tasks",
+        final={k: 5.0 + OFFSETS for k in ("1", "2", "4", "all")},
+        curve={k: maml_curve([1.0, 5.0]) for k in ("1", "2", "4", "all")},
+    )
+    # (c): meta-batch 1, 5, 20 with returns 2, 8, 9: best 20, worst 1, CIs apart.
+    c_means = {"1": 2.0, "5": 8.0, "20": 9.0}
+    runs["c_maml"] = write_run(
+        root / "c_maml",
+        experiment="c",
+        algo="maml_ppo",
+        final={m: v + OFFSETS for m, v in c_means.items()},
+        curve={m: maml_curve([v - 1, v]) for m, v in c_means.items()},
+    )
+    runs["c_bandit"] = write_run(
+        root / "c_bandit",
+        experiment="c",
+        algo="rl2_ppo",
+        env="bandit",
+        horizon=10,
+        final={"10": 0.6 + 0.01 * OFFSETS, "40": 0.7 + 0.01 * OFFSETS},
+        curve={m: maml_curve([0.5, 0.6]) for m in ("10", "40")},
+    )
+    # (d): out of sample 4 ± OFFSETS, in sample 7 ± OFFSETS / 2: gap −3, paired CI ± HALF / 2.
+    runs["d_maml"] = write_run(
+        root / "d_maml",
+        experiment="d",
+        algo="maml_trpo",
+        train_tasks=NAV,
+        eval_tasks=NAV_OUT,
+        final={"20": 4.0 + OFFSETS},
+        eval_train={"20": 7.0 + OFFSETS / 2},
+        curve={"20": maml_curve([3.0, 4.0])},
+    )
+    runs["d_rl2"] = write_run(
+        root / "d_rl2",
+        experiment="d",
+        algo="rl2_ppo",
+        train_tasks=NAV,
+        eval_tasks=NAV_OUT,
+        final={"100": 5.0 + OFFSETS},
+        eval_train={"100": 5.5 + OFFSETS},
+        curve={"100": maml_curve([2.0, 5.0])},
+    )
+    # (e): step means 1, 2, 3, 4 (sub-range model) and 2.5, 3, 3.5, 4 (whole distribution):
+    # the sub-range model reaches 2.5 at step 2.
+    runs["e_sub"] = write_run(
+        root / "e_sub",
+        experiment="e",
+        algo="maml_trpo",
+        train_tasks=NAV,
+        eval_tasks=NAV_OUT,
+        final={"20": 2.0 + OFFSETS},
+        curve={"20": maml_curve([1.0, 2.0, 3.0, 4.0])},
+    )
+    runs["e_full"] = write_run(
+        root / "e_full",
+        experiment="e",
+        algo="maml_trpo",
+        eval_tasks=NAV_OUT,
+        final={"20": 3.0 + OFFSETS},
+        curve={"20": maml_curve([2.5, 3.0, 3.5, 4.0])},
+    )
+    return root, runs
+
+
+def _generate(capsys, run_dirs, out_dir):
+    code = report.generate([str(d) for d in run_dirs], None if out_dir is None else str(out_dir))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def full_report(study, tmp_path_factory):
+    _, runs = study
+    out_dir = tmp_path_factory.mktemp("report") / "out"
+    code = report.generate(list(runs.values()), str(out_dir))
+    assert code == 0
+    with open(out_dir / "report.md") as f:
+        return out_dir, f.read()
+
+
+def _section(text, letter):
+    start = text.index(f"## ({letter})")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end >= 0 else len(text)]
+
+
+def _reading(section):
+    return next(line for line in section.splitlines() if line.startswith("Reading: "))
+
+
+# ----- statistics ---------------------------------------------------------------------------
+
+
+def test_confidence_interval_by_hand():
+    iv = confidence_interval([1, 2, 3, 4, 5])
+    assert iv.mean == 3.0 and iv.n == 5
+    assert iv.std == pytest.approx(1.5811, abs=1e-4)
+    assert t_quantile(0.975, 4) == pytest.approx(2.7764, abs=1e-4)
+    assert iv.half_width == pytest.approx(HALF, abs=1e-3)  # 2.776 · 1.5811 / 2.236 = 1.963
+    assert iv.half_width == pytest.approx(1.963, abs=1e-3)
+    one = confidence_interval([7.0])
+    assert one.mean == 7.0 and one.half_width is None and not one.has_interval
+    assert intervals_overlap(one, iv) is None
+    assert intervals_overlap(iv, confidence_interval([5.5, 6.5, 7.5])) is True
+    assert intervals_overlap(iv, confidence_interval([10, 11, 12])) is False
+    gap = paired_difference({0: 1.0, 1: 2.0, 2: 4.0}, {0: 0.0, 1: 1.0, 2: 2.0, 3: 9.0})
+    assert gap.n == 3 and gap.mean == pytest.approx(4 / 3)
+    assert first_reaching([1.0, 2.0, 3.0], 2.5) == 2
+    assert first_reaching([1.0, 2.0], 2.5) is None
+
+
+# ----- the report ---------------------------------------------------------------------------
+
+
+def test_sections_in_order(full_report):
+    _, text = full_report
+    positions = [text.index(f"## ({letter})") for letter in "abcde"]
+    assert positions == sorted(positions)
+    assert "MACAW" in _section(text, "b") and "does not have" in _section(text, "b")
+    assert "No runs given" not in text
+    assert "Other runs" not in text  # every run belongs to the study
+
+
+def test_member_ci_matches_hand_computation(full_report):
+    _, text = full_report
+    section = _section(text, "a")
+    # k = 1 of MAML: eval/return 1..5 -> mean 3, half-width 1.963, CI [1.037, 4.963].
+    row = next(
+        line for line in section.splitlines() if line.startswith("| maml_trpo | navigation |")
+    )
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[4] == "1" and cells[5] == "5"  # k, seeds
+    assert float(cells[8]) == 3.0
+    assert float(cells[9]) == pytest.approx(HALF, abs=1e-3)
+    low, high = map(float, re.match(r"\[(.*), (.*)\]", cells[10]).groups())
+    assert low == pytest.approx(3 - HALF, abs=1e-3) and high == pytest.approx(3 + HALF, abs=1e-3)
+    # What was run: environments, algorithms, seeds, iterations.
+    assert "algorithms maml_trpo, rl2_ppo" in section
+    assert "seeds 0, 1, 2, 3, 4" in section and "final logged iteration 20" in section
+
+
+def test_figures_are_pngs(full_report):
+    out_dir, text = full_report
+    referenced = re.findall(r"\]\(figures/([^)]+)\)", text)
+    on_disk = sorted(os.listdir(out_dir / "figures"))
+    assert sorted(referenced) == on_disk
+    for name in ("a_num_train_tasks.png", "c_meta_batch_size.png", "d_out_of_sample.png"):
+        assert name in on_disk
+    assert "e_adaptation_steps.png" in on_disk
+    assert len([n for n in on_disk if n.startswith("curves_")]) == 8  # one per run
+    for name in on_disk:
+        with open(out_dir / "figures" / name, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n", name
+
+
+def test_readings_come_from_the_numbers(full_report):
+    _, text = full_report
+    a = _reading(_section(text, "a"))
+    assert "k=1" in a and "from 3 (95% CI [1.037, 4.963])" in a
+    assert "to 10 (95% CI [8.037, 11.96])" in a and "a change of +7" in a
+    assert "The smallest k whose 95% CI overlaps that of the full one is k=4." in a
+
+    c = _reading(_section(text, "c"))
+    assert "the best meta-batch size is 20 with 9" in c and "the worst 1 with 2" in c
+    assert "their confidence intervals do not overlap" in c
+    assert "On bandit, rl2_ppo: the best meta-batch size is 40 with 0.7" in c
+
+    d = _section(text, "d")
+    gap_half = HALF / 2
+    expected = f"the gap out − in is -3 (paired 95% CI [{-3 - gap_half:.4g}, {-3 + gap_half:.4g}]"
+    assert expected in _reading(d)
+    assert "in sample 7 (95% CI" in _reading(d) and "do not overlap" in _reading(d)
+    # RL²: gap −0.5 with identical per-seed offsets -> zero spread, CIs overlap.
+    assert "the gap out − in is -0.5" in _reading(d)
+    assert "and the two confidence intervals overlap" in _reading(d)
+
+    e = _reading(_section(text, "e"))
+    assert "returns 2.5 at step 0 and 4 at step 3" in e
+    assert "returns 1 at step 0 and 4 at step 3" in e
+    assert "first reaches the full model's step-0 level (2.5) at step 2" in e
+
+
+def test_rl2_curve_columns(study, full_report):
+    _, runs = study
+    run = report.load_run(runs["a_rl2"])
+    curve, label = run.curves["eval"]
+    assert curve == ["eval/return_episode0", "eval/return_episode1"]
+    assert label == "episode of the trial"
+    assert run.members[0].interval("eval/return_episode1").mean == pytest.approx(5.0)
+    _, text = full_report
+    assert "| rl2_ppo | navigation |" in _section(text, "a")
+
+
+def test_absent_sections_and_one_seed(tmp_path, capsys):
+    single = write_run(
+        tmp_path / "single",
+        experiment="c",
+        algo="maml_trpo",
+        final={"20": np.array([4.0])},
+        curve={"20": maml_curve([3.0, 4.0], n_seeds=1)},
+        seeds=(0,),
+    )
+    outside = write_run(
+        tmp_path / "outside", experiment="", algo="rl2_ppo", final={"20": 1.0 + OFFSETS}
+    )
+    code, out, err = _generate(capsys, [single, outside], tmp_path / "out")
+    assert code == 0, err
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert out.strip() == str(tmp_path / "out" / "report.md")
+    for letter in "ade":
+        assert "No runs given." in _section(text, letter)
+    other = text[text.index("## Other runs") :]
+    assert text.index("## (e)") < text.index("## Other runs")
+    assert "the only member (rl2_ppo on navigation, train full (meta_batch_size=20))" in other
+    assert "n/a (1 seed)" in _section(text, "c")
+    assert "only meta-batch size 20 was run, final return 4 (one seed, no interval)" in text
+
+
+# ----- bad input ----------------------------------------------------------------------------
+
+
+def _copy_with(src, dst, **changes):
+    """A copy of run `src` with some flags.txt values replaced."""
+    import shutil
+
+    shutil.copytree(src, dst)
+    path = os.path.join(dst, "flags.txt")
+    with open(path) as f:
+        lines = f.read().splitlines()
+    for name, value in changes.items():
+        lines = [f"--{name}={value}" if line.startswith(f"--{name}=") else line for line in lines]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    path = os.path.join(dst, "summary.json")
+    with open(path) as f:
+        info = json.load(f)
+    info.update({k: v for k, v in changes.items() if k in info})
+    with open(path, "w") as f:
+        json.dump(info, f)
+    return str(dst)
+
+
+def test_bad_inputs(study, tmp_path, capsys):
+    _, runs = study
+    not_a_run = tmp_path / "not_a_run"
+    not_a_run.mkdir()
+    (not_a_run / "flags.txt").write_text("--algo=maml_trpo\n")
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    horizon = _copy_with(runs["a_rl2"], tmp_path / "a_rl2_h50", horizon=50)
+    bandit_arms = _copy_with(
+        runs["c_bandit"], tmp_path / "c_bandit_k3", num_arms=3, algo="maml_trpo"
+    )
+    e_eval = _copy_with(runs["e_full"], tmp_path / "e_full_eval", eval_tasks="full")
+    cases = {
+        "no directories": ([], "no run directories"),
+        "missing files": ([not_a_run], "missing metrics.csv, summary.json"),
+        "not a directory": ([a_file], "not a directory"),
+        "does not exist": ([tmp_path / "nowhere"], "not a directory"),
+        "horizon": ([runs["a_maml"], horizon], "differ in --horizon"),
+        "num_arms": ([runs["c_bandit"], bandit_arms], "differ in --num_arms"),
+        "eval tasks in (e)": ([runs["e_sub"], e_eval], "differ in --eval_tasks"),
+        "same key": ([runs["d_maml"], runs["d_maml"]], "two runs with the same experiment"),
+    }
+    for name, (dirs, message) in cases.items():
+        out_dir = tmp_path / f"out_{name.replace(' ', '_')}"
+        code, out, err = _generate(capsys, dirs, out_dir)
+        assert code == 2, name
+        assert len(err.splitlines()) == 1 and err.startswith("error: "), (name, err)
+        assert message in err, (name, err)
+        assert not out_dir.exists(), name
+        assert out == "", name
+
+    # An existing non-empty --out_dir is refused and left as it was.
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "report.md").write_text("earlier report")
+    code, _, err = _generate(capsys, [runs["c_maml"]], taken)
+    assert code == 2 and err.startswith("error: --out_dir") and len(err.splitlines()) == 1
+    assert os.listdir(taken) == ["report.md"]
+    assert (taken / "report.md").read_text() == "earlier report"
+
+
+def test_command_line(study, tmp_path):
+    _, runs = study
+    env = dict(os.environ)
+    env["PYTHONPATH"] = REPO_ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    out_dir = tmp_path / "cli"
+    result = subprocess.run(
+        [sys.executable, "-m", "experiments.report", runs["c_maml"], f"--out_dir={out_dir}"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith(os.path.join(str(out_dir), "report.md"))
+    assert (out_dir / "report.md").exists()
+    result = subprocess.run(
+        [sys.executable, "-m", "experiments.report", f"--out_dir={tmp_path / 'none'}"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert (
+        result.stderr.startswith("error: no run directories") and not (tmp_path / "none").exists()
+    )
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_summary_json_is_not_required_to_name_the_experiment(study):
+    """summary.json written before the experiment keys existed: flags.txt supplies them."""
+    _, runs = study
+    with open(os.path.join(runs["d_maml"], "summary.json")) as f:
+        assert "experiment" not in json.load(f)
+    run = report.load_run(runs["d_maml"])
+    assert (run.experiment, run.train_tasks, run.eval_tasks) == ("d", NAV, NAV_OUT)
+    assert run.headline == {"eval": "eval/return", "eval_train": "eval_train/return"}
