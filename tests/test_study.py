@@ -1,11 +1,17 @@
-"""The study's flag files: every planned run validates; bad study settings are refused."""
+"""The study: every planned run validates, bad settings are refused, in-sample evaluation."""
 
 import os
 
+import jax
+import numpy as np
 import pytest
 
 from experiments.plan import check_runs
 from experiments.study_presets import MAML_ALGOS, ONLINE_ALGOS, PRESETS, STUDY_FLAGS
+from metarl_jax.algos import MamlConfig, Rl2Config, make_maml, make_rl2, sweep_member
+from metarl_jax.algos.meta_training import task_samplers
+from metarl_jax.envs import make_env
+from metarl_jax.tasks import Restriction, navigation_goal_space
 
 FLAG_FILES = sorted(name[: -len(".flags")] for name in os.listdir(STUDY_FLAGS))
 
@@ -49,3 +55,36 @@ def test_every_study_flag_file_runs_five_seeds_or_more():
 def test_bad_study_settings_are_refused_naming_the_flag(flagfile, algo, overrides, flag):
     (error,) = check_runs([_args(flagfile, algo, overrides)])
     assert error.startswith(flag), error
+
+
+def test_in_sample_evaluation_draws_fresh_tasks_of_the_training_region():
+    """(d)'s eval_train/ tasks: fresh draws from the training box, not its finite pool."""
+    space = navigation_goal_space()
+    train_tasks = Restriction("range", (0.0, 0.0), (0.5, 0.5), num_tasks=3)
+    samplers = task_samplers(space, train_tasks, Restriction(), pool_seed=0)
+    goals = np.asarray(samplers.train_region(jax.random.PRNGKey(1), 200).goal)
+    assert np.all((goals >= 0.0) & (goals <= 0.5))
+    assert len(np.unique(goals[:, 0])) == 200  # not the 3 pool tasks
+    pool_goals = np.asarray(samplers.train(sweep_member(0, 1, 3))(jax.random.PRNGKey(1), 200).goal)
+    assert len(np.unique(pool_goals[:, 0])) == 3
+
+
+@pytest.mark.parametrize("algo", ["maml", "rl2"])
+def test_algorithms_report_in_sample_returns_beside_out_of_sample(algo):
+    env = make_env("navigation", horizon=4)
+    quadrant = Restriction("range", (0.0, 0.0), (0.5, 0.5))
+    outside = Restriction("complement", (0.0, 0.0), (0.5, 0.5))
+    shared = dict(hidden_sizes=(8,), horizon=4, max_meta_batch_size=2, num_eval_tasks=2)
+    shared.update(train_tasks=quadrant, eval_tasks=outside, eval_train_region=True)
+    if algo == "maml":
+        algorithm = make_maml(MamlConfig(rollouts_per_task=2, eval_adapt_steps=1, **shared), env)
+        curve = ["return_step0", "return_step1"]
+    else:
+        algorithm = make_rl2(Rl2Config(episodes_per_trial=2, **shared), env)
+        curve = ["return_episode0", "return_episode1"]
+    member = sweep_member(0, 2)
+    metrics = jax.jit(algorithm.evaluate)(algorithm.init(member), member)
+    expected = {f"{p}/{name}" for p in ("eval", "eval_train") for name in ["return", *curve]}
+    assert set(metrics) == expected
+    # the goals differ (in the quadrant vs outside it), so do the returns
+    assert metrics["eval/return"] != metrics["eval_train/return"]
