@@ -21,7 +21,12 @@ from metarl_jax.algos import (
 )
 from metarl_jax.envs import ENV_NAMES, PHYSICS, Env, make_env
 from metarl_jax.nets import ACTIVATIONS
-from metarl_jax.tasks import MAX_FINITE_TASKS, RestrictionError, parse_restriction
+from metarl_jax.tasks import (
+    MAX_FINITE_TASKS,
+    RestrictionError,
+    check_pool_size,
+    parse_restriction,
+)
 
 ALGOS = ("maml_trpo", "maml_ppo", "rl2_ppo")
 # Reference defaults that differ between algorithms (REFERENCE.md), applied to flags left unset
@@ -251,6 +256,10 @@ def spec_from_flags() -> RunSpec:
             )
         if max(num_train_tasks) > MAX_FINITE_TASKS:
             raise UsageError(f"--num_train_tasks: at most {MAX_FINITE_TASKS} tasks")
+        try:
+            check_pool_size(max(num_train_tasks), env.task_space, "num_train_tasks")
+        except RestrictionError as error:
+            raise UsageError(str(error)) from None
         pool_size = max(num_train_tasks)
         if pool_size:
             train_tasks = dataclasses.replace(train_tasks, num_tasks=pool_size)

@@ -13,6 +13,7 @@ from metarl_jax.algos.meta_training import task_samplers
 from metarl_jax.envs import make_env
 from metarl_jax.tasks import Restriction, navigation_goal_space
 
+CHEETAH_DIR = "--env=cheetah_dir"
 FLAG_FILES = sorted(name[: -len(".flags")] for name in os.listdir(STUDY_FLAGS))
 
 
@@ -50,6 +51,19 @@ def test_every_study_flag_file_runs_five_seeds_or_more():
         ("e_cheetah_vel", "maml_ppo", ("--eval_tasks=range:0,3",), "--eval_tasks"),
         ("d_cheetah_vel", "maml_ppo", ("--train_tasks=range:2,1",), "--train_tasks"),  # empty
         ("a_navigation", "maml_trpo", ("--num_train_tasks=5000",), "--num_train_tasks"),
+        # Cheetah-Dir holds two tasks (forward, backward): no pool of 4 distinct ones
+        (
+            "a_ant_dir",
+            "maml_trpo",
+            ("--env=cheetah_dir", "--num_train_tasks=1,2,4"),
+            "--num_train_tasks",
+        ),
+        (
+            "c_ant_dir",
+            "maml_trpo",
+            ("--env=cheetah_dir", "--train_tasks=finite:3"),
+            "--train_tasks",
+        ),
     ],
 )
 def test_bad_study_settings_are_refused_naming_the_flag(flagfile, algo, overrides, flag):

@@ -50,6 +50,15 @@ class RestrictionError(ValueError):
     pass
 
 
+def check_pool_size(num_tasks: int, space: TaskSpace, flag: str) -> None:
+    """A pool of K distinct tasks needs a space with at least K of them."""
+    if space.num_distinct and num_tasks > space.num_distinct:
+        raise RestrictionError(
+            f"--{flag}: {num_tasks} tasks asked for, but {space.name} holds only "
+            f"{space.num_distinct} distinct tasks"
+        )
+
+
 def parse_restriction(spec: str, space: TaskSpace, flag: str = "tasks") -> Restriction:
     """Parse and validate a restriction flag against a task space; raise RestrictionError."""
     kind, _, args = spec.strip().partition(":")
@@ -70,6 +79,7 @@ def parse_restriction(spec: str, space: TaskSpace, flag: str = "tasks") -> Restr
             ) from None
         if not 1 <= k <= MAX_FINITE_TASKS:
             raise RestrictionError(f"--{flag}={spec!r}: K must be in [1, {MAX_FINITE_TASKS}]")
+        check_pool_size(k, space, flag)
         return Restriction(num_tasks=k)
     low, high = _parse_box(spec, args, space, flag)
     restriction = Restriction(region=kind, low=low, high=high)

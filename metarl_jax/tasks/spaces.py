@@ -21,6 +21,7 @@ class TaskSpace(NamedTuple):
     high: tuple[float, ...]
     sample: Callable[[jax.Array], Task]  # one task from the full distribution
     coords: Callable[[Task], jax.Array]  # the task's coordinates, shape (len(coord_names),)
+    num_distinct: int = 0  # how many distinct tasks the space holds; 0 = a continuum
 
     @property
     def num_coords(self) -> int:
@@ -91,6 +92,7 @@ def forward_backward_space() -> TaskSpace:
         high=(1.0,),
         sample=lambda key: DirectionTask(jnp.where(jax.random.bernoulli(key), 1.0, -1.0)),
         coords=lambda task: jnp.reshape(task.direction, (1,)),
+        num_distinct=2,
     )
 
 
