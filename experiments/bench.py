@@ -25,7 +25,7 @@ native C env steps/s for Cheetah-Dir at the largest batch.
 
 rl2_bandit times one RL²-PPO iteration (the rl2_bandit flag file's setting: meta-batch 100 bandits,
 one trial of --bandit_pulls pulls each, GRU 64, 5 PPO epochs) for one sweep member and for
---bench_members members vmapped in one call, and the trial collection alone; it prints compile time,
+--sweep_members members vmapped in one call, and the trial collection alone; it prints compile time,
 updates/s and env steps/s, last line the single member's env steps/s.
 
 sweep times one compiled sweep of --sweep_members members (seeds of the quickstart's MAML-TRPO
@@ -88,8 +88,9 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_integer("bandit_arms", 5, "rl2_bandit: arms.")
 flags.DEFINE_integer("bandit_pulls", 100, "rl2_bandit: pulls per trial.")
-flags.DEFINE_integer("bench_members", 8, "rl2_bandit: sweep members (seeds) vmapped in one call.")
-flags.DEFINE_integer("sweep_members", 8, "sweep: members (seeds) of the compiled sweep.")
+flags.DEFINE_integer(
+    "sweep_members", 8, "rl2_bandit, sweep: members (seeds) vmapped in one compiled call."
+)
 flags.DEFINE_integer("sweep_iterations", 5, "sweep: meta-iterations of every member.")
 FLAGS = flags.FLAGS
 
@@ -416,7 +417,7 @@ def bench_rl2_bandit() -> None:
         f"{steps_per_update / collect_s:,.0f} env steps/s"
     )
 
-    for members in (1, FLAGS.bench_members):
+    for members in (1, FLAGS.sweep_members):
         member = jax.vmap(lambda s: sweep_member(s, config.max_meta_batch_size))(
             jnp.arange(members)
         )

@@ -10,6 +10,7 @@ import os
 
 from absl import flags
 
+from experiments.flags_file import parse_flag_lines, read_flags_file
 from metarl_jax.algos import (
     MAX_EVAL_ADAPT_STEPS,
     MAX_INNER_STEPS,
@@ -25,6 +26,7 @@ from metarl_jax.tasks import (
     MAX_FINITE_TASKS,
     RestrictionError,
     check_pool_size,
+    covers_space,
     parse_restriction,
 )
 
@@ -315,28 +317,18 @@ def spec_from_flags() -> RunSpec:
     )
 
 
-def _covers_space(restriction, space) -> bool:
-    if restriction.region == "full":
-        return True
-    if restriction.region == "range":
-        return all(lo <= s_lo for lo, s_lo in zip(restriction.low, space.low, strict=True)) and all(
-            hi >= s_hi for hi, s_hi in zip(restriction.high, space.high, strict=True)
-        )
-    return False
-
-
 def _check_experiment(env: Env, train_tasks, eval_tasks) -> None:
     """What each study experiment needs, checked before anything compiles."""
     experiment, space = FLAGS.experiment, env.task_space
     if experiment == "a" and not FLAGS.num_train_tasks:
         raise UsageError("--num_train_tasks: experiment (a) sweeps the number of training tasks")
-    if experiment in ("d", "e") and _covers_space(eval_tasks, space):
+    if experiment in ("d", "e") and covers_space(space, eval_tasks):
         raise UsageError(
             f"--eval_tasks: experiment ({experiment}) evaluates out of sample; "
             f"{FLAGS.eval_tasks!r} covers the whole task space"
         )
     if experiment == "d":
-        if _covers_space(train_tasks, space):
+        if covers_space(space, train_tasks):
             raise UsageError(
                 f"--train_tasks: experiment (d) trains on a sub-range; {FLAGS.train_tasks!r} "
                 "covers the whole task space"
@@ -406,20 +398,14 @@ def check_out_dir(out_dir: str, resume: bool) -> None:
         return
     if not os.path.exists(flags_path):
         raise UsageError(f"--resume: {out_dir} holds no run to resume (no flags.txt)")
-    with open(flags_path) as f:
-        saved = dict(_split_flag_line(line) for line in f if line.strip())
-    current = dict(_split_flag_line(line) for line in flags_file_text().splitlines())
+    try:
+        saved = read_flags_file(flags_path)
+    except ValueError as error:
+        raise UsageError(f"--resume: {flags_path}: {error}") from None
+    current = parse_flag_lines(flags_file_text().splitlines())
     for name in sorted(set(saved) | set(current)):
         if name not in RESUMABLE_FLAGS and saved.get(name) != current.get(name):
             raise UsageError(
                 f"--resume: flag --{name} differs from the run in {out_dir} "
                 f"({current.get(name, 'unset')!s} vs {saved.get(name, 'unset')!s})"
             )
-
-
-def _split_flag_line(line: str) -> tuple[str, str]:
-    line = line.strip().lstrip("-")
-    name, _, value = line.partition("=")
-    if name.startswith("no") and not value and name[2:] in FLAGS:
-        return name[2:], "false"
-    return name, value or "true"

@@ -37,6 +37,7 @@ import numpy as np
 from absl import app, flags
 from matplotlib.ticker import MaxNLocator
 
+from experiments.flags_file import read_flags_file
 from metarl_jax.io import report_stats as stats
 from metarl_jax.io.metrics import curve_columns, read_rows
 from metarl_jax.io.plots import group_over_seeds
@@ -125,24 +126,11 @@ class Run:
         return self.train_tasks == "full"
 
 
-def read_flags(path: str) -> dict:
-    """flags.txt as {name: value}; `--flag` is True, `--noflag` makes `flag` False."""
-    values = {}
-    with open(path) as f:
-        for number, raw in enumerate(f, start=1):
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            if not line.startswith("--"):
-                raise ReportError(f"{path}: line {number} is not a flag: {line!r}")
-            name, sep, value = line[2:].partition("=")
-            if sep:
-                values[name] = value
-            else:
-                values[name] = True
-                if name.startswith("no"):
-                    values.setdefault(name[2:], False)
-    return values
+def read_flags(path: str) -> dict[str, str]:
+    try:
+        return read_flags_file(path)
+    except ValueError as error:
+        raise ReportError(f"{path}: {error}") from None
 
 
 def _prefixed_curve(columns: list[str], prefix: str) -> tuple[list[str], str]:

@@ -15,6 +15,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
+from experiments.flags_file import parse_flag_lines
 from metarl_jax.io import checkpoints
 
 from .conftest import TINY_FLAGS, run_main, snapshot
@@ -313,3 +314,17 @@ def test_rl2_through_the_app(tmp_path):
         summary = json.load(f)
     assert summary["algo"] == "rl2_ppo"
     assert np.isfinite(summary["members"][0]["eval/return"]["mean"])
+
+
+def test_flags_txt_lines_parse_by_hand():
+    lines = ["# comment", "--env=navigation", "--train_tasks=range:0,0.5", "--nofirst_order"]
+    lines += ["--eval_train_region", "--out_dir=a=b", ""]
+    assert parse_flag_lines(lines) == {
+        "env": "navigation",
+        "train_tasks": "range:0,0.5",
+        "first_order": "false",
+        "eval_train_region": "true",
+        "out_dir": "a=b",
+    }
+    with pytest.raises(ValueError, match="line 2"):
+        parse_flag_lines(["--env=bandit", "env=bandit"])

@@ -13,6 +13,8 @@ from metarl_jax.tasks import (
     Restriction,
     RestrictionError,
     bandit_space,
+    covers_space,
+    direction_angle_space,
     draw_pool,
     in_region,
     make_sampler,
@@ -259,3 +261,13 @@ def test_parse_errors(space, spec, message):
         parse_restriction(spec, SPACES[space], flag="train_tasks")
     assert "--train_tasks" in str(error.value)
     assert isinstance(error.value, ValueError)
+
+
+def test_covers_space_only_for_the_whole_box():
+    space = direction_angle_space()
+    assert covers_space(space, parse_restriction("full", space))
+    assert covers_space(space, parse_restriction("range:0,360", space))
+    assert not covers_space(space, parse_restriction("range:0,90", space))
+    assert not covers_space(space, parse_restriction("complement:0,90", space))
+    # a finite pool of the full space still spans it: not a sub-range for out-of-sample studies
+    assert covers_space(space, parse_restriction("finite:4", space))

@@ -128,6 +128,17 @@ def in_region(space: TaskSpace, restriction: Restriction, task: Task) -> jax.Arr
     return inside if restriction.region == "range" else ~inside
 
 
+def covers_space(space: TaskSpace, restriction: Restriction) -> bool:
+    """Whether the region is the whole space: `full`, or a range whose box contains the bounds."""
+    if restriction.region == "full":
+        return True
+    if restriction.region != "range":
+        return False
+    return all(lo <= s for lo, s in zip(restriction.low, space.low, strict=True)) and all(
+        hi >= s for hi, s in zip(restriction.high, space.high, strict=True)
+    )
+
+
 def region_probability(space: TaskSpace, restriction: Restriction) -> float:
     """Monte-Carlo probability of the region under the full distribution (a validation probe)."""
     tasks = sample_batch(space.sample, jax.random.PRNGKey(12345), _PROBABILITY_PROBE_SAMPLES)
