@@ -4,6 +4,7 @@
     python -m experiments.bench envs [--env_batch_sizes=64,256,1024] [--bench_tasks=4]
     python -m experiments.bench rl2_bandit [--bandit_arms=5] [--bandit_pulls=100]
     python -m experiments.bench sweep [--sweep_members=8] [--sweep_iterations=5]
+    python -m experiments.bench pearl [--pearl_env=cheetah_dir] [--pearl_grad_steps=200]
 
 Each figure is a mean over --repeats calls after a warm-up call.
 
@@ -36,6 +37,13 @@ function on one device, called once per seed). Compilation is timed apart (first
 second, cached call) and left out of the steady-state ratio; totals with compilation are printed
 too. Last line: separate-runs seconds over sweep seconds, steady state.
 
+pearl times PEARL at the pearl_cheetah_dir flag file's shapes (actor/critic 3 x 300, encoder
+3 x 200, latent 5, meta-batch 4, RL and context batches 256, 2 task buffers) on --pearl_env: the
+gradient steps alone (--pearl_grad_steps of them in one scan), one iteration's data collection
+alone (5 tasks x (1,000 prior + 1,000 posterior steps), MJX), and a whole iteration with
+--pearl_grad_steps gradient steps, for one member and for --sweep_members members vmapped in one
+call. Last line: the single member's gradient steps/s.
+
 Like every experiment app, it runs with the XLA CPU flag that `experiments/__init__.py` sets
 (MJX batches of >= 512 Ant or 1,024 Cheetah episodes otherwise deadlock with jaxlib 0.10.2).
 """
@@ -51,8 +59,17 @@ import numpy as np
 from absl import app, flags
 from mujoco import rollout as mj_rollout
 
-from metarl_jax.algos import MamlConfig, Rl2Config, make_maml, make_rl2, sweep_member
+from metarl_jax.algos import (
+    MamlConfig,
+    PearlConfig,
+    Rl2Config,
+    make_maml,
+    make_pearl,
+    make_rl2,
+    sweep_member,
+)
 from metarl_jax.algos.maml import maml_parts
+from metarl_jax.algos.pearl import pearl_parts
 from metarl_jax.algos.rl2 import rl2_parts
 from metarl_jax.envs import make_env
 from metarl_jax.envs.locomotion import (
@@ -92,6 +109,8 @@ flags.DEFINE_integer(
     "sweep_members", 8, "rl2_bandit, sweep: members (seeds) vmapped in one compiled call."
 )
 flags.DEFINE_integer("sweep_iterations", 5, "sweep: meta-iterations of every member.")
+flags.DEFINE_string("pearl_env", "cheetah_dir", "pearl: environment.")
+flags.DEFINE_integer("pearl_grad_steps", 200, "pearl: gradient steps per timed call.")
 FLAGS = flags.FLAGS
 
 
@@ -503,8 +522,73 @@ def bench_sweep() -> None:
     print(f"sweep_speedup: {separate_s / sweep_s:.3f}")
 
 
+def bench_pearl() -> None:
+    print(f"machine: {machine_description()}")
+    env = make_env(FLAGS.pearl_env)
+    grad_steps, repeats = FLAGS.pearl_grad_steps, FLAGS.repeats
+    config = PearlConfig(
+        horizon=env.horizon, grad_steps=grad_steps, replay_capacity=20_000, num_eval_tasks=2
+    )
+    parts = pearl_parts(config, env)
+    algorithm = make_pearl(config, env)
+    collected = config.num_tasks_sample * (config.prior_steps + config.posterior_steps)
+    print(
+        f"PEARL on {env.name} (horizon {env.horizon}): actor/critic {config.hidden_sizes}, encoder "
+        f"{config.encoder_hidden_sizes}, latent {config.latent_size}, meta-batch "
+        f"{config.max_meta_batch_size}, batches {config.batch_size}/{config.context_batch_size}; "
+        f"{grad_steps} gradient steps and {collected:,} env steps per timed iteration"
+    )
+    weights = jnp.ones((config.max_meta_batch_size,))
+    single = None
+    for members in (1, FLAGS.sweep_members):
+        member = jax.vmap(lambda s: sweep_member(s, config.max_meta_batch_size))(
+            jnp.arange(members)
+        )
+        state = jax.block_until_ready(jax.jit(jax.vmap(algorithm.init))(member))
+
+        def gradient_steps(state):
+            train_state = (state["params"], state["target_critic"], state["opt_state"])
+            return parts.gradient_steps(
+                train_state, state["buffers"], config.num_task_buffers, weights, state["key"]
+            )
+
+        def collection(state):
+            tasks = jax.tree.map(
+                lambda x: jnp.resize(x, (config.num_tasks_sample, *x.shape[1:])),
+                jax.vmap(env.task_space.sample)(jax.random.split(state["key"], 2)),
+            )
+            keys = jax.random.split(state["key"], config.num_tasks_sample)
+            return jax.vmap(parts.collect_for_task, in_axes=(None, 0, 0))(
+                state["params"], tasks, keys
+            )
+
+        figures = {}
+        for name, fn in (
+            ("gradient steps", gradient_steps),
+            ("collection", collection),
+            ("whole iteration", algorithm.update),
+        ):
+            args = (state, member) if name == "whole iteration" else (state,)
+            compile_s, seconds = compiled_seconds(jax.jit(jax.vmap(fn)), *args, repeats=repeats)
+            figures[name] = seconds
+            print(f"{members} member(s), {name}: compile {compile_s:.1f} s, {seconds:.3f} s")
+        grad_rate = members * grad_steps / figures["gradient steps"]
+        print(
+            f"{members} member(s) in one call: {grad_rate:,.0f} gradient steps/s (alone), "
+            f"{members * collected / figures['collection']:,.0f} env steps/s (collection "
+            f"alone), whole iteration {members * grad_steps / figures['whole iteration']:,.0f} "
+            f"gradient steps/s and {members * collected / figures['whole iteration']:,.0f} env "
+            "steps/s",
+            flush=True,
+        )
+        if members == 1:
+            single = grad_rate
+    print(f"pearl_grad_steps_per_s: {single:.1f}")
+
+
 BENCHMARKS = {
     "maml_trpo_nav": bench_maml_trpo_nav,
+    "pearl": bench_pearl,
     "envs": bench_envs,
     "rl2_bandit": bench_rl2_bandit,
     "sweep": bench_sweep,

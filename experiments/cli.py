@@ -16,8 +16,10 @@ from metarl_jax.algos import (
     MAX_INNER_STEPS,
     Algorithm,
     MamlConfig,
+    PearlConfig,
     Rl2Config,
     make_maml,
+    make_pearl,
     make_rl2,
 )
 from metarl_jax.envs import ENV_NAMES, PHYSICS, Env, make_env
@@ -30,11 +32,12 @@ from metarl_jax.tasks import (
     parse_restriction,
 )
 
-ALGOS = ("maml_trpo", "maml_ppo", "rl2_ppo")
+ALGOS = ("maml_trpo", "maml_ppo", "rl2_ppo", "pearl")
 # Reference defaults that differ between algorithms (REFERENCE.md), applied to flags left unset
 # on the command line and in flag files; flags.txt records the values used.
 ALGO_DEFAULTS = {
     "rl2_ppo": {"hidden_sizes": ["64"], "meta_batch_size": ["100"], "clip": 0.2},
+    "pearl": {"hidden_sizes": ["300", "300", "300"], "meta_batch_size": ["4"]},
 }
 
 FLAGS = flags.FLAGS
@@ -115,6 +118,37 @@ flags.DEFINE_integer("num_minibatches", 1, "RL²: minibatches (of tasks) per epo
 flags.DEFINE_float("value_coef", 0.5, "RL²: weight of the value loss.")
 flags.DEFINE_float("entropy_coef", 0.0, "RL²: weight of the entropy bonus.")
 flags.DEFINE_float("max_grad_norm", 0.0, "RL²: global gradient-norm clip (0: none).")
+flags.DEFINE_integer("latent_size", 5, "PEARL: size of the context variable z.")
+flags.DEFINE_list("encoder_hidden_sizes", ["200", "200", "200"], "PEARL: encoder layer widths.")
+flags.DEFINE_integer(
+    "num_task_buffers",
+    100,
+    "PEARL: training tasks (each with its replay buffers) when the training tasks are a whole "
+    "region ('all'); at most the space's number of distinct tasks.",
+)
+flags.DEFINE_integer("num_tasks_sample", 5, "PEARL: training tasks that collect per iteration.")
+flags.DEFINE_integer("initial_steps", 2000, "PEARL: transitions per training task before training.")
+flags.DEFINE_integer("prior_steps", 1000, "PEARL: transitions per sampled task with z ~ prior.")
+flags.DEFINE_integer(
+    "posterior_steps", 1000, "PEARL: transitions per sampled task with z ~ posterior (RL only)."
+)
+flags.DEFINE_integer("grad_steps", 2000, "PEARL: gradient steps per iteration.")
+flags.DEFINE_integer("batch_size", 256, "PEARL: RL transitions per task and gradient step.")
+flags.DEFINE_integer(
+    "context_batch_size", 256, "PEARL: context transitions per task and gradient step."
+)
+flags.DEFINE_integer("replay_capacity", 1_000_000, "PEARL: RL buffer capacity per task.")
+flags.DEFINE_float("sac_lr", 3e-4, "PEARL: Adam learning rate (actor, critic, encoder).")
+flags.DEFINE_float("tau", 0.005, "PEARL: Polyak rate of the target critic.")
+flags.DEFINE_float("reward_scale", 5.0, "PEARL: reward scale of the soft Q target.")
+flags.DEFINE_float("kl_weight", 0.1, "PEARL: weight beta of KL(q(z|c) || N(0, I)).")
+flags.DEFINE_float("alpha", 1.0, "PEARL: entropy temperature (initial value if learned).")
+flags.DEFINE_bool("learn_alpha", False, "PEARL: learn the temperature (target entropy -|A|).")
+flags.DEFINE_bool("deterministic_z", False, "PEARL: z = mean of the factors' means, no KL.")
+flags.DEFINE_bool("context_next_obs", False, "PEARL: context (s, a, r, s') instead of (s, a, r).")
+flags.DEFINE_integer(
+    "eval_episodes", 3, "PEARL: episodes per evaluation task (z from the prior in the first)."
+)
 flags.DEFINE_integer("num_eval_tasks", 40, "Evaluation tasks per evaluation.")
 flags.DEFINE_integer("eval_adapt_steps", 3, "Adaptation steps K at meta-test (returns after 0..K).")
 
@@ -132,7 +166,7 @@ class UsageError(Exception):
 class RunSpec:
     algo: str
     env: Env
-    config: MamlConfig | Rl2Config
+    config: MamlConfig | Rl2Config | PearlConfig
     seeds: tuple[int, ...]
     meta_batch_sizes: tuple[int, ...]
     num_train_tasks: tuple[int, ...]  # 0 = the whole training region
@@ -175,7 +209,7 @@ def _make_env(name: str, horizon: int | None, num_arms: int, physics: str) -> En
 
 
 def make_algorithm(spec: RunSpec) -> Algorithm:
-    make = make_rl2 if spec.algo == "rl2_ppo" else make_maml
+    make = {"rl2_ppo": make_rl2, "pearl": make_pearl}.get(spec.algo, make_maml)
     return make(spec.config, spec.env)
 
 
@@ -211,13 +245,30 @@ def spec_from_flags() -> RunSpec:
         "trials_per_task",
         "ppo_epochs",
         "num_minibatches",
+        "latent_size",
+        "num_task_buffers",
+        "num_tasks_sample",
+        "initial_steps",
+        "prior_steps",
+        "grad_steps",
+        "batch_size",
+        "context_batch_size",
+        "replay_capacity",
+        "eval_episodes",
     ):
         _positive(name, getattr(FLAGS, name))
-    for name in ("inner_lr", "max_kl", "outer_lr", "clip"):
+    for name in ("inner_lr", "max_kl", "outer_lr", "clip", "sac_lr", "reward_scale", "alpha"):
         _positive(name, getattr(FLAGS, name))
-    for name in ("cg_damping", "value_coef", "entropy_coef", "max_grad_norm"):
+    for name in (
+        "cg_damping",
+        "value_coef",
+        "entropy_coef",
+        "max_grad_norm",
+        "posterior_steps",
+        "kl_weight",
+    ):
         _positive(name, getattr(FLAGS, name), allow_zero=True)
-    for name in ("gamma", "gae_lambda"):
+    for name in ("gamma", "gae_lambda", "tau"):
         if not 0.0 <= getattr(FLAGS, name) <= 1.0:
             raise UsageError(f"--{name}: {getattr(FLAGS, name)} must be in [0, 1]")
     if not 0.0 < FLAGS.line_search_ratio < 1.0:
@@ -286,7 +337,9 @@ def spec_from_flags() -> RunSpec:
         num_eval_tasks=FLAGS.num_eval_tasks,
         eval_train_region=FLAGS.eval_train_region,
     )
-    if FLAGS.algo == "rl2_ppo":
+    if FLAGS.algo == "pearl":
+        config = _pearl_config(shared, env, num_train_tasks)
+    elif FLAGS.algo == "rl2_ppo":
         config = Rl2Config(
             **shared,
             episodes_per_trial=FLAGS.episodes_per_trial,
@@ -338,8 +391,51 @@ def _check_experiment(env: Env, train_tasks, eval_tasks) -> None:
                 "--eval_train_region: experiment (d) compares out-of-sample with in-sample "
                 "returns; set it"
             )
-    if experiment == "e" and FLAGS.algo == "rl2_ppo":
+    if experiment == "e" and FLAGS.algo in ("rl2_ppo", "pearl"):
         raise UsageError("--algo: experiment (e) counts MAML's test-time gradient steps")
+
+
+def _pearl_config(shared: dict, env: Env, num_train_tasks: tuple[int, ...]) -> PearlConfig:
+    """PEARL keeps replay buffers per training task, so its training tasks are always a finite
+    pool: the sweep's largest k, and for 'all' (a whole region) --num_task_buffers tasks of it."""
+    if env.discrete:
+        raise UsageError(f"--algo: PEARL needs continuous actions; {env.name} has discrete ones")
+    sizes = [k for k in num_train_tasks if k > 0]
+    if 0 in num_train_tasks:
+        whole = FLAGS.num_task_buffers
+        if env.task_space.num_distinct:
+            whole = min(whole, env.task_space.num_distinct)
+        if whole > MAX_FINITE_TASKS:
+            raise UsageError(f"--num_task_buffers: at most {MAX_FINITE_TASKS} tasks")
+        sizes.append(whole)
+    if FLAGS.prior_steps < 1:
+        raise UsageError("--prior_steps: the posterior phase draws its contexts from it")
+    shared = {name: value for name, value in shared.items() if name != "gae_lambda"}
+    return PearlConfig(
+        **shared,
+        latent_size=FLAGS.latent_size,
+        encoder_hidden_sizes=_int_list(
+            "encoder_hidden_sizes", FLAGS.encoder_hidden_sizes, distinct=False
+        ),
+        num_task_buffers=max(sizes),
+        num_tasks_sample=FLAGS.num_tasks_sample,
+        initial_steps=FLAGS.initial_steps,
+        prior_steps=FLAGS.prior_steps,
+        posterior_steps=FLAGS.posterior_steps,
+        grad_steps=FLAGS.grad_steps,
+        batch_size=FLAGS.batch_size,
+        context_batch_size=FLAGS.context_batch_size,
+        replay_capacity=FLAGS.replay_capacity,
+        tau=FLAGS.tau,
+        reward_scale=FLAGS.reward_scale,
+        kl_weight=FLAGS.kl_weight,
+        lr=FLAGS.sac_lr,
+        alpha=FLAGS.alpha,
+        learn_alpha=FLAGS.learn_alpha,
+        deterministic_z=FLAGS.deterministic_z,
+        context_next_obs=FLAGS.context_next_obs,
+        eval_episodes=FLAGS.eval_episodes,
+    )
 
 
 def _maml_config(shared: dict, inner_loss: str) -> MamlConfig:

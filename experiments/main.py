@@ -17,6 +17,7 @@ import numpy as np
 from absl import app, logging
 
 from experiments import cli
+from metarl_jax.algos.pearl import buffer_bytes
 from metarl_jax.io import checkpoints, metrics, plots, summary
 from metarl_jax.sweep import init_states, initialize_distributed, sweep_members, train
 
@@ -56,6 +57,17 @@ def _check_finite(result, algorithm, rows, last_saved):
             )
 
 
+def _memory_note(spec: cli.RunSpec) -> str:
+    if spec.algo != "pearl":
+        return ""
+    members = len(spec.seeds) * len(spec.meta_batch_sizes) * len(spec.num_train_tasks)
+    gib = members * buffer_bytes(spec.config, spec.env) / 2**30
+    return (
+        f"; replay buffers {gib:.2f} GiB on the device(s) ({spec.config.num_task_buffers} tasks x "
+        f"{spec.config.replay_capacity:,} transitions per member)"
+    )
+
+
 def _plan(spec: cli.RunSpec, out_dir: str) -> str:
     members = len(spec.seeds) * len(spec.meta_batch_sizes) * len(spec.num_train_tasks)
     tasks = ",".join(str(k or "all") for k in spec.num_train_tasks)
@@ -64,6 +76,7 @@ def _plan(spec: cli.RunSpec, out_dir: str) -> str:
         f"{members} members = seeds {list(spec.seeds)} x meta-batch "
         f"{list(spec.meta_batch_sizes)} x training tasks [{tasks}]; train {FLAGS.train_tasks}, "
         f"eval {FLAGS.eval_tasks}; {spec.num_iterations} iterations; out_dir {out_dir}"
+        f"{_memory_note(spec)}"
     )
 
 
@@ -107,7 +120,7 @@ def run(spec: cli.RunSpec, out_dir: str, resume: bool) -> dict:
             f.write(cli.flags_file_text())  # on resume: records the new --num_iterations
     say(
         f"{len(rows)} sweep members ({', '.join(['seed', *sweep_columns])}) in one compiled call; "
-        f"{spec.num_iterations} iterations in chunks of {spec.log_every}",
+        f"{spec.num_iterations} iterations in chunks of {spec.log_every}{_memory_note(spec)}",
         flush=True,
     )
 

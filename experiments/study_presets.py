@@ -6,6 +6,17 @@ STUDY_FLAGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flags", 
 ONLINE_ALGOS = ("maml_trpo", "maml_ppo", "rl2_ppo")
 MAML_ALGOS = ("maml_trpo", "maml_ppo")
 
+
+def algorithms_for(flagfile: str) -> tuple[str, ...]:
+    """The algorithms a study flag file applies to: (e) is MAML's; PEARL needs continuous
+    actions, so it joins (a), (c), (d) on every environment but the bandits."""
+    if flagfile.startswith("e_"):
+        return MAML_ALGOS
+    if flagfile.endswith("_bandit"):
+        return ONLINE_ALGOS
+    return (*ONLINE_ALGOS, "pearl")
+
+
 # CPU sizes: 5 seeds everywhere; bandits with n = 10 pulls, navigation with shorter episodes and
 # fewer of them. Per-algorithm lengths keep every run within a few minutes on 2 cores.
 CPU_BANDIT = ("--num_eval_tasks=100", "--log_every=10")
@@ -25,6 +36,42 @@ CPU_ITERATIONS = {
     ("navigation", "rl2_ppo"): 60,
 }
 CPU_ALGO_FLAGS = {"rl2_ppo": ("--meta_batch_size=40",)}
+# PEARL on navigation at CPU sizes (the pearl_nav flag file's networks and per-iteration budget),
+# horizon 50 as the other algorithms' navigation runs so that (d) compares them on one plot.
+CPU_PEARL = (
+    "--horizon=50",
+    "--latent_size=3",
+    "--hidden_sizes=64,64",
+    "--encoder_hidden_sizes=64,64",
+    "--initial_steps=200",
+    "--num_tasks_sample=4",
+    "--prior_steps=100",
+    "--posterior_steps=100",
+    "--grad_steps=100",
+    "--batch_size=64",
+    "--context_batch_size=32",
+    "--replay_capacity=10000",
+    "--num_task_buffers=40",
+    "--learn_alpha",
+    "--num_eval_tasks=10",
+    "--log_every=10",
+    "--num_iterations=50",
+)
+# PEARL at the seed's sizes: about 1e6 env steps per member (oyster's budget on Cheetah-Dir and
+# Ant-Dir), 4,000 gradient steps per iteration on Ant (oyster). 'all' is a pool of 50 tasks with
+# buffers; each task collects 2e3 transitions at the start and per draw (5 of 50 drawn per
+# iteration: ~1.2e4 over the run), so RL buffers of 1.5e4 never wrap. Buffers of the 35 members
+# of (a): 7.6 GiB on the device and in every checkpoint (3 kept).
+GPU_PEARL = {
+    "ant_dir": ("--grad_steps=4000",),
+    "cheetah_vel": (),
+}
+GPU_PEARL_SHARED = (
+    "--num_task_buffers=50",
+    "--replay_capacity=15000",
+    "--num_iterations=100",
+    "--log_every=10",
+)
 
 
 def _cpu_runs():
@@ -47,13 +94,19 @@ def _cpu_runs():
                     ),
                 )
             )
+    runs += [(flagfile, "pearl", CPU_PEARL) for flagfile in PEARL_CPU_FILES]
     return runs
+
+
+PEARL_CPU_FILES = ("a_navigation", "c_navigation", "d_navigation")
 
 
 def _gpu_runs():
     runs = []
     for flagfile in ("a_ant_dir", "c_ant_dir", "d_ant_dir", "d_cheetah_vel"):
         runs += [(flagfile, algo, ()) for algo in ONLINE_ALGOS]
+        env = flagfile.split("_", 1)[1]
+        runs.append((flagfile, "pearl", (*GPU_PEARL[env], *GPU_PEARL_SHARED)))
     for flagfile in ("e_ant_dir", "e_ant_dir_full", "e_cheetah_vel", "e_cheetah_vel_full"):
         runs += [(flagfile, algo, ()) for algo in MAML_ALGOS]
     return runs

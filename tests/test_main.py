@@ -194,6 +194,8 @@ BAD_FLAGS = {
         ("--algo=rl2_ppo", "--num_minibatches=3"),
         "num_minibatches",
     ),
+    "pearl-on-discrete-actions": (("--algo=pearl", "--env=bandit"), "algo"),
+    "pearl-without-gradient-steps": (("--algo=pearl", "--grad_steps=0"), "grad_steps"),
 }
 
 
@@ -314,6 +316,40 @@ def test_rl2_through_the_app(tmp_path):
         summary = json.load(f)
     assert summary["algo"] == "rl2_ppo"
     assert np.isfinite(summary["members"][0]["eval/return"]["mean"])
+
+
+def test_pearl_through_the_app(tmp_path):
+    """PEARL from flags: the results contract with one evaluation column per episode, env steps
+    counting the initial data of every training task, PEARL's defaults in flags.txt."""
+    out_dir = tmp_path / "pearl"
+    result = run_main(
+        *TINY_FLAGS,
+        "--algo=pearl",
+        "--num_train_tasks=2,all",
+        "--num_task_buffers=3",
+        "--latent_size=2",
+        "--encoder_hidden_sizes=8",
+        "--initial_steps=5",
+        "--prior_steps=5",
+        "--posterior_steps=10",
+        "--num_tasks_sample=2",
+        "--grad_steps=2",
+        "--batch_size=4",
+        "--context_batch_size=3",
+        "--replay_capacity=50",
+        f"--out_dir={out_dir}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(os.listdir(out_dir)) == RUN_CONTENTS
+    columns, rows = _rows(out_dir)
+    for name in ("train/return", "eval/return", "eval/return_episode0", "eval/return_episode2"):
+        assert name in columns
+    # k tasks x 1 initial episode + 4 iterations x 2 tasks x (1 prior + 2 posterior episodes)
+    steps = {r["num_train_tasks"]: int(r["env_steps"]) for r in rows if r["iteration"] == "4"}
+    assert steps == {"2": (2 + 4 * 2 * 3) * 5, "all": (3 + 4 * 2 * 3) * 5}
+    flags_text = _read(out_dir / "flags.txt")
+    assert "--meta_batch_size=2\n" in flags_text  # given explicitly: kept
+    assert "--algo=pearl\n" in flags_text and "--hidden_sizes=8\n" in flags_text
 
 
 def test_flags_txt_lines_parse_by_hand():

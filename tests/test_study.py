@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from experiments.plan import check_runs
-from experiments.study_presets import MAML_ALGOS, ONLINE_ALGOS, PRESETS, STUDY_FLAGS
+from experiments.study_presets import PRESETS, STUDY_FLAGS, algorithms_for
 from metarl_jax.algos import MamlConfig, Rl2Config, make_maml, make_rl2, sweep_member
 from metarl_jax.algos.meta_training import task_samplers
 from metarl_jax.envs import make_env
@@ -23,11 +23,7 @@ def _args(flagfile, algo, overrides=()):
 
 
 def test_every_flag_file_with_every_algorithm_and_every_preset_run_validates():
-    runs = [
-        (name, algo, ())
-        for name in FLAG_FILES
-        for algo in (MAML_ALGOS if name.startswith("e_") else ONLINE_ALGOS)
-    ]
+    runs = [(name, algo, ()) for name in FLAG_FILES for algo in algorithms_for(name)]
     runs += [run for preset in PRESETS.values() for run in preset()]
     errors = check_runs([_args(*run) for run in runs])
     assert [(run[:2], e) for run, e in zip(runs, errors, strict=True) if e] == []
@@ -45,6 +41,9 @@ def test_every_study_flag_file_runs_five_seeds_or_more():
     "flagfile, algo, overrides, flag",
     [
         ("e_navigation", "rl2_ppo", (), "--algo"),  # (e) counts MAML's gradient steps
+        ("e_navigation", "pearl", (), "--algo"),
+        ("a_bandit", "pearl", (), "--algo"),  # PEARL needs continuous actions
+        ("c_navigation", "pearl", ("--grad_steps=0",), "--grad_steps"),
         ("d_ant_dir", "maml_trpo", ("--train_tasks=range:0,360",), "--train_tasks"),  # whole space
         ("d_navigation", "maml_trpo", ("--train_tasks=full",), "--train_tasks"),
         ("d_navigation", "maml_trpo", ("--noeval_train_region",), "--eval_train_region"),

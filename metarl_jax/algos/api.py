@@ -41,3 +41,5 @@ class Algorithm(NamedTuple):
     evaluate: Callable[[State, SweepMember], Metrics]
     env_steps_per_iteration: Callable[[SweepMember], jax.Array]
     loss_metrics: tuple[str, ...]  # metrics that must stay finite; a NaN/inf stops the run
+    # env steps `init` already took (off-policy algorithms fill their buffers first); None: 0
+    initial_env_steps: Callable[[SweepMember], jax.Array] | None = None

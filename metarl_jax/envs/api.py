@@ -27,3 +27,6 @@ class Env(NamedTuple):
     horizon: int  # default episode length
     reset: Callable[[jax.Array, Any], tuple[jax.Array, EnvState]]
     step: Callable[[jax.Array, EnvState, jax.Array, Any], tuple]
+    # Continuous actions act within [-action_bound, action_bound] per dimension (beyond it they are
+    # clipped): squashed policies (PEARL's tanh) scale their [-1, 1] output by it.
+    action_bound: float = 1.0

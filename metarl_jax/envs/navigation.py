@@ -37,4 +37,5 @@ def make_navigation(horizon: int = 100) -> Env:
         horizon=horizon,
         reset=reset,
         step=step,
+        action_bound=MAX_ACTION,
     )

@@ -72,8 +72,8 @@ def truncate_after(path: str, iteration: int) -> None:
         writer.writerows(kept)
 
 
-# The meta-test curve within a task: MAML's return after k gradient steps, RL²'s return of the
-# e-th episode of a trial. Its x-axis label.
+# The meta-test curve within a task: MAML's return after k gradient steps, RL²'s and PEARL's
+# return of the e-th episode of a trial. Its x-axis label.
 CURVE_PREFIXES = {
     "eval/return_step": "adaptation steps at meta-test",
     "eval/return_episode": "episode of the trial",

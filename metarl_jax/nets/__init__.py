@@ -1,5 +1,12 @@
 """Flax modules."""
 
+from metarl_jax.nets.context import (
+    ContextEncoder,
+    kl_to_standard_normal,
+    mean_of_factors,
+    product_of_gaussians,
+    sample_latent,
+)
 from metarl_jax.nets.policies import ACTIVATIONS, MLP, CategoricalPolicy, GaussianPolicy
 from metarl_jax.nets.recurrent import (
     GRUCategoricalPolicy,
@@ -8,15 +15,23 @@ from metarl_jax.nets.recurrent import (
     GRUValue,
     zero_carry,
 )
+from metarl_jax.nets.sac import TanhGaussianActor, TwinQ
 
 __all__ = [
     "ACTIVATIONS",
     "MLP",
     "CategoricalPolicy",
+    "ContextEncoder",
     "GRUCategoricalPolicy",
     "GRUGaussianPolicy",
     "GRUTorso",
     "GRUValue",
     "GaussianPolicy",
+    "TanhGaussianActor",
+    "TwinQ",
+    "kl_to_standard_normal",
+    "mean_of_factors",
+    "product_of_gaussians",
+    "sample_latent",
     "zero_carry",
 ]

@@ -1,6 +1,7 @@
 """Shared RL maths as pure functions: distributions, rollouts (also recurrent, over trials),
-returns, baselines, TRPO, PPO."""
+returns, baselines, TRPO, PPO, SAC, replay buffers."""
 
+from metarl_jax.rl import replay, sac
 from metarl_jax.rl.distributions import CATEGORICAL, DIAG_GAUSSIAN, Family
 from metarl_jax.rl.policy import Policy, make_policy
 from metarl_jax.rl.policy_gradient import (
@@ -21,7 +22,14 @@ from metarl_jax.rl.recurrent import (
     unroll,
 )
 from metarl_jax.rl.returns import discounted_returns, gae, masked_mean, normalize, trial_gae
-from metarl_jax.rl.rollout import Trajectory, episode_returns, rollout
+from metarl_jax.rl.rollout import (
+    Trajectory,
+    Transitions,
+    collect_transitions,
+    episode_returns,
+    rollout,
+    run_episodes,
+)
 from metarl_jax.rl.trpo import backtracking_line_search, conjugate_gradient, max_step
 
 __all__ = [
@@ -33,9 +41,11 @@ __all__ = [
     "Policy",
     "RecurrentAgent",
     "Trajectory",
+    "Transitions",
     "TrialTrajectory",
     "backtracking_line_search",
     "clipped_surrogate_loss",
+    "collect_transitions",
     "conjugate_gradient",
     "discounted_returns",
     "episode_returns",
@@ -50,8 +60,11 @@ __all__ = [
     "max_step",
     "normalize",
     "reinforce_loss",
+    "replay",
     "rollout",
     "rollout_trials",
+    "run_episodes",
+    "sac",
     "trial_gae",
     "unroll",
 ]

@@ -258,6 +258,11 @@ def train(
     evaluate = _evaluate_fn(algorithm, mesh)
     host_members = SweepMember(*_to_host(tuple(members)))
     steps_per_iteration = np.asarray(jax.vmap(algorithm.env_steps_per_iteration)(host_members))
+    initial_steps = (
+        np.asarray(jax.vmap(algorithm.initial_env_steps)(host_members))
+        if algorithm.initial_env_steps is not None
+        else np.zeros_like(steps_per_iteration)
+    )
     iteration = start_iteration
     while iteration < num_iterations:
         length = min(chunk_length, num_iterations - iteration)
@@ -273,7 +278,7 @@ def train(
             state=_unpad(state, mesh, num_members),
             train_metrics=train_metrics,
             eval_metrics=eval_metrics,
-            env_steps=steps_per_iteration * iteration,
+            env_steps=initial_steps + steps_per_iteration * iteration,
             seconds=time.perf_counter() - started,
             sharded_state=state,
         )

@@ -1,0 +1,182 @@
+"""PEARL: oyster's collection protocol into per-task buffers, the evaluation protocol, masked
+sweep members against separate runs, and learning on 2-D navigation."""
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from metarl_jax.algos import PearlConfig, make_pearl
+from metarl_jax.algos.meta_training import per_task_keys
+from metarl_jax.algos.pearl import draw_slots, pearl_parts, training_pool
+from metarl_jax.envs import make_env
+from metarl_jax.nets import ContextEncoder, mean_of_factors
+from metarl_jax.sweep import sweep_members, train
+from metarl_jax.tasks import Restriction
+
+from .conftest import assert_trees_close, member_index, pick
+
+HORIZON = 6
+
+
+def tiny_pearl(**overrides) -> PearlConfig:
+    base = PearlConfig(
+        latent_size=2,
+        hidden_sizes=(16,),
+        encoder_hidden_sizes=(16,),
+        horizon=HORIZON,
+        max_meta_batch_size=4,
+        num_task_buffers=4,
+        num_tasks_sample=3,
+        initial_steps=2 * HORIZON,
+        prior_steps=2 * HORIZON,
+        posterior_steps=3 * HORIZON,
+        grad_steps=3,
+        batch_size=8,
+        context_batch_size=5,
+        replay_capacity=40,  # wraps within two iterations
+        num_eval_tasks=3,
+        train_tasks=Restriction(num_tasks=4),
+    )
+    return dataclasses.replace(base, **overrides)
+
+
+@functools.cache
+def navigation():
+    return make_env("navigation", horizon=HORIZON)
+
+
+def run_pearl(config, seeds, meta_batch_sizes, num_train_tasks, iterations=2):
+    members, rows = sweep_members(seeds, meta_batch_sizes, num_train_tasks)
+    result = list(train(make_pearl(config, navigation()), members, iterations, iterations))[-1]
+    return result, rows
+
+
+def test_masked_sweep_member_equals_separate_run():
+    """Seeds x meta-batch sizes (2, 4) x training tasks (2, 4, all = 4) in one call; a member
+    equals a run compiled for its meta-batch size and its pool alone (buffers wrap meanwhile)."""
+    sweep, rows = run_pearl(tiny_pearl(), (0, 1), (2, 4), (2, 4, 0))
+    for meta_batch_size, num_train_tasks in ((2, 2), (4, 0), (2, 4)):
+        pool = num_train_tasks or 4
+        config = tiny_pearl(
+            max_meta_batch_size=meta_batch_size,
+            num_task_buffers=pool,
+            train_tasks=Restriction(num_tasks=pool),
+        )
+        alone, _ = run_pearl(config, (1,), (meta_batch_size,), (num_train_tasks,))
+        i = member_index(
+            rows, seed=1, meta_batch_size=meta_batch_size, num_train_tasks=num_train_tasks
+        )
+        for part in ("params", "target_critic"):
+            assert_trees_close(pick(sweep.state[part], i), pick(alone.state[part], 0))
+        for name, value in {**alone.train_metrics, **alone.eval_metrics}.items():
+            logged = {**sweep.train_metrics, **sweep.eval_metrics}[name][i]
+            np.testing.assert_allclose(logged, value[0], rtol=1e-4, atol=1e-5, err_msg=name)
+        # initial data for every active task, then 3 tasks x (2 prior + 3 posterior episodes)
+        expected_steps = pool * 2 * HORIZON + 2 * 3 * 5 * HORIZON
+        assert sweep.env_steps[i] == alone.env_steps[0] == expected_steps
+
+
+def test_one_iteration_fills_the_buffers_as_oyster_does():
+    """After one update: a drawn task's encoder buffer holds exactly its prior-phase transitions
+    (cleared first), its RL buffer gained prior + posterior transitions, other tasks untouched."""
+    config = tiny_pearl(replay_capacity=200, num_tasks_sample=3)
+    env = navigation()
+    algorithm = make_pearl(config, env)
+    parts = pearl_parts(config, env)
+    members, _ = sweep_members((3,), (4,), (3,))
+    member = jax.tree.map(lambda x: x[0], members)
+    state = jax.jit(algorithm.init)(member)
+    updated, _ = jax.jit(algorithm.update)(state, member)
+
+    _, slot_key, data_key, _ = jax.random.split(state["key"], 4)
+    drawn = np.asarray(draw_slots(slot_key, config.num_tasks_sample, 3))
+    assert drawn.max() < 3  # only the member's first 3 of the pool's 4 tasks
+    pool = training_pool(config, env)
+    keys = per_task_keys(data_key, config.num_tasks_sample)
+    encoder, rl = updated["buffers"]["encoder"], updated["buffers"]["rl"]
+    before = state["buffers"]
+    for slot in range(config.num_task_buffers):
+        occurrences = [i for i, s in enumerate(drawn) if s == slot]
+        if not occurrences:
+            for name in ("encoder", "rl"):
+                jax.tree.map(
+                    np.testing.assert_array_equal,
+                    jax.tree.map(lambda x, s=slot: x[s], updated["buffers"][name]),
+                    jax.tree.map(lambda x, s=slot: x[s], before[name]),
+                )
+            continue
+        task = jax.tree.map(lambda x, s=slot: x[s], pool)
+        phases = [parts.collect_for_task(state["params"], task, keys[i]) for i in occurrences]
+        prior = phases[-1][0]  # the encoder buffer was cleared at every draw
+        prior_rows = int(prior.valid.sum())
+        assert int(encoder.size[slot]) == prior_rows
+        stored = np.asarray(encoder.data["obs"][slot, :prior_rows])
+        expected = np.asarray(jnp.swapaxes(prior.obs, 0, 1).reshape(-1, env.obs_size))
+        np.testing.assert_allclose(stored, expected[np.asarray(prior.valid.T.reshape(-1)) > 0])
+        gained = sum(int(p.valid.sum()) + int(q.valid.sum()) for p, q in phases)
+        assert int(rl.size[slot]) == int(before["rl"].size[slot]) + gained
+
+
+def test_evaluation_explores_with_the_prior_then_conditions_on_what_it_saw():
+    """Deterministic z: episode 0 acts with z = 0 (the prior's mean), episode 1 with the mean of
+    the encoder's factors over episode 0's transitions."""
+    config = tiny_pearl(deterministic_z=True, eval_episodes=2)
+    env = navigation()
+    parts = pearl_parts(config, env)
+    params = parts.init_params(jax.random.PRNGKey(0))
+    task = env.task_space.sample(jax.random.PRNGKey(1))
+    key = jax.random.PRNGKey(2)
+    returns = np.asarray(jax.jit(parts.evaluate_task)(params, task, key))
+
+    keys = jax.random.split(key, 2)
+    first = parts.collect(params, task, jax.random.split(keys[0])[1], jnp.zeros((1, 2)), True)
+    np.testing.assert_allclose(returns[0], float(first.rewards.sum()), rtol=1e-5)
+    context = jnp.concatenate([first.obs, first.actions, first.rewards[..., None]], -1)[:, 0]
+    means, _ = ContextEncoder(2, (16,)).apply(params["encoder"], context)
+    z = mean_of_factors(means, first.valid[:, 0])
+    second = parts.collect(params, task, jax.random.split(keys[1])[1], z[None], True)
+    np.testing.assert_allclose(returns[1], float(second.rewards.sum()), rtol=1e-5)
+    assert np.abs(np.asarray(z)).max() > 1e-3  # episode 1 did not act with the prior's z
+
+
+def test_pearl_learns_to_find_the_goal_on_navigation():
+    """Two goals (PEARL's Cheetah-Dir protocol on 2-D navigation, evaluated on the training
+    goals): after a short CPU run the last evaluation episode, acting on the posterior, is far
+    better than the untrained policy, than the goal-agnostic policy that stays at the start, and
+    than the first episode, which explores with z from the prior."""
+    env = make_env("navigation", horizon=20)
+    two_goals = Restriction(num_tasks=2)
+    config = PearlConfig(
+        latent_size=3,
+        hidden_sizes=(64, 64),
+        encoder_hidden_sizes=(64, 64),
+        horizon=20,
+        num_task_buffers=2,
+        num_tasks_sample=4,
+        initial_steps=100,
+        prior_steps=40,
+        posterior_steps=40,
+        grad_steps=200,
+        batch_size=64,
+        context_batch_size=32,
+        replay_capacity=20_000,
+        learn_alpha=True,
+        num_eval_tasks=16,
+        train_tasks=two_goals,
+        eval_tasks=two_goals,
+    )
+    algorithm = make_pearl(config, env)
+    members, _ = sweep_members((0,), (4,), (2,))
+    untrained = jax.jit(jax.vmap(algorithm.evaluate))(
+        jax.jit(jax.vmap(algorithm.init))(members), members
+    )
+    result = list(train(algorithm, members, 80, 80))[-1]
+    trained = {name: float(value[0]) for name, value in result.eval_metrics.items()}
+    goals = np.asarray(training_pool(config, env).goal)
+    stay_at_start = -20 * np.linalg.norm(goals, axis=1).mean()  # about -11.5
+    assert trained["eval/return"] > float(untrained["eval/return"][0]) + 4, trained
+    assert trained["eval/return"] > stay_at_start + 4, (trained, stay_at_start)
+    assert trained["eval/return"] > trained["eval/return_episode0"] + 2, trained
