@@ -5,6 +5,7 @@
     python -m experiments.bench rl2_bandit [--bandit_arms=5] [--bandit_pulls=100]
     python -m experiments.bench sweep [--sweep_members=8] [--sweep_iterations=5]
     python -m experiments.bench pearl [--pearl_env=cheetah_dir] [--pearl_grad_steps=200]
+    python -m experiments.bench macaw [--macaw_env=cheetah_dir]
 
 Each figure is a mean over --repeats calls after a warm-up call.
 
@@ -44,6 +45,12 @@ alone (5 tasks x (1,000 prior + 1,000 posterior steps), MJX), and a whole iterat
 --pearl_grad_steps gradient steps, for one member and for --sweep_members members vmapped in one
 call. Last line: the single member's gradient steps/s.
 
+macaw times one MACAW meta-iteration (macaw's defaults: value and policy 3 x 100 with a
+weight-transform layer on every layer, latent 100, task batch 5, batches of 256, one inner step,
+second order) on --macaw_env's shapes with a synthetic offline data set (2 tasks x 100,000
+transitions of random numbers: the update's cost does not depend on the values), for one member and
+for --sweep_members members vmapped in one call. Last line: the single member's iterations/s.
+
 Like every experiment app, it runs with the XLA CPU flag that `experiments/__init__.py` sets
 (MJX batches of >= 512 Ant or 1,024 Cheetah episodes otherwise deadlock with jaxlib 0.10.2).
 """
@@ -60,9 +67,12 @@ from absl import app, flags
 from mujoco import rollout as mj_rollout
 
 from metarl_jax.algos import (
+    MacawConfig,
+    MacawData,
     MamlConfig,
     PearlConfig,
     Rl2Config,
+    make_macaw,
     make_maml,
     make_pearl,
     make_rl2,
@@ -111,6 +121,7 @@ flags.DEFINE_integer(
 flags.DEFINE_integer("sweep_iterations", 5, "sweep: meta-iterations of every member.")
 flags.DEFINE_string("pearl_env", "cheetah_dir", "pearl: environment.")
 flags.DEFINE_integer("pearl_grad_steps", 200, "pearl: gradient steps per timed call.")
+flags.DEFINE_string("macaw_env", "cheetah_dir", "macaw: environment whose shapes the data has.")
 FLAGS = flags.FLAGS
 
 
@@ -586,8 +597,56 @@ def bench_pearl() -> None:
     print(f"pearl_grad_steps_per_s: {single:.1f}")
 
 
+def bench_macaw() -> None:
+    print(f"machine: {machine_description()}")
+    env = make_env(FLAGS.macaw_env)
+    config = MacawConfig(horizon=env.horizon, eval_episodes=1)
+    tasks, transitions = 2, 100_000
+    rng = np.random.default_rng(0)
+
+    def buffers():
+        actions = (
+            rng.integers(0, env.action_size, (tasks, transitions)).astype(np.int32)
+            if env.discrete
+            else rng.uniform(-1, 1, (tasks, transitions, env.action_size)).astype(np.float32)
+        )
+        return {
+            "obs": rng.normal(size=(tasks, transitions, env.obs_size)).astype(np.float32),
+            "actions": actions,
+            "rewards": rng.normal(size=(tasks, transitions)).astype(np.float32),
+            "returns": rng.normal(size=(tasks, transitions)).astype(np.float32),
+        }
+
+    task_batch = jax.vmap(env.task_space.sample)(jax.random.split(jax.random.PRNGKey(0), tasks))
+    data = MacawData(buffers(), buffers(), task_batch, task_batch)
+    algorithm = make_macaw(config, env, data)
+    print(
+        f"MACAW on {env.name}'s shapes (obs {env.obs_size}, actions {env.action_size}): "
+        f"networks {config.hidden_sizes} with weight-transform latents {config.latent_size}, "
+        f"task batch {config.max_meta_batch_size} x {config.batch_size} transitions (x2: inner "
+        "and outer), one inner step, second order"
+    )
+    single = None
+    for members in (1, FLAGS.sweep_members):
+        member = jax.vmap(lambda s: sweep_member(s, config.max_meta_batch_size))(
+            jnp.arange(members)
+        )
+        state = jax.jit(jax.vmap(algorithm.init, in_axes=(0, None)))(member, data)
+        update = jax.jit(jax.vmap(algorithm.update, in_axes=(0, 0, None)))
+        compile_s, seconds = compiled_seconds(update, state, member, data, repeats=FLAGS.repeats)
+        print(
+            f"{members} member(s) in one call: compile {compile_s:.1f} s, "
+            f"{seconds * 1e3:.1f} ms per iteration, {members / seconds:,.1f} member-iterations/s",
+            flush=True,
+        )
+        if members == 1:
+            single = 1.0 / seconds
+    print(f"macaw_iters_per_s: {single:.2f}")
+
+
 BENCHMARKS = {
     "maml_trpo_nav": bench_maml_trpo_nav,
+    "macaw": bench_macaw,
     "pearl": bench_pearl,
     "envs": bench_envs,
     "rl2_bandit": bench_rl2_bandit,

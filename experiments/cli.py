@@ -15,14 +15,19 @@ from metarl_jax.algos import (
     MAX_EVAL_ADAPT_STEPS,
     MAX_INNER_STEPS,
     Algorithm,
+    MacawConfig,
     MamlConfig,
     PearlConfig,
     Rl2Config,
+    make_macaw,
     make_maml,
     make_pearl,
     make_rl2,
 )
+from metarl_jax.algos.macaw import FIELDS as MACAW_FIELDS
+from metarl_jax.algos.macaw import MacawData
 from metarl_jax.envs import ENV_NAMES, PHYSICS, Env, make_env
+from metarl_jax.io.offline import OfflineDataError, load_offline_data, tasks_from_arrays
 from metarl_jax.nets import ACTIVATIONS
 from metarl_jax.tasks import (
     MAX_FINITE_TASKS,
@@ -32,24 +37,33 @@ from metarl_jax.tasks import (
     parse_restriction,
 )
 
-ALGOS = ("maml_trpo", "maml_ppo", "rl2_ppo", "pearl")
+ALGOS = ("maml_trpo", "maml_ppo", "rl2_ppo", "pearl", "macaw")
 # Reference defaults that differ between algorithms (REFERENCE.md), applied to flags left unset
 # on the command line and in flag files; flags.txt records the values used.
 ALGO_DEFAULTS = {
     "rl2_ppo": {"hidden_sizes": ["64"], "meta_batch_size": ["100"], "clip": 0.2},
     "pearl": {"hidden_sizes": ["300", "300", "300"], "meta_batch_size": ["4"]},
+    "macaw": {
+        "hidden_sizes": ["100", "100", "100"],
+        "meta_batch_size": ["5"],
+        "latent_size": 100,
+        "inner_lr": 1e-3,
+        "eval_adapt_steps": 1,
+        "eval_episodes": 10,
+    },
 }
 
 FLAGS = flags.FLAGS
 
-EXPERIMENTS = ("a", "c", "d", "e")
+EXPERIMENTS = ("a", "b", "c", "d", "e")
 
 flags.DEFINE_enum(
     "experiment",
     "",
     ["", *EXPERIMENTS],
     "Which study experiment this run belongs to (the report groups runs by it): a = number of "
-    "training tasks, c = meta-batch size, d = out-of-sample tasks, e = MAML's test-time steps.",
+    "training tasks, b = MACAW's number of offline tasks/buffers, c = meta-batch size, d = "
+    "out-of-sample tasks, e = MAML's test-time steps.",
 )
 flags.DEFINE_bool(
     "eval_train_region",
@@ -149,6 +163,18 @@ flags.DEFINE_bool("context_next_obs", False, "PEARL: context (s, a, r, s') inste
 flags.DEFINE_integer(
     "eval_episodes", 3, "PEARL: episodes per evaluation task (z from the prior in the first)."
 )
+flags.DEFINE_string(
+    "offline_data",
+    None,
+    "MACAW: directory of an offline data set (python -m experiments.make_offline_data); its "
+    "training tasks' buffers train, its test tasks' buffers adapt at evaluation.",
+)
+flags.DEFINE_float("value_lr", 1e-5, "MACAW: outer Adam learning rate of the value function.")
+flags.DEFINE_float("policy_lr", 1e-4, "MACAW: outer Adam learning rate of the policy.")
+flags.DEFINE_float("advantage_coef", 0.01, "MACAW: weight of the advantage-head loss.")
+flags.DEFINE_float("awr_temperature", 1.0, "MACAW: temperature T of the weights exp(A/T).")
+flags.DEFINE_float("max_awr_weight", 20.0, "MACAW: clamp of the weights exp(A/T).")
+flags.DEFINE_float("policy_std", 0.2, "MACAW: fixed standard deviation of the policy.")
 flags.DEFINE_integer("num_eval_tasks", 40, "Evaluation tasks per evaluation.")
 flags.DEFINE_integer("eval_adapt_steps", 3, "Adaptation steps K at meta-test (returns after 0..K).")
 
@@ -166,13 +192,14 @@ class UsageError(Exception):
 class RunSpec:
     algo: str
     env: Env
-    config: MamlConfig | Rl2Config | PearlConfig
+    config: MamlConfig | Rl2Config | PearlConfig | MacawConfig
     seeds: tuple[int, ...]
     meta_batch_sizes: tuple[int, ...]
     num_train_tasks: tuple[int, ...]  # 0 = the whole training region
     sweep_columns: tuple[str, ...]  # the swept flags that get a metrics.csv column
     num_iterations: int
     log_every: int
+    data: MacawData | None = None  # MACAW's offline data set
 
 
 def _int_list(name: str, values, allow_all: bool = False, distinct: bool = True) -> tuple[int, ...]:
@@ -209,6 +236,8 @@ def _make_env(name: str, horizon: int | None, num_arms: int, physics: str) -> En
 
 
 def make_algorithm(spec: RunSpec) -> Algorithm:
+    if spec.algo == "macaw":
+        return make_macaw(spec.config, spec.env, spec.data)
     make = {"rl2_ppo": make_rl2, "pearl": make_pearl}.get(spec.algo, make_maml)
     return make(spec.config, spec.env)
 
@@ -257,7 +286,20 @@ def spec_from_flags() -> RunSpec:
         "eval_episodes",
     ):
         _positive(name, getattr(FLAGS, name))
-    for name in ("inner_lr", "max_kl", "outer_lr", "clip", "sac_lr", "reward_scale", "alpha"):
+    for name in (
+        "inner_lr",
+        "max_kl",
+        "outer_lr",
+        "clip",
+        "sac_lr",
+        "reward_scale",
+        "alpha",
+        "value_lr",
+        "policy_lr",
+        "awr_temperature",
+        "max_awr_weight",
+        "policy_std",
+    ):
         _positive(name, getattr(FLAGS, name))
     for name in (
         "cg_damping",
@@ -266,6 +308,7 @@ def spec_from_flags() -> RunSpec:
         "max_grad_norm",
         "posterior_steps",
         "kl_weight",
+        "advantage_coef",
     ):
         _positive(name, getattr(FLAGS, name), allow_zero=True)
     for name in ("gamma", "gae_lambda", "tau"):
@@ -337,7 +380,10 @@ def spec_from_flags() -> RunSpec:
         num_eval_tasks=FLAGS.num_eval_tasks,
         eval_train_region=FLAGS.eval_train_region,
     )
-    if FLAGS.algo == "pearl":
+    data = None
+    if FLAGS.algo == "macaw":
+        config, data = _macaw_config(env, num_train_tasks, meta_batch_sizes, hidden_sizes)
+    elif FLAGS.algo == "pearl":
         config = _pearl_config(shared, env, num_train_tasks)
     elif FLAGS.algo == "rl2_ppo":
         config = Rl2Config(
@@ -367,14 +413,19 @@ def spec_from_flags() -> RunSpec:
         sweep_columns=tuple(sweep_columns),
         num_iterations=FLAGS.num_iterations,
         log_every=FLAGS.log_every,
+        data=data,
     )
 
 
 def _check_experiment(env: Env, train_tasks, eval_tasks) -> None:
     """What each study experiment needs, checked before anything compiles."""
     experiment, space = FLAGS.experiment, env.task_space
-    if experiment == "a" and not FLAGS.num_train_tasks:
-        raise UsageError("--num_train_tasks: experiment (a) sweeps the number of training tasks")
+    if experiment in ("a", "b") and not FLAGS.num_train_tasks:
+        raise UsageError(
+            f"--num_train_tasks: experiment ({experiment}) sweeps the number of training tasks"
+        )
+    if experiment == "b" and FLAGS.algo != "macaw":
+        raise UsageError("--algo: experiment (b) is MACAW's (offline buffers per task)")
     if experiment in ("d", "e") and covers_space(space, eval_tasks):
         raise UsageError(
             f"--eval_tasks: experiment ({experiment}) evaluates out of sample; "
@@ -391,7 +442,7 @@ def _check_experiment(env: Env, train_tasks, eval_tasks) -> None:
                 "--eval_train_region: experiment (d) compares out-of-sample with in-sample "
                 "returns; set it"
             )
-    if experiment == "e" and FLAGS.algo in ("rl2_ppo", "pearl"):
+    if experiment == "e" and FLAGS.algo in ("rl2_ppo", "pearl", "macaw"):
         raise UsageError("--algo: experiment (e) counts MAML's test-time gradient steps")
 
 
@@ -436,6 +487,52 @@ def _pearl_config(shared: dict, env: Env, num_train_tasks: tuple[int, ...]) -> P
         context_next_obs=FLAGS.context_next_obs,
         eval_episodes=FLAGS.eval_episodes,
     )
+
+
+def _macaw_config(env: Env, num_train_tasks, meta_batch_sizes, hidden_sizes):
+    """MACAW trains on the offline data set's training tasks and evaluates on its test tasks."""
+    if not FLAGS.offline_data:
+        raise UsageError("--offline_data: MACAW needs an offline data set (make_offline_data)")
+    if FLAGS.train_tasks != "full" or FLAGS.eval_tasks != "full":
+        flag = "train_tasks" if FLAGS.train_tasks != "full" else "eval_tasks"
+        raise UsageError(
+            f"--{flag}: MACAW's training and test tasks are those of --offline_data; restrict "
+            "them when making the data"
+        )
+    try:
+        arrays, metadata = load_offline_data(FLAGS.offline_data, env)
+        data = MacawData(
+            train={name: arrays[f"train/{name}"] for name in MACAW_FIELDS},
+            test={name: arrays[f"test/{name}"] for name in MACAW_FIELDS},
+            train_tasks=tasks_from_arrays(arrays, "train_tasks", env),
+            test_tasks=tasks_from_arrays(arrays, "test_tasks", env),
+        )
+    except OfflineDataError as error:
+        raise UsageError(f"--offline_data: {error}") from None
+    available = metadata["num_train_tasks"]
+    if max(num_train_tasks) > available:
+        raise UsageError(
+            f"--num_train_tasks: {max(num_train_tasks)} exceeds the {available} training tasks "
+            f"of {FLAGS.offline_data}"
+        )
+    config = MacawConfig(
+        hidden_sizes=hidden_sizes,
+        latent_size=FLAGS.latent_size,
+        horizon=env.horizon,
+        max_meta_batch_size=max(meta_batch_sizes),
+        batch_size=FLAGS.batch_size,
+        inner_lr_init=FLAGS.inner_lr,
+        value_lr=FLAGS.value_lr,
+        policy_lr=FLAGS.policy_lr,
+        advantage_coef=FLAGS.advantage_coef,
+        temperature=FLAGS.awr_temperature,
+        max_weight=FLAGS.max_awr_weight,
+        policy_std=FLAGS.policy_std,
+        inner_steps=FLAGS.inner_steps,
+        eval_adapt_steps=FLAGS.eval_adapt_steps,
+        eval_episodes=FLAGS.eval_episodes,
+    )
+    return config, data
 
 
 def _maml_config(shared: dict, inner_loss: str) -> MamlConfig:

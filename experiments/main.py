@@ -39,9 +39,15 @@ def _progress_line(result, num_iterations, chunk_iterations):
     values = " | ".join(f"{k} {float(np.mean(v)):.2f}" for k, v in shown.items())
     return (
         f"iter {result.iteration}/{num_iterations} | env steps {int(result.env_steps.max()):,} "
-        f"per member | {values} | {chunk_steps / result.seconds:,.0f} env steps/s (all members) | "
+        f"per member | {values} | {_rate(chunk_steps, chunk_iterations, result.seconds)} | "
         f"ETA {datetime.timedelta(seconds=round(eta))}"
     )
+
+
+def _rate(chunk_steps, chunk_iterations, seconds) -> str:
+    if chunk_steps:
+        return f"{chunk_steps / seconds:,.0f} env steps/s (all members)"
+    return f"{chunk_iterations / seconds:,.1f} iterations/s (offline: no env steps)"
 
 
 def _check_finite(result, algorithm, rows, last_saved):

@@ -40,13 +40,13 @@ from matplotlib.ticker import MaxNLocator
 from experiments.flags_file import read_flags_file
 from metarl_jax.io import report_stats as stats
 from metarl_jax.io.metrics import curve_columns, read_rows
-from metarl_jax.io.plots import group_over_seeds
+from metarl_jax.io.plots import group_over_seeds, x_axis
 
 FLAGS = flags.FLAGS
 
 LEVEL = 0.95
 RUN_FILES = ("flags.txt", "metrics.csv", "summary.json")
-STUDY = ("a", "c", "d", "e")
+STUDY = ("a", "b", "c", "d", "e")
 TITLES = {
     "a": "(a) Number of distinct training tasks",
     "b": "(b) MACAW",
@@ -200,10 +200,8 @@ def load_run(path: str) -> Run:
         return default if value is None or isinstance(value, bool) else str(value)
 
     experiment = info("experiment")
-    if experiment == "b":
-        raise ReportError(f"{path}: experiment (b) needs MACAW, which this project does not have")
     if experiment not in ("", *STUDY):
-        raise ReportError(f"{path}: unknown experiment {experiment!r} (known: a, c, d, e)")
+        raise ReportError(f"{path}: unknown experiment {experiment!r} (known: a, b, c, d, e)")
     algo, env = info("algo"), info("env")
     if not algo or not env:
         raise ReportError(f"{path}: neither summary.json nor flags.txt names the algo and env")
@@ -295,10 +293,13 @@ def check_runs(runs: list[Run]) -> None:
                     f"--{setting} ({listed})"
                 )
     for run in runs:
-        if run.experiment == "a" and "num_train_tasks" not in run.sweep_columns:
+        if run.experiment in ("a", "b") and "num_train_tasks" not in run.sweep_columns:
             raise ReportError(
-                f"{run.path}: experiment (a) run without a num_train_tasks column in metrics.csv"
+                f"{run.path}: experiment ({run.experiment}) run without a num_train_tasks column "
+                "in metrics.csv"
             )
+        if run.experiment == "b" and run.algo != "macaw":
+            raise ReportError(f"{run.path}: experiment (b) is MACAW's, not {run.algo}'s")
         if run.experiment == "d" and "eval_train" not in run.headline:
             raise ReportError(
                 f"{run.path}: experiment (d) run without eval_train/ metrics (in-sample "
@@ -488,7 +489,7 @@ def learning_curves(run: Run, figures_dir: str, used: set) -> str:
                 marker=".",
                 label=f"{what}{label or 'run'}",
             )
-    ax.set_xlabel("environment steps (per member)")
+    ax.set_xlabel(f"{x_axis(run.rows)[1]} (per member)")
     ax.set_ylabel(f"{run.headline['eval']} (mean over seeds)")
     ax.set_title(f"{run.algo} on {run.env}: evaluation return", fontsize=10)
     ax.grid(alpha=0.3)
@@ -587,6 +588,34 @@ def section_a(runs: list[Run], figures_dir: str, used: set) -> list[str]:
     lines = describe_runs(runs)
     lines += ["Final evaluation return per number of training tasks k:", ""]
     lines += member_table(runs)
+    lines += _num_tasks_figure(
+        runs,
+        figures_dir,
+        used,
+        "a_num_train_tasks.png",
+        "number of training tasks k (log scale; all = the whole distribution)",
+        _reading_a,
+    )
+    return lines + curves_block(runs, figures_dir, used)
+
+
+def section_b(runs: list[Run], figures_dir: str, used: set) -> list[str]:
+    lines = describe_runs(runs)
+    lines += ["Final evaluation return per number of training tasks (offline buffers) k:", ""]
+    lines += member_table(runs)
+    lines += _num_tasks_figure(
+        runs,
+        figures_dir,
+        used,
+        "b_num_offline_tasks.png",
+        "number of training tasks / offline buffers k (log scale)",
+        _reading_b,
+    )
+    return lines + curves_block(runs, figures_dir, used)
+
+
+def _num_tasks_figure(runs, figures_dir, used, name, xlabel, reading_of) -> list[str]:
+    """Final return against k, one panel per environment, one line per run (and meta-batch)."""
     envs = by_env(runs)
     fig, axes = panels(len(envs))
     reading = []
@@ -601,10 +630,12 @@ def section_a(runs: list[Run], figures_dir: str, used: set) -> list[str]:
         )
         position = {k: math.log2(k) if k > 0 else 0.0 for k in finite}
         all_position = (max(position.values()) if position else 0.0) + 1.0
+        has_all = False
         for run in env_runs:
             for label, members in _lines_along(run, "num_train_tasks").items():
                 points = [(m, m.interval(run.headline["eval"])) for m in members]
                 points = [(m, iv) for m, iv in points if iv]
+                has_all |= any(m.sweep["num_train_tasks"] == ALL for m, _ in points)
                 xs = [
                     all_position
                     if m.sweep["num_train_tasks"] == ALL
@@ -612,16 +643,13 @@ def section_a(runs: list[Run], figures_dir: str, used: set) -> list[str]:
                     for m, _ in points
                 ]
                 _errorbar(ax, xs, [iv for _, iv in points], label)
-                reading.append(_reading_a(env, label, points))
-        ax.set_xticks([*position.values(), all_position], [*map(str, finite), ALL])
-        _style_final_return_axes(
-            ax, "number of training tasks k (log scale; all = the whole distribution)", env
-        )
-    lines += _figure_and_reading(
-        fig, figures_dir, used, "a_num_train_tasks.png",
-        "final return against the number of training tasks", reading,
-    )  # fmt: skip
-    return lines + curves_block(runs, figures_dir, used)
+                reading.append(reading_of(env, label, points))
+        ticks = [*position.values(), *([all_position] if has_all else [])]
+        ax.set_xticks(ticks, [*map(str, finite), *([ALL] if has_all else [])])
+        _style_final_return_axes(ax, xlabel, env)
+    return _figure_and_reading(
+        fig, figures_dir, used, name, "final return against the number of training tasks", reading
+    )
 
 
 def _style_final_return_axes(ax, xlabel: str, title: str) -> None:
@@ -672,6 +700,36 @@ def _reading_a(env: str, label: str, points) -> str:
         text + f" The smallest k whose 95% CI overlaps that of {ref_short} is "
         f"k={hit.sweep['num_train_tasks']}."
     )
+
+
+def _reading_b(env: str, label: str, points) -> str:
+    """Which k is best, and whether too few (< 5) or too many (> 20) tasks fall below it."""
+    if not points:
+        return f"On {env}, {label}: no evaluation values."
+    best_member, best = max(points, key=lambda point: point[1].mean)
+    best_k = best_member.sweep["num_train_tasks"]
+    text = (
+        f"On {env}, {label}: the best final eval return is {value_with_ci(best)} with "
+        f"k={best_k} training tasks/buffers."
+    )
+    for name, keep in (("fewer than 5", lambda k: k < 5), ("more than 20", lambda k: k > 20)):
+        group = [(m, iv) for m, iv in points if keep(int(m.sweep["num_train_tasks"]))]
+        if not group:
+            continue
+        below = [
+            m.sweep["num_train_tasks"]
+            for m, iv in group
+            if m is not best_member and stats.intervals_overlap(iv, best) is False
+        ]
+        ks = ", ".join(m.sweep["num_train_tasks"] for m, _ in group)
+        if below:
+            text += (
+                f" With {name} tasks (k={ks}) the return is below the best with "
+                f"non-overlapping 95% CIs at k={', '.join(below)}."
+            )
+        else:
+            text += f" With {name} tasks (k={ks}) no member is clearly below the best."
+    return text
 
 
 def section_c(runs: list[Run], figures_dir: str, used: set) -> list[str]:
@@ -983,7 +1041,14 @@ def section_other(runs: list[Run], figures_dir: str, used: set) -> list[str]:
     return lines + curves_block(runs, figures_dir, used)
 
 
-SECTIONS = {"a": section_a, "c": section_c, "d": section_d, "e": section_e, "": section_other}
+SECTIONS = {
+    "a": section_a,
+    "b": section_b,
+    "c": section_c,
+    "d": section_d,
+    "e": section_e,
+    "": section_other,
+}
 
 
 def write_report(runs: list[Run], out_dir: str) -> str:
@@ -996,7 +1061,8 @@ def write_report(runs: list[Run], out_dir: str) -> str:
         f"Generated by `python -m experiments.report` from {len(runs)} run(s). The final "
         "evaluation return of a sweep member is `eval/return` (MAML: after `--inner_steps` "
         "test-time gradient steps; RL²: the last episode of a trial; PEARL: the last evaluation "
-        "episode, acting on the posterior of the episodes before it) at the run's last logged "
+        "episode, acting on the posterior of the episodes before it; MACAW: online after "
+        "`--inner_steps` offline adaptation steps) at the run's last logged "
         "iteration; intervals are 95% Student-t confidence intervals over seeds (mean ± "
         "t(0.975, n−1)·s/√n, s the sample standard deviation); with one seed there is none. "
         "Every number in the readings is computed from the runs' metrics.csv.",
@@ -1009,12 +1075,7 @@ def write_report(runs: list[Run], out_dir: str) -> str:
         if experiment == "" and not grouped[""]:
             continue
         lines += [f"## {TITLES[experiment]}", ""]
-        if experiment == "b":
-            lines += [
-                "Not run: question (b) needs MACAW, which this project does not have yet.",
-                "",
-            ]
-        elif not grouped[experiment]:
+        if not grouped[experiment]:
             lines += ["No runs given.", ""]
         else:
             lines += SECTIONS[experiment](grouped[experiment], figures_dir, used)

@@ -1,5 +1,5 @@
 """The robustness study end to end: experiments (a), (c), (d), (e) for every online algorithm,
-then the report.
+(b) for MACAW on an offline data set it makes first, then the report.
 
     python -m experiments.study --preset=cpu     # navigation and bandits, CPU-sized (< 30 min)
     python -m experiments.study --preset=gpu     # the seed's sizes: Ant-Dir, Cheetah-Vel
@@ -21,7 +21,7 @@ import time
 
 from absl import app, flags
 
-from experiments.study_presets import PRESETS, STUDY_FLAGS
+from experiments.study_presets import DATA_OF, OFFLINE_DATA, PRESETS, STUDY_FLAGS
 
 flags.DEFINE_enum("preset", "cpu", list(PRESETS), "Sizes: cpu (minutes) or gpu (the seed's).")
 flags.DEFINE_string("out_dir", None, "Study directory (default: runs/study_<preset>_<timestamp>).")
@@ -77,17 +77,51 @@ def main(argv):
         return 2
     env = _subprocess_env()
 
+    # Offline data sets first (MACAW's runs validate against them); seconds for bandits.
+    needed = sorted({DATA_OF[flagfile] for flagfile, _, _ in runs if flagfile in DATA_OF})
+    not_made = set()  # on a dry run: data sets that would be made first (their runs unchecked)
+    for name in needed:
+        data_dir = os.path.join(out_dir, "offline_data", name)
+        if os.path.exists(os.path.join(data_dir, "metadata.json")):
+            continue
+        if FLAGS.dry_run:
+            print(f"  would first make offline data {name} into {data_dir}")
+            not_made.add(name)
+            continue
+        print(f"making offline data {name} -> {data_dir}", flush=True)
+        made = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "experiments.make_offline_data",
+                *OFFLINE_DATA[name],
+                f"--out_dir={data_dir}",
+                *(("--resume",) if os.path.exists(data_dir) else ()),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if made.returncode != 0:
+            print(made.stderr.strip()[-2000:], file=sys.stderr)
+            print(f"error: making offline data {name} failed", file=sys.stderr)
+            return 1
+
     # Every run's flags are validated, in one process, before the first run starts.
     planned = []
     for flagfile, algo, overrides in runs:
+        if flagfile in DATA_OF:
+            data_dir = os.path.join(out_dir, "offline_data", DATA_OF[flagfile])
+            overrides = (*overrides, f"--offline_data={data_dir}")
         run_dir = os.path.join(out_dir, f"{flagfile}_{algo}")
         finished = os.path.exists(os.path.join(run_dir, "summary.json"))
         started = os.path.exists(os.path.join(run_dir, "flags.txt"))
         resume = ("--resume",) if started and not finished else ()
         planned.append((flagfile, algo, overrides, run_dir, finished, resume))
+    checked = [p for p in planned if DATA_OF.get(p[0]) not in not_made]
     check = subprocess.run(
         [sys.executable, "-m", "experiments.plan"],
-        input=json.dumps([_main_command(*p[:4])[3:] for p in planned]),
+        input=json.dumps([_main_command(*p[:4])[3:] for p in checked]),
         env=env,
         capture_output=True,
         text=True,
@@ -96,7 +130,7 @@ def main(argv):
         print(f"error: could not check the runs' flags: {check.stderr.strip()[-500:]}")
         return 1
     errors = json.loads(check.stdout.strip().splitlines()[-1])  # MuJoCo may print above it
-    for (flagfile, algo, *_), error in zip(planned, errors, strict=True):
+    for (flagfile, algo, *_), error in zip(checked, errors, strict=True):
         if error:
             print(f"error: {flagfile} --algo={algo}: {error}", file=sys.stderr)
             return 2

@@ -8,8 +8,10 @@ MAML_ALGOS = ("maml_trpo", "maml_ppo")
 
 
 def algorithms_for(flagfile: str) -> tuple[str, ...]:
-    """The algorithms a study flag file applies to: (e) is MAML's; PEARL needs continuous
-    actions, so it joins (a), (c), (d) on every environment but the bandits."""
+    """The algorithms a study flag file applies to: (b) is MACAW's, (e) MAML's; PEARL needs
+    continuous actions, so it joins (a), (c), (d) on every environment but the bandits."""
+    if flagfile.startswith("b_"):
+        return ("macaw",)
     if flagfile.startswith("e_"):
         return MAML_ALGOS
     if flagfile.endswith("_bandit"):
@@ -95,6 +97,7 @@ def _cpu_runs():
                 )
             )
     runs += [(flagfile, "pearl", CPU_PEARL) for flagfile in PEARL_CPU_FILES]
+    runs.append(("b_bandit", "macaw", CPU_MACAW))
     return runs
 
 
@@ -109,7 +112,22 @@ def _gpu_runs():
         runs.append((flagfile, "pearl", (*GPU_PEARL[env], *GPU_PEARL_SHARED)))
     for flagfile in ("e_ant_dir", "e_ant_dir_full", "e_cheetah_vel", "e_cheetah_vel_full"):
         runs += [(flagfile, algo, ()) for algo in MAML_ALGOS]
+    runs.append(("b_bandit", "macaw", ()))
     return runs
 
+
+# Offline data sets the study makes first (python -m experiments.make_offline_data, into
+# <out_dir>/offline_data/<name>), and which flag files read them (--offline_data is pointed there).
+OFFLINE_DATA = {
+    "bandit5": (
+        "--env=bandit",
+        "--num_arms=5",
+        "--num_train_tasks=50",
+        "--num_test_tasks=20",
+        "--steps_per_task=5000",
+    ),
+}
+DATA_OF = {"b_bandit": "bandit5"}
+CPU_MACAW = ("--num_iterations=300",)
 
 PRESETS = {"cpu": _cpu_runs, "gpu": _gpu_runs}

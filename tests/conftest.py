@@ -14,6 +14,7 @@ import pytest
 
 from metarl_jax.algos import MamlConfig, make_maml
 from metarl_jax.envs import make_env
+from metarl_jax.io.offline import task_arrays
 from metarl_jax.sweep import sweep_members, train
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -97,13 +98,14 @@ TINY_FLAGS = (
 )
 
 
-def run_main(*args, timeout=300) -> subprocess.CompletedProcess:
-    """`python -m experiments.main ARGS` from the repository root, output captured."""
+def run_main(*args, timeout=300, module="experiments.main") -> subprocess.CompletedProcess:
+    """`python -m MODULE ARGS` (an experiment app) from the repository root, output captured,
+    in this process's environment (PYTHONPATH led by the repository)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = REPO_ROOT + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("JAX_PLATFORMS", "cpu")
     return subprocess.run(
-        [sys.executable, "-m", "experiments.main", *args],
+        [sys.executable, "-m", module, *args],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -122,6 +124,60 @@ def snapshot(directory) -> dict:
             with open(path, "rb") as f:
                 files[os.path.relpath(path, directory)] = (stat.st_size, stat.st_mtime_ns, f.read())
     return files
+
+
+# ----- offline data sets (MACAW) -------------------------------------------------------------
+
+
+def _sample_tasks(env, n, seed):
+    import jax
+
+    from metarl_jax.tasks import sample_batch
+
+    return sample_batch(env.task_space.sample, jax.random.PRNGKey(seed), n)
+
+
+def random_offline_dataset(env, num_train=3, num_test=2, n=4):
+    """Random arrays in the format, and their metadata, for `env`."""
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, k in (("train", num_train), ("test", num_test)):
+        if env.discrete:
+            actions = rng.integers(0, env.action_size, (k, n)).astype(np.int32)
+        else:
+            actions = rng.uniform(-1, 1, (k, n, env.action_size)).astype(np.float32)
+        arrays |= {
+            f"{split}/obs": rng.normal(size=(k, n, env.obs_size)).astype(np.float32),
+            f"{split}/actions": actions,
+            f"{split}/rewards": rng.normal(size=(k, n)).astype(np.float32),
+            f"{split}/next_obs": rng.normal(size=(k, n, env.obs_size)).astype(np.float32),
+            f"{split}/dones": (rng.uniform(size=(k, n)) < 0.2).astype(np.float32),
+            f"{split}/returns": rng.normal(size=(k, n)).astype(np.float32),
+        }
+    train_tasks, test_tasks = _sample_tasks(env, num_train, 0), _sample_tasks(env, num_test, 1)
+    arrays |= task_arrays(train_tasks, "train_tasks") | task_arrays(test_tasks, "test_tasks")
+    metadata = {
+        "env": env.name,
+        "task_space": env.task_space.name,
+        "num_arms": env.action_size if env.name == "bandit" else None,
+        "obs_size": env.obs_size,
+        "action_size": env.action_size,
+        "discrete": env.discrete,
+        "horizon": env.horizon,
+        "gamma": 0.99,
+        "num_train_tasks": num_train,
+        "num_test_tasks": num_test,
+        "transitions_per_task": n,
+        "task_fields": list(train_tasks._fields),
+        "behaviour": "thompson" if env.discrete else "sac",
+        "seed": 0,
+        "task_pool_seed": 0,
+        "train_task_restriction": "full",
+        "test_task_restriction": "full",
+        "returns_per_task": {"train": [[1.0, None]] * num_train, "test": [[2.0, 3.0]] * num_test},
+        "wall_seconds": 1.5,
+    }
+    return arrays, metadata
 
 
 @pytest.fixture(scope="session")

@@ -177,21 +177,38 @@ SMOKE_FLAGS = [
     "--cg_iterations=2",
     "--ppo_steps=2",
     "--ppo_epochs=2",
+    # PEARL
+    "--latent_size=2",
+    "--encoder_hidden_sizes=8",
+    "--initial_steps=6",
+    "--num_tasks_sample=2",
+    "--prior_steps=6",
+    "--posterior_steps=6",
+    "--grad_steps=2",
+    "--batch_size=4",
+    "--context_batch_size=4",
+    "--replay_capacity=64",
+    "--eval_episodes=2",
 ]
 
 
 def test_algorithms_run_one_iteration_on_every_locomotion_env(tmp_path):
-    """MAML-TRPO, MAML-PPO and RL² from the Figure-1 flag files, shrunk, on MJX and on the native
-    MuJoCo C path; a few processes at a time (compilation is mostly single-threaded)."""
+    """MAML-TRPO, MAML-PPO, RL² and PEARL from the Figure-1 flag files, shrunk, on MJX and on the
+    native MuJoCo C path; a few processes at a time (compilation is mostly single-threaded).
+    These runs check that everything runs and logs, not speed: they compile with XLA's backend
+    optimisations off (`--xla_backend_optimization_level=0`, about half the compile time)."""
     cases = [
         ("maml_trpo_cheetah_dir", "cheetah_dir", "mjx"),
-        ("maml_ppo_cheetah_dir", "cheetah_vel", "mjx"),
+        ("pearl_cheetah_vel", "cheetah_vel", "mjx"),
         ("maml_trpo_cheetah_dir", "cheetah_dir", "native"),
         ("maml_ppo_ant_dir", "ant_dir", "mjx"),
-        ("maml_trpo_ant_dir", "ant_goal", "mjx"),
-        ("rl2_cheetah_dir", "ant_dir", "mjx"),
+        ("rl2_cheetah_dir", "ant_goal", "mjx"),
     ]
-    env = {**os.environ, "PYTHONPATH": REPO}
+    env = {
+        **os.environ,
+        "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0",
+    }
     results = {}
     for group in (cases[:3], cases[3:]):
         running = []
@@ -218,6 +235,10 @@ def test_algorithms_run_one_iteration_on_every_locomotion_env(tmp_path):
         if flagfile.startswith("rl2"):
             curve = ("eval/return_episode0", "eval/return_episode1")
             steps = 2 * 2 * 6  # tasks x episodes per trial x horizon
+        elif flagfile.startswith("pearl"):
+            curve = ("eval/return_episode0", "eval/return_episode1")
+            # 100 tasks x 1 initial episode + 2 sampled tasks x (1 prior + 1 posterior episode)
+            steps = (100 + 2 * 2) * 6
         else:
             curve = ("eval/return_step0", "eval/return_step1")
             steps = 2 * 2 * 6 * 2  # tasks x episodes x horizon x (1 + 1)

@@ -145,6 +145,19 @@ def study(tmp_path_factory):
         final={k: 5.0 + OFFSETS for k in ("1", "2", "4", "all")},
         curve={k: maml_curve([1.0, 5.0]) for k in ("1", "2", "4", "all")},
     )
+    # (b): MACAW on bandits, k = 1, 3, 12, 50 buffers with returns 0.3, 0.6, 0.8, 0.79 (± OFFSETS
+    # / 100): best k = 12; k = 1 and 3 clearly below it, k = 50 overlapping it.
+    b_means = {"1": 0.3, "3": 0.6, "12": 0.8, "50": 0.79}
+    runs["b_macaw"] = write_run(
+        root / "b_macaw",
+        experiment="b",
+        algo="macaw",
+        env="bandit",
+        horizon=1,
+        sweep_column="num_train_tasks",
+        final={k: m + OFFSETS / 100 for k, m in b_means.items()},
+        curve={k: maml_curve([m - 0.2, m]) for k, m in b_means.items()},
+    )
     # (c): meta-batch 1, 5, 20 with returns 2, 8, 9: best 20, worst 1, CIs apart.
     c_means = {"1": 2.0, "5": 8.0, "20": 9.0}
     runs["c_maml"] = write_run(
@@ -260,7 +273,7 @@ def test_sections_in_order(full_report):
     _, text = full_report
     positions = [text.index(f"## ({letter})") for letter in "abcde"]
     assert positions == sorted(positions)
-    assert "MACAW" in _section(text, "b") and "does not have" in _section(text, "b")
+    assert "| macaw | bandit |" in _section(text, "b")
     assert "No runs given" not in text
     assert "Other runs" not in text  # every run belongs to the study
 
@@ -288,10 +301,15 @@ def test_figures_are_pngs(full_report):
     referenced = re.findall(r"\]\(figures/([^)]+)\)", text)
     on_disk = sorted(os.listdir(out_dir / "figures"))
     assert sorted(referenced) == on_disk
-    for name in ("a_num_train_tasks.png", "c_meta_batch_size.png", "d_out_of_sample.png"):
+    for name in (
+        "a_num_train_tasks.png",
+        "b_num_offline_tasks.png",
+        "c_meta_batch_size.png",
+        "d_out_of_sample.png",
+    ):
         assert name in on_disk
     assert "e_adaptation_steps.png" in on_disk
-    assert len([n for n in on_disk if n.startswith("curves_")]) == 8  # one per run
+    assert len([n for n in on_disk if n.startswith("curves_")]) == 9  # one per run
     for name in on_disk:
         with open(out_dir / "figures" / name, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n", name
@@ -303,6 +321,12 @@ def test_readings_come_from_the_numbers(full_report):
     assert "k=1" in a and "from 3 (95% CI [1.037, 4.963])" in a
     assert "to 10 (95% CI [8.037, 11.96])" in a and "a change of +7" in a
     assert "The smallest k whose 95% CI overlaps that of the full one is k=4." in a
+
+    b = _reading(_section(text, "b"))
+    assert "the best final eval return is 0.8 (95% CI [0.7804, 0.8196]) with k=12" in b
+    assert "With fewer than 5 tasks (k=1, 3) the return is below the best" in b
+    assert "non-overlapping 95% CIs at k=1, 3" in b
+    assert "With more than 20 tasks (k=50) no member is clearly below the best." in b
 
     c = _reading(_section(text, "c"))
     assert "the best meta-batch size is 20 with 9" in c and "the worst 1 with 2" in c
@@ -351,7 +375,7 @@ def test_absent_sections_and_one_seed(tmp_path, capsys):
     assert code == 0, err
     text = (tmp_path / "out" / "report.md").read_text()
     assert out.strip() == str(tmp_path / "out" / "report.md")
-    for letter in "ade":
+    for letter in "abde":
         assert "No runs given." in _section(text, letter)
     other = text[text.index("## Other runs") :]
     assert text.index("## (e)") < text.index("## Other runs")

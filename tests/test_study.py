@@ -7,11 +7,14 @@ import numpy as np
 import pytest
 
 from experiments.plan import check_runs
-from experiments.study_presets import PRESETS, STUDY_FLAGS, algorithms_for
+from experiments.study_presets import DATA_OF, PRESETS, STUDY_FLAGS, algorithms_for
 from metarl_jax.algos import MamlConfig, Rl2Config, make_maml, make_rl2, sweep_member
 from metarl_jax.algos.meta_training import task_samplers
 from metarl_jax.envs import make_env
+from metarl_jax.io.offline import save_offline_data
 from metarl_jax.tasks import Restriction, navigation_goal_space
+
+from .conftest import random_offline_dataset
 
 CHEETAH_DIR = "--env=cheetah_dir"
 FLAG_FILES = sorted(name[: -len(".flags")] for name in os.listdir(STUDY_FLAGS))
@@ -22,10 +25,21 @@ def _args(flagfile, algo, overrides=()):
     return [f"--flagfile={path}", f"--algo={algo}", *overrides]
 
 
-def test_every_flag_file_with_every_algorithm_and_every_preset_run_validates():
+@pytest.fixture(scope="module")
+def bandit_data(tmp_path_factory):
+    """A tiny stand-in for the study's bandit data set: 50 training tasks, as (b) sweeps."""
+    directory = str(tmp_path_factory.mktemp("offline") / "bandit5")
+    save_offline_data(directory, *random_offline_dataset(make_env("bandit"), num_train=50))
+    return directory
+
+
+def test_every_flag_file_with_every_algorithm_and_every_preset_run_validates(bandit_data):
     runs = [(name, algo, ()) for name in FLAG_FILES for algo in algorithms_for(name)]
     runs += [run for preset in PRESETS.values() for run in preset()]
-    errors = check_runs([_args(*run) for run in runs])
+    data = {name: (f"--offline_data={bandit_data}",) for name in DATA_OF}  # the study sets it
+    errors = check_runs(
+        [_args(name, algo, (*over, *data.get(name, ()))) for name, algo, over in runs]
+    )
     assert [(run[:2], e) for run, e in zip(runs, errors, strict=True) if e] == []
     assert {run[0] for preset in PRESETS.values() for run in preset()} <= set(FLAG_FILES)
 
@@ -43,6 +57,8 @@ def test_every_study_flag_file_runs_five_seeds_or_more():
         ("e_navigation", "rl2_ppo", (), "--algo"),  # (e) counts MAML's gradient steps
         ("e_navigation", "pearl", (), "--algo"),
         ("a_bandit", "pearl", (), "--algo"),  # PEARL needs continuous actions
+        ("b_bandit", "macaw", ("--offline_data=/nonexistent",), "--offline_data"),
+        ("b_bandit", "maml_trpo", (), "--algo"),  # (b) is MACAW's
         ("c_navigation", "pearl", ("--grad_steps=0",), "--grad_steps"),
         ("d_ant_dir", "maml_trpo", ("--train_tasks=range:0,360",), "--train_tasks"),  # whole space
         ("d_navigation", "maml_trpo", ("--train_tasks=full",), "--train_tasks"),

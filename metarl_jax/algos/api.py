@@ -6,11 +6,14 @@ An algorithm is three pure functions over an explicit state, built by `make_<alg
     update(state, member) -> (state, metrics)      one meta-iteration
     evaluate(state, member) -> metrics             the meta-test protocol on evaluation tasks
 
+(each with a last argument `shared` when the algorithm has `shared_data`, e.g. offline buffers)
+
 `member` holds the values a sweep varies, as traced scalars, so one compiled function serves every
 member: the seed, the meta-batch size (a mask over the static maximum) and the number of finite
 training tasks (a mask over a padded pool; 0 = the whole training region).
 """
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -35,6 +38,15 @@ def sweep_member(seed: int, meta_batch_size: int, num_train_tasks: int = 0) -> S
     )
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class SharedData:
+    """Arrays every sweep member reads and none changes (an offline data set): the engine hands
+    them to `init`, `update` and `evaluate` as a last argument, one copy per device, instead of
+    baking them into the compiled functions as constants. Hashed by identity."""
+
+    arrays: Any
+
+
 class Algorithm(NamedTuple):
     init: Callable[[SweepMember], State]
     update: Callable[[State, SweepMember], tuple[State, Metrics]]
@@ -43,3 +55,5 @@ class Algorithm(NamedTuple):
     loss_metrics: tuple[str, ...]  # metrics that must stay finite; a NaN/inf stops the run
     # env steps `init` already took (off-policy algorithms fill their buffers first); None: 0
     initial_env_steps: Callable[[SweepMember], jax.Array] | None = None
+    # When set, init/update/evaluate take `shared_data.arrays` as their last argument.
+    shared_data: SharedData | None = None

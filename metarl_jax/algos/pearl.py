@@ -46,7 +46,7 @@ from metarl_jax.algos.meta_training import (
     per_task_keys,
     task_samplers,
 )
-from metarl_jax.envs import Env
+from metarl_jax.envs import Env, with_unit_actions
 from metarl_jax.nets.context import (
     ContextEncoder,
     kl_to_standard_normal,
@@ -139,12 +139,7 @@ def _as_rows(transitions: Transitions) -> tuple[dict, jax.Array]:
 def pearl_parts(config: PearlConfig, env: Env) -> PearlParts:
     if env.discrete:
         raise ValueError("PEARL needs a continuous action space")
-    # The policy acts in [-1, 1]^A, scaled to the environment's bounds (rlkit's NormalizedBoxEnv);
-    # buffers hold the policy's actions.
-    env_step = env.step
-    env = env._replace(
-        step=lambda key, state, action, task: env_step(key, state, action * env.action_bound, task)
-    )
+    env = with_unit_actions(env)  # buffers hold the policy's [-1, 1] actions
     latent = config.latent_size
     obs_size, action_size = env.obs_size, env.action_size
     context_size = obs_size + action_size + 1 + (obs_size if config.context_next_obs else 0)
@@ -245,31 +240,27 @@ def pearl_parts(config: PearlConfig, env: Env) -> PearlParts:
             action, log_prob = jax.vmap(sac.tanh_gaussian_sample)(keys, mean, log_std)
             return action, log_prob, mean, log_std
 
-        obs_z = jnp.concatenate([batch["obs"], z], axis=-1)
         detached_z = jax.lax.stop_gradient(z)
-        next_obs_z = jnp.concatenate([batch["next_obs"], detached_z], axis=-1)
-
-        next_action, next_log_prob, _, _ = policy_sample(params["actor"], next_obs_z, next_keys)
-        target_q1, target_q2 = critic.apply(target_critic, next_obs_z, next_action)
-        target = sac.soft_q_target(
-            batch["rewards"],
-            batch["dones"],
-            target_q1,
-            target_q2,
-            next_log_prob,
+        critic_loss, actor_loss, (q1, log_prob, mean, log_std) = sac.actor_critic_losses(
+            actor.apply,
+            critic.apply,
+            params,
+            target_critic,
+            batch,
+            policy_sample,
+            next_keys,
+            action_keys,
             gamma=config.gamma,
             reward_scale=config.reward_scale,
             alpha=fixed_alpha,
+            critic_obs=jnp.concatenate([batch["obs"], z], axis=-1),  # Q's gradient trains q(z|c)
+            policy_obs=jnp.concatenate([batch["obs"], detached_z], axis=-1),
+            next_obs=jnp.concatenate([batch["next_obs"], detached_z], axis=-1),
+            weights=weights,
         )
-        q1, q2 = critic.apply(params["critic"], obs_z, batch["actions"])
-        critic_loss = sac.critic_loss(q1, q2, target, weights)
         kl_loss = config.kl_weight * jnp.sum(task_weights * kl)
-
-        policy_obs_z = jnp.concatenate([batch["obs"], detached_z], axis=-1)
-        action, log_prob, mean, log_std = policy_sample(params["actor"], policy_obs_z, action_keys)
-        new_q1, new_q2 = critic.apply(jax.lax.stop_gradient(params["critic"]), policy_obs_z, action)
         actor_loss = (
-            sac.actor_loss(log_prob, new_q1, new_q2, fixed_alpha, weights)
+            actor_loss
             + config.policy_mean_reg * _weighted_mean(jnp.mean(mean**2, -1), weights)
             + config.policy_std_reg * _weighted_mean(jnp.mean(log_std**2, -1), weights)
         )

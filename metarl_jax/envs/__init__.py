@@ -3,7 +3,7 @@
 The MuJoCo environments are imported on first use: bandit and navigation runs never load MuJoCo.
 """
 
-from metarl_jax.envs.api import Env
+from metarl_jax.envs.api import Env, with_unit_actions
 from metarl_jax.envs.bandit import make_bandit
 from metarl_jax.envs.navigation import make_navigation
 
@@ -41,4 +41,5 @@ __all__ = [
     "make_bandit",
     "make_env",
     "make_navigation",
+    "with_unit_actions",
 ]

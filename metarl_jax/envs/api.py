@@ -30,3 +30,12 @@ class Env(NamedTuple):
     # Continuous actions act within [-action_bound, action_bound] per dimension (beyond it they are
     # clipped): squashed policies (PEARL's tanh) scale their [-1, 1] output by it.
     action_bound: float = 1.0
+
+
+def with_unit_actions(env: Env) -> Env:
+    """The same environment taking actions in [-1, 1]^A, scaled to its bounds (rlkit's
+    NormalizedBoxEnv): what a tanh-squashed policy acts in."""
+    step = env.step
+    return env._replace(
+        step=lambda key, state, action, task: step(key, state, action * env.action_bound, task)
+    )

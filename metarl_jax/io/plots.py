@@ -12,15 +12,24 @@ import numpy as np
 from metarl_jax.io.metrics import curve_columns, headline_metrics
 
 
+def x_axis(rows: list[dict]) -> tuple[str, str]:
+    """(column, axis label) of the curves' x-axis: env steps, or the iteration for an offline
+    algorithm, which takes no env steps while it trains."""
+    if any(float(row["env_steps"]) != float(rows[0]["env_steps"]) for row in rows):
+        return "env_steps", "environment steps"
+    return "iteration", "training iterations (offline: no environment steps)"
+
+
 def group_over_seeds(rows: list[dict], sweep_columns: list[str], metric: str):
-    """{member label: (env_steps [I], values [seeds, I])} for rows of metrics.csv."""
+    """{member label: (x [I], values [seeds, I])} for rows of metrics.csv; x = `x_axis`."""
+    x_column, _ = x_axis(rows) if rows else ("env_steps", "")
     series = defaultdict(lambda: defaultdict(dict))
     for row in rows:
         if row.get(metric, "") in ("", None):
             continue
         label = ", ".join(f"{c}={row[c]}" for c in sweep_columns)
         series[label][row["seed"]][int(row["iteration"])] = (
-            float(row["env_steps"]),
+            float(row[x_column]),
             float(row[metric]),
         )
     grouped = {}
@@ -38,7 +47,7 @@ def plot_curves(rows, sweep_columns, metric: str, path: str, title: str = "") ->
         mean, spread = values.mean(axis=0), values.std(axis=0)
         ax.plot(steps, mean, label=label or "run")
         ax.fill_between(steps, mean - spread, mean + spread, alpha=0.2)
-    ax.set_xlabel("environment steps")
+    ax.set_xlabel(x_axis(rows)[1] if rows else "environment steps")
     ax.set_ylabel(metric)
     ax.set_title(title or f"{metric} (mean ± std over seeds)")
     ax.grid(alpha=0.3)

@@ -94,3 +94,54 @@ def polyak_update(target_params, online_params, tau: float | jax.Array):
 def default_target_entropy(action_size: int) -> float:
     """-|A|, the usual SAC entropy target."""
     return -float(action_size)
+
+
+def actor_critic_losses(
+    actor_apply,
+    critic_apply,
+    params,
+    target_critic,
+    batch,
+    sample,
+    next_key,
+    action_key,
+    *,
+    gamma: float,
+    reward_scale: float,
+    alpha,
+    critic_obs=None,
+    policy_obs=None,
+    next_obs=None,
+    weights=None,
+):
+    """Twin-Q critic loss and actor loss of one batch (`batch`: obs, actions, rewards, dones,
+    next_obs). `sample(actor_params, obs, key) -> (action, log_prob, mean, log_std)`.
+
+    The inputs may differ from the batch's observations (PEARL appends z: with its gradient for
+    the critic, detached for the actor and the target). The actor's loss does not reach the
+    critic's parameters; `alpha` is used as given (stop its gradient when it is learned).
+    Returns (critic_loss, actor_loss, (q1, log_prob, mean, log_std)).
+    """
+    critic_obs = batch["obs"] if critic_obs is None else critic_obs
+    policy_obs = batch["obs"] if policy_obs is None else policy_obs
+    next_obs = batch["next_obs"] if next_obs is None else next_obs
+    next_action, next_log_prob, _, _ = sample(params["actor"], next_obs, next_key)
+    target_q1, target_q2 = critic_apply(target_critic, next_obs, next_action)
+    target = soft_q_target(
+        batch["rewards"],
+        batch["dones"],
+        target_q1,
+        target_q2,
+        next_log_prob,
+        gamma=gamma,
+        reward_scale=reward_scale,
+        alpha=alpha,
+    )
+    q1, q2 = critic_apply(params["critic"], critic_obs, batch["actions"])
+    action, log_prob, mean, log_std = sample(params["actor"], policy_obs, action_key)
+    new_q1, new_q2 = critic_apply(jax.lax.stop_gradient(params["critic"]), policy_obs, action)
+    return (
+        critic_loss(q1, q2, target, weights),
+        actor_loss(log_prob, new_q1, new_q2, alpha, weights),
+        (q1, log_prob, mean, log_std),
+    )

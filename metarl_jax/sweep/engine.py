@@ -34,7 +34,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from metarl_jax.algos.api import Algorithm, State, SweepMember
+from metarl_jax.algos.api import Algorithm, SharedData, State, SweepMember
 
 MEMBER_AXIS = "members"
 
@@ -165,39 +165,68 @@ def _place(tree, mesh: Mesh, num_members: int, size: int):
 # ----- compiled pieces, cached per (algorithm, mesh) --------------------------------------------
 
 
-def _sharded(fn, mesh: Mesh, num_args: int):
-    """jit(shard_map(vmap(fn))): each device maps `fn` over its own block of members."""
+def _sharded(fn, mesh: Mesh, num_args: int, shared: SharedData | None = None):
+    """jit(shard_map(vmap(fn))): each device maps `fn` over its own block of members.
+
+    With `shared`, `fn` takes its arrays as a last, unmapped argument, replicated on every device.
+    """
     spec = P(MEMBER_AXIS)
-    mapped = jax.shard_map(
-        jax.vmap(fn),
-        mesh=mesh,
-        in_specs=(spec,) * num_args,
-        out_specs=spec,
-        check_vma=False,  # every input and output is split over members; nothing is replicated
-    )
     sharding = NamedSharding(mesh, spec)
-    return jax.jit(mapped, in_shardings=(sharding,) * num_args, out_shardings=sharding)
+    if shared is None:
+        mapped = jax.shard_map(
+            jax.vmap(fn),
+            mesh=mesh,
+            in_specs=(spec,) * num_args,
+            out_specs=spec,
+            check_vma=False,  # every input and output is split over members
+        )
+        return jax.jit(mapped, in_shardings=(sharding,) * num_args, out_shardings=sharding)
+    mapped = jax.shard_map(
+        jax.vmap(fn, in_axes=(0,) * num_args + (None,)),
+        mesh=mesh,
+        in_specs=(spec,) * num_args + (P(),),
+        out_specs=spec,
+        check_vma=False,
+    )
+    replicated = NamedSharding(mesh, P())
+    compiled = jax.jit(
+        mapped, in_shardings=(sharding,) * num_args + (replicated,), out_shardings=sharding
+    )
+    arrays = _replicated(shared, mesh)  # one copy per device, shared by every compiled piece
+    return lambda *args: compiled(*args, arrays)
+
+
+@functools.lru_cache(maxsize=4)
+def _replicated(shared: SharedData, mesh: Mesh):
+    """Every leaf whole on every device of the mesh (each process supplies its own copy)."""
+    sharding = NamedSharding(mesh, P())
+
+    def place(leaf):
+        host = np.asarray(leaf)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+    return jax.tree.map(place, shared.arrays)
 
 
 @functools.lru_cache(maxsize=32)
 def _init_fn(algorithm: Algorithm, mesh: Mesh):
-    return _sharded(algorithm.init, mesh, 1)
+    return _sharded(algorithm.init, mesh, 1, algorithm.shared_data)
 
 
 @functools.lru_cache(maxsize=32)
 def _evaluate_fn(algorithm: Algorithm, mesh: Mesh):
-    return _sharded(algorithm.evaluate, mesh, 2)
+    return _sharded(algorithm.evaluate, mesh, 2, algorithm.shared_data)
 
 
 @functools.lru_cache(maxsize=32)
 def _chunk_fn(algorithm: Algorithm, mesh: Mesh, length: int):
-    def run_member(state, member):
+    def run_member(state, member, *shared):
         state, metrics = jax.lax.scan(
-            lambda s, _: algorithm.update(s, member), state, None, length=length
+            lambda s, _: algorithm.update(s, member, *shared), state, None, length=length
         )
         return state, jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
 
-    return _sharded(run_member, mesh, 2)
+    return _sharded(run_member, mesh, 2, algorithm.shared_data)
 
 
 @functools.lru_cache(maxsize=32)
