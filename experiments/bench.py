@@ -657,7 +657,8 @@ BENCHMARKS = {
 def main(argv):
     if len(argv) != 2 or argv[1] not in BENCHMARKS:
         raise app.UsageError(f"usage: python -m experiments.bench {{{','.join(BENCHMARKS)}}}")
-    print(f"XLA_FLAGS: {os.environ.get('XLA_FLAGS', '')}")
+    jax.config.update("jax_default_matmul_precision", "highest")  # the apps' default
+    print(f"XLA_FLAGS: {os.environ.get('XLA_FLAGS', '')}; float32 matmul precision: highest")
     BENCHMARKS[argv[1]]()
 
 

@@ -85,6 +85,21 @@ flags.DEFINE_integer("num_arms", 5, "Bandit: number of arms.")
 flags.DEFINE_string(
     "physics", "mjx", f"Locomotion physics: one of {PHYSICS} (native: MuJoCo C, CPU only)."
 )
+flags.DEFINE_enum(
+    "matmul_precision",
+    "highest",
+    ["highest", "high", "default"],
+    "float32 matmul precision of everything but the physics (jax_default_matmul_precision): "
+    "'highest' is exact on every backend; 'default' lets GPUs use TF32 (faster, and a masked "
+    "member no longer equals a separate run to float32 tolerance).",
+)
+flags.DEFINE_enum(
+    "physics_precision",
+    "highest",
+    ["highest", "default"],
+    "MJX's matmul precision: 'highest' keeps it equal to MuJoCo C on GPUs; 'default' follows "
+    "--matmul_precision.",
+)
 flags.DEFINE_integer("horizon", 0, "Episode length (0: the environment's default).")
 flags.DEFINE_string("algo", "maml_trpo", f"Algorithm: one of {tuple(ALGOS)}.")
 flags.DEFINE_list("seeds", ["0"], "Seeds, swept in one call.")
@@ -230,9 +245,22 @@ def _positive(name: str, value, allow_zero=False):
 
 
 @functools.lru_cache(maxsize=16)
-def _make_env(name: str, horizon: int | None, num_arms: int, physics: str) -> Env:
+def _make_env(name: str, horizon: int | None, num_arms: int, physics: str, precision: str) -> Env:
     """Environments are immutable; validating many runs in one process builds each once."""
-    return make_env(name, horizon=horizon, num_arms=num_arms, physics=physics)
+    return make_env(
+        name,
+        horizon=horizon,
+        num_arms=num_arms,
+        physics=physics,
+        physics_precision=None if precision == "default" else precision,
+    )
+
+
+def apply_matmul_precision() -> None:
+    """JAX's global float32 matmul precision from --matmul_precision (before anything compiles)."""
+    import jax
+
+    jax.config.update("jax_default_matmul_precision", FLAGS.matmul_precision)
 
 
 def make_algorithm(spec: RunSpec) -> Algorithm:
@@ -337,7 +365,9 @@ def spec_from_flags() -> RunSpec:
         raise UsageError(f"--seeds: expected distinct non-negative integers, got {seeds_text}")
     meta_batch_sizes = _int_list("meta_batch_size", FLAGS.meta_batch_size)
 
-    env = _make_env(FLAGS.env, FLAGS.horizon or None, FLAGS.num_arms, FLAGS.physics)
+    env = _make_env(
+        FLAGS.env, FLAGS.horizon or None, FLAGS.num_arms, FLAGS.physics, FLAGS.physics_precision
+    )
     try:
         train_tasks = parse_restriction(FLAGS.train_tasks, env.task_space, "train_tasks")
         eval_tasks = parse_restriction(FLAGS.eval_tasks, env.task_space, "eval_tasks")
@@ -596,6 +626,11 @@ def check_out_dir(out_dir: str, resume: bool) -> None:
     except ValueError as error:
         raise UsageError(f"--resume: {flags_path}: {error}") from None
     current = parse_flag_lines(flags_file_text().splitlines())
+    # A run saved before a flag existed ran with that flag's default.
+    defaults = parse_flag_lines(
+        [FLAGS[name]._serialize(FLAGS[name].default) for name in current if name not in saved]
+    )
+    saved = {**defaults, **saved}
     for name in sorted(set(saved) | set(current)):
         if name not in RESUMABLE_FLAGS and saved.get(name) != current.get(name):
             raise UsageError(

@@ -185,6 +185,7 @@ def main(argv):
     if FLAGS.dry_run:
         print(_plan(spec, out_dir))
         return 0
+    cli.apply_matmul_precision()
     os.makedirs(out_dir, exist_ok=True)
     try:
         run(spec, out_dir, FLAGS.resume)

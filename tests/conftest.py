@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
@@ -16,6 +17,10 @@ from metarl_jax.algos import MamlConfig, make_maml
 from metarl_jax.envs import make_env
 from metarl_jax.io.offline import task_arrays
 from metarl_jax.sweep import sweep_members, train
+
+# Exact float32 matmuls on every backend (GPUs otherwise use TF32): the equivalence tests compare
+# to float32 tolerances; the apps default to the same (--matmul_precision).
+jax.config.update("jax_default_matmul_precision", "highest")
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -352,6 +352,26 @@ def test_pearl_through_the_app(tmp_path):
     assert "--algo=pearl\n" in flags_text and "--hidden_sizes=8\n" in flags_text
 
 
+def test_resume_of_a_run_saved_before_newer_flags_existed(straight_run, tmp_path):
+    """Flags added since a run was saved count as their defaults: the run resumes unless one of
+    them is now set otherwise (checked with --dry_run: nothing is trained or written)."""
+    straight_dir, _ = straight_run
+    old_dir = tmp_path / "old"
+    old_dir.mkdir()
+    lines = _read(os.path.join(straight_dir, "flags.txt")).splitlines()
+    newer = ("--latent_size=", "--matmul_precision=", "--physics_precision=", "--kl_weight=")
+    (old_dir / "flags.txt").write_text(
+        "\n".join(line for line in lines if not line.startswith(newer)) + "\n"
+    )
+    flagfile = f"--flagfile={old_dir / 'flags.txt'}"
+    resumed = run_main(flagfile, f"--out_dir={old_dir}", "--resume", "--dry_run")
+    assert resumed.returncode == 0, resumed.stderr
+    changed = run_main(
+        flagfile, f"--out_dir={old_dir}", "--resume", "--dry_run", "--matmul_precision=default"
+    )
+    assert changed.returncode == 2 and "--matmul_precision" in changed.stderr, changed.stderr
+
+
 def test_flags_txt_lines_parse_by_hand():
     lines = ["# comment", "--env=navigation", "--train_tasks=range:0,0.5", "--nofirst_order"]
     lines += ["--eval_train_region", "--out_dir=a=b", ""]

@@ -13,9 +13,18 @@ PHYSICS = ("mjx", "native")  # locomotion: MJX on any JAX device, or MuJoCo C th
 
 
 def make_env(
-    name: str, *, horizon: int | None = None, num_arms: int = 5, physics: str = "mjx"
+    name: str,
+    *,
+    horizon: int | None = None,
+    num_arms: int = 5,
+    physics: str = "mjx",
+    physics_precision: str | None = "highest",
 ) -> Env:
-    """Build an environment by name; `horizon` overrides its default episode length."""
+    """Build an environment by name; `horizon` overrides its default episode length.
+
+    `physics_precision`: MJX's matmul precision ("highest": exact, equal to MuJoCo C on GPUs;
+    None: JAX's global default, TF32 on GPUs).
+    """
     if name == "bandit":
         env = make_bandit(num_arms)
     elif name == "navigation":
@@ -27,7 +36,7 @@ def make_env(
     elif name in LOCOMOTION_ENV_NAMES:
         from metarl_jax.envs.locomotion import make_locomotion_env
 
-        env = make_locomotion_env(name)
+        env = make_locomotion_env(name, precision=physics_precision)
     else:
         raise ValueError(f"unknown env {name!r}; known: {ENV_NAMES}")
     return env._replace(horizon=horizon) if horizon else env

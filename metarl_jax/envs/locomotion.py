@@ -170,8 +170,18 @@ def torso_body(model: mujoco.MjModel) -> int:
     return mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "torso")
 
 
-def make_locomotion_env(name: str, horizon: int = HORIZON) -> Env:
-    """A locomotion meta-task stepped with MJX (batched by vmap, on any JAX device)."""
+PHYSICS_PRECISION = "highest"
+
+
+def make_locomotion_env(
+    name: str, horizon: int = HORIZON, precision: str | None = PHYSICS_PRECISION
+) -> Env:
+    """A locomotion meta-task stepped with MJX (batched by vmap, on any JAX device).
+
+    `precision`: the float32 matmul precision of the physics, whatever JAX's global default.
+    "highest" (the default) keeps MJX on GPUs equal to MuJoCo C (their default TF32 matmuls
+    drift from it); None leaves the physics to the global setting (faster, not exact).
+    """
     spec = LOCOMOTION[name]
     model = load_model(spec.robot)
     if model.opt.timestep != _TIMESTEP[spec.robot]:
@@ -182,6 +192,17 @@ def make_locomotion_env(name: str, horizon: int = HORIZON) -> Env:
     def observe(data):
         return spec.observe(data.qpos, data.qvel, data.xpos[torso])
 
+    def exact(fn):
+        if precision is None:
+            return fn
+
+        def within_precision(*args):
+            with jax.default_matmul_precision(precision):
+                return fn(*args)
+
+        return within_precision
+
+    @exact
     def reset(key, task):
         del task
         qpos_key, qvel_key = jax.random.split(key)
@@ -192,6 +213,7 @@ def make_locomotion_env(name: str, horizon: int = HORIZON) -> Env:
         data = mjx.forward(mjx_model, mjx.make_data(mjx_model).replace(qpos=qpos, qvel=qvel))
         return observe(data), data
 
+    @exact
     def step(key, data, action, task):
         del key
         qpos_before = data.qpos
