@@ -307,6 +307,7 @@ def spec_from_flags() -> RunSpec:
         "num_tasks_sample",
         "initial_steps",
         "prior_steps",
+        "posterior_steps",
         "grad_steps",
         "batch_size",
         "context_batch_size",
@@ -334,7 +335,6 @@ def spec_from_flags() -> RunSpec:
         "value_coef",
         "entropy_coef",
         "max_grad_norm",
-        "posterior_steps",
         "kl_weight",
         "advantage_coef",
     ):
@@ -489,8 +489,6 @@ def _pearl_config(shared: dict, env: Env, num_train_tasks: tuple[int, ...]) -> P
         if whole > MAX_FINITE_TASKS:
             raise UsageError(f"--num_task_buffers: at most {MAX_FINITE_TASKS} tasks")
         sizes.append(whole)
-    if FLAGS.prior_steps < 1:
-        raise UsageError("--prior_steps: the posterior phase draws its contexts from it")
     shared = {name: value for name, value in shared.items() if name != "gae_lambda"}
     return PearlConfig(
         **shared,

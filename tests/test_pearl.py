@@ -96,6 +96,7 @@ def test_one_iteration_fills_the_buffers_as_oyster_does():
     assert drawn.max() < 3  # only the member's first 3 of the pool's 4 tasks
     pool = training_pool(config, env)
     keys = per_task_keys(data_key, config.num_tasks_sample)
+    collect_for_task = jax.jit(parts.collect_for_task)
     encoder, rl = updated["buffers"]["encoder"], updated["buffers"]["rl"]
     before = state["buffers"]
     for slot in range(config.num_task_buffers):
@@ -109,7 +110,7 @@ def test_one_iteration_fills_the_buffers_as_oyster_does():
                 )
             continue
         task = jax.tree.map(lambda x, s=slot: x[s], pool)
-        phases = [parts.collect_for_task(state["params"], task, keys[i]) for i in occurrences]
+        phases = [collect_for_task(state["params"], task, keys[i]) for i in occurrences]
         prior = phases[-1][0]  # the encoder buffer was cleared at every draw
         prior_rows = int(prior.valid.sum())
         assert int(encoder.size[slot]) == prior_rows
