@@ -108,14 +108,8 @@ def make_macaw(config: MacawConfig, env: Env, data: MacawData) -> Algorithm:
             "value": value,
             "policy": policy,
             "value_lrs": awr.init_inner_lrs(split_adapted(value)[0], config.inner_lr_init),
-            "policy_lrs": awr.init_inner_lrs(_policy_latents(policy), config.inner_lr_init),
+            "policy_lrs": awr.init_inner_lrs(split_adapted(policy)[0], config.inner_lr_init),
         }
-
-    def _policy_latents(policy):
-        return {name: split_adapted(net)[0] for name, net in policy.items()}
-
-    def _policy_with(policy, latents):
-        return {name: merge(latents[name], split_adapted(net)[1]) for name, net in policy.items()}
 
     def values_of(value, obs):
         return wt_mlp_apply(value, obs)[..., 0]
@@ -146,12 +140,10 @@ def make_macaw(config: MacawConfig, env: Env, data: MacawData) -> Algorithm:
         """One inner step of the policy's latents on AWR + lambda ADV, against the adapted value."""
         values = jax.lax.stop_gradient(values_of(value, batch["obs"]))
         advantages = batch["returns"] - values
-        fixed_policy = policy
+        adapted, fixed = split_adapted(policy)
 
-        def loss(latents, _):
-            log_probs, predicted = log_probs_and_advantages(
-                _policy_with(fixed_policy, latents), batch
-            )
+        def loss(adapted, fixed):
+            log_probs, predicted = log_probs_and_advantages(merge(adapted, fixed), batch)
             return awr.awr_policy_loss(
                 log_probs,
                 _standardized(advantages, config.normalize_advantages),
@@ -159,8 +151,7 @@ def make_macaw(config: MacawConfig, env: Env, data: MacawData) -> Algorithm:
                 config.max_weight,
             ) + config.advantage_coef * awr.advantage_head_loss(predicted, batch["returns"], values)
 
-        latents = awr.inner_sgd_step(loss, _policy_latents(policy), None, params["policy_lrs"])
-        return _policy_with(policy, latents)
+        return merge(awr.inner_sgd_step(loss, adapted, fixed, params["policy_lrs"]), fixed)
 
     def draw(buffers, task_index, key):
         """A batch of `batch_size` transitions of one task's buffer, uniform with replacement."""
