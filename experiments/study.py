@@ -1,7 +1,7 @@
 """The robustness study end to end: experiments (a), (c), (d), (e) for every online algorithm,
 (b) for MACAW on an offline data set it makes first, then the report.
 
-    python -m experiments.study --preset=cpu     # navigation and bandits, CPU-sized (about 25 min on 2 cores)
+    python -m experiments.study --preset=cpu     # navigation, bandits: ~25 min on 2 cores
     python -m experiments.study --preset=gpu     # the seed's sizes: Ant-Dir, Cheetah-Vel
     python -m experiments.study --preset=cpu --out_dir=runs/study --dry_run
 
