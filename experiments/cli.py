@@ -195,6 +195,7 @@ flags.DEFINE_integer("eval_adapt_steps", 3, "Adaptation steps K at meta-test (re
 
 # Where a run goes, not what it computes: left out of flags.txt.
 LOCATION_FLAGS = ("out_dir", "resume", "distributed", "dry_run")
+PRECISION_FLAGS = ("matmul_precision", "physics_precision")
 # May differ when a run is resumed (to extend it, or under another name).
 RESUMABLE_FLAGS = ("num_iterations", "name")
 
@@ -488,6 +489,11 @@ def _pearl_config(shared: dict, env: Env, num_train_tasks: tuple[int, ...]) -> P
             whole = min(whole, env.task_space.num_distinct)
         if whole > MAX_FINITE_TASKS:
             raise UsageError(f"--num_task_buffers: at most {MAX_FINITE_TASKS} tasks")
+        if sizes and max(sizes) > whole:
+            raise UsageError(
+                f"--num_task_buffers: PEARL's 'all' is a pool of {whole} tasks, fewer than the "
+                f"sweep's k={max(sizes)}; raise it above every k"
+            )
         sizes.append(whole)
     shared = {name: value for name, value in shared.items() if name != "gae_lambda"}
     return PearlConfig(
@@ -537,6 +543,20 @@ def _macaw_config(env: Env, num_train_tasks, meta_batch_sizes, hidden_sizes):
         )
     except OfflineDataError as error:
         raise UsageError(f"--offline_data: {error}") from None
+    if env.horizon != metadata["horizon"]:
+        raise UsageError(
+            f"--horizon: {env.horizon}, but the episodes of {FLAGS.offline_data} last "
+            f"{metadata['horizon']} steps (its Monte-Carlo returns are per episode)"
+        )
+    if abs(FLAGS.gamma - metadata["gamma"]) > 1e-9:
+        raise UsageError(
+            f"--gamma: {FLAGS.gamma}, but the Monte-Carlo returns of {FLAGS.offline_data} are "
+            f"discounted with {metadata['gamma']}"
+        )
+    if FLAGS.inner_steps != 1:
+        raise UsageError("--inner_steps: MACAW takes one inner step (value, then policy)")
+    if FLAGS.eval_adapt_steps < 1:
+        raise UsageError("--eval_adapt_steps: MACAW's eval/return is after one offline step")
     available = metadata["num_train_tasks"]
     if max(num_train_tasks) > available:
         raise UsageError(
@@ -624,10 +644,12 @@ def check_out_dir(out_dir: str, resume: bool) -> None:
     except ValueError as error:
         raise UsageError(f"--resume: {flags_path}: {error}") from None
     current = parse_flag_lines(flags_file_text().splitlines())
-    # A run saved before a flag existed ran with that flag's default.
+    # A run saved before a flag existed ran with that flag's default; before the precision flags
+    # existed, runs used JAX's default precision (TF32 matmuls on GPUs).
     defaults = parse_flag_lines(
         [FLAGS[name]._serialize(FLAGS[name].default) for name in current if name not in saved]
     )
+    defaults.update({name: "default" for name in PRECISION_FLAGS if name not in saved})
     saved = {**defaults, **saved}
     for name in sorted(set(saved) | set(current)):
         if name not in RESUMABLE_FLAGS and saved.get(name) != current.get(name):

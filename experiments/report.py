@@ -712,8 +712,9 @@ def _reading_b(env: str, label: str, points) -> str:
         f"On {env}, {label}: the best final eval return is {value_with_ci(best)} with "
         f"k={best_k} training tasks/buffers."
     )
+    finite = [(m, iv) for m, iv in points if m.sweep["num_train_tasks"] != ALL]
     for name, keep in (("fewer than 5", lambda k: k < 5), ("more than 20", lambda k: k > 20)):
-        group = [(m, iv) for m, iv in points if keep(int(m.sweep["num_train_tasks"]))]
+        group = [(m, iv) for m, iv in finite if keep(int(m.sweep["num_train_tasks"]))]
         if not group:
             continue
         below = [

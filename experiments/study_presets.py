@@ -40,6 +40,7 @@ CPU_ITERATIONS = {
 CPU_ALGO_FLAGS = {"rl2_ppo": ("--meta_batch_size=40",)}
 # PEARL on navigation at CPU sizes (the pearl_nav flag file's networks and per-iteration budget),
 # horizon 50 as the other algorithms' navigation runs so that (d) compares them on one plot.
+# RL buffers of 1e4: 'all' (40 tasks) never wraps; k = 1 (3.2e4 transitions) keeps its last 1e4.
 CPU_PEARL = (
     "--horizon=50",
     "--latent_size=3",
@@ -62,16 +63,19 @@ CPU_PEARL = (
 CPU_PEARL_BATCH = {"a_navigation": 64, "c_navigation": 32, "d_navigation": 64}
 # PEARL at the seed's sizes: about 1e6 env steps per member (oyster's budget on Cheetah-Dir and
 # Ant-Dir), 4,000 gradient steps per iteration on Ant (oyster). 'all' is a pool of 50 tasks with
-# buffers; each task collects 2e3 transitions at the start and per draw (5 of 50 drawn per
-# iteration: ~1.2e4 over the run), so RL buffers of 1.5e4 never wrap. Buffers of the 35 members
-# of (a): 7.6 GiB on the device and in every checkpoint (3 kept).
+# buffers. A draw adds 2e3 transitions (prior + posterior) to the task's RL buffer; with 5 of 50
+# tasks drawn per iteration a task of 'all' gathers 2e3 + 100 x 5 / 50 x 2e3 = 2.2e4, so buffers
+# of 2.5e4 never wrap there. Smaller k wrap (k = 1 gathers 1e6 and keeps its last 2.5e4, about
+# 12 iterations' worth): in (a) a smaller k also means older data forgotten, as it would with
+# any fixed per-task capacity. Buffers of the 35 members of (a): 12 GiB on the device and in
+# every checkpoint (3 kept).
 GPU_PEARL = {
     "ant_dir": ("--grad_steps=4000",),
     "cheetah_vel": (),
 }
 GPU_PEARL_SHARED = (
     "--num_task_buffers=50",
-    "--replay_capacity=15000",
+    "--replay_capacity=25000",
     "--num_iterations=100",
     "--log_every=10",
 )

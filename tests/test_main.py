@@ -353,8 +353,9 @@ def test_pearl_through_the_app(tmp_path):
 
 
 def test_resume_of_a_run_saved_before_newer_flags_existed(straight_run, tmp_path):
-    """Flags added since a run was saved count as their defaults: the run resumes unless one of
-    them is now set otherwise (checked with --dry_run: nothing is trained or written)."""
+    """Flags added since a run was saved count as their defaults — the precision flags as JAX's
+    default precision, which such a run used: the run resumes with them, and is refused when one
+    of them is set otherwise (checked with --dry_run: nothing is trained or written)."""
     straight_dir, _ = straight_run
     old_dir = tmp_path / "old"
     old_dir.mkdir()
@@ -364,11 +365,10 @@ def test_resume_of_a_run_saved_before_newer_flags_existed(straight_run, tmp_path
         "\n".join(line for line in lines if not line.startswith(newer)) + "\n"
     )
     flagfile = f"--flagfile={old_dir / 'flags.txt'}"
-    resumed = run_main(flagfile, f"--out_dir={old_dir}", "--resume", "--dry_run")
+    legacy = ("--matmul_precision=default", "--physics_precision=default")
+    resumed = run_main(flagfile, *legacy, f"--out_dir={old_dir}", "--resume", "--dry_run")
     assert resumed.returncode == 0, resumed.stderr
-    changed = run_main(
-        flagfile, f"--out_dir={old_dir}", "--resume", "--dry_run", "--matmul_precision=default"
-    )
+    changed = run_main(flagfile, f"--out_dir={old_dir}", "--resume", "--dry_run")  # highest
     assert changed.returncode == 2 and "--matmul_precision" in changed.stderr, changed.stderr
 
 

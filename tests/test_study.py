@@ -86,6 +86,29 @@ def test_bad_study_settings_are_refused_naming_the_flag(flagfile, algo, override
     assert error.startswith(flag), error
 
 
+@pytest.mark.parametrize(
+    "overrides, flag",
+    [
+        (("--horizon=5",), "--horizon"),  # the data's episodes are one pull
+        (("--gamma=0.9",), "--gamma"),  # its Monte-Carlo returns use 0.99
+        (("--inner_steps=2",), "--inner_steps"),
+        (("--eval_adapt_steps=0",), "--eval_adapt_steps"),
+        (("--num_train_tasks=1,60",), "--num_train_tasks"),  # the data holds 50
+        (("--train_tasks=range:0,0.5",), "--train_tasks"),  # the data set fixes the tasks
+    ],
+)
+def test_macaw_settings_that_disagree_with_the_data_are_refused(bandit_data, overrides, flag):
+    (error,) = check_runs(
+        [_args("b_bandit", "macaw", (f"--offline_data={bandit_data}", *overrides))]
+    )
+    assert error.startswith(flag), error
+
+
+def test_pearl_all_pool_smaller_than_a_swept_k_is_refused():
+    (error,) = check_runs([_args("a_navigation", "pearl", ("--num_task_buffers=16",))])
+    assert error.startswith("--num_task_buffers"), error
+
+
 def test_in_sample_evaluation_draws_fresh_tasks_of_the_training_region():
     """(d)'s eval_train/ tasks: fresh draws from the training box, not its finite pool."""
     space = navigation_goal_space()

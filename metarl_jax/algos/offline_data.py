@@ -106,12 +106,13 @@ def sac_data_init(env: Env, config: SacAgentConfig, tasks, key: jax.Array, steps
         "returns": jnp.zeros(()),
     }
     buffer = replay.empty_buffer(example, transitions_per_task(env, steps_per_task))
-    agent_keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(num_tasks))
+    init_key, run_key = jax.random.split(key)  # agents' parameters apart from their data
+    agent_keys = jax.vmap(lambda i: jax.random.fold_in(init_key, i))(jnp.arange(num_tasks))
     return {
         "agents": jax.vmap(init_agent)(agent_keys),
         "buffers": jax.tree.map(lambda x: jnp.broadcast_to(x, (num_tasks, *x.shape)), buffer),
         "tasks": tasks,
-        "key": key,
+        "key": run_key,
         "iteration": jnp.zeros((), jnp.int32),
     }
 
