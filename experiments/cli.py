@@ -124,7 +124,9 @@ flags.DEFINE_string("activation", "tanh", f"Policy activation: one of {tuple(ACT
 flags.DEFINE_integer("rollouts_per_task", 20, "Episodes per task per adaptation step.")
 flags.DEFINE_integer("inner_steps", 1, "Inner gradient steps during meta-training.")
 flags.DEFINE_float("inner_lr", 0.1, "Inner-loop learning rate.")
-flags.DEFINE_string("inner_loss", "", "Inner objective: reinforce | lvc (default per algorithm).")
+flags.DEFINE_string(
+    "inner_loss", "lvc", "Inner objective: lvc (ProMP's likelihood ratio) | reinforce (log-prob)."
+)
 flags.DEFINE_bool("first_order", False, "First-order MAML (no gradient through the inner step).")
 flags.DEFINE_float("gamma", 0.99, "Discount.")
 flags.DEFINE_float("gae_lambda", 1.0, "GAE lambda.")
@@ -353,6 +355,7 @@ def spec_from_flags() -> RunSpec:
         raise UsageError(
             f"--eval_adapt_steps: {FLAGS.eval_adapt_steps} must be in [0, {MAX_EVAL_ADAPT_STEPS}]"
         )
+    # flags.txt written before issue 14 holds an empty --inner_loss for the per-algorithm default
     inner_loss = FLAGS.inner_loss or ("reinforce" if FLAGS.algo == "maml_trpo" else "lvc")
     if inner_loss not in ("reinforce", "lvc"):
         raise UsageError(f"--inner_loss: unknown {inner_loss!r}; known: reinforce, lvc")

@@ -191,3 +191,20 @@ def test_first_order_changes_the_outer_step_but_not_the_data():
     assert max_abs_difference(params_2nd, init_2nd) > 1e-4
     assert max_abs_difference(params_1st, init_1st) > 1e-4
     assert max_abs_difference(params_2nd, params_1st) > 1e-6
+
+
+def test_update_logs_inner_step_diagnostics():
+    """optim/log_std, the inner gradient's norm and the inner displacement, the pre-update KL."""
+    config = tiny_config(inner_lr=0.3)
+    algorithm = make_maml(config, make_env("navigation", horizon=config.horizon))
+    member = sweep_member(seed=0, meta_batch_size=2)
+    _, metrics = jax.jit(algorithm.update)(algorithm.init(member), member)
+    metrics = jax.device_get(metrics)
+    # One inner step: |theta' - theta| = alpha |grad| task by task, so also in the weighted mean.
+    assert metrics["optim/inner_grad_norm"] > 0.0
+    assert metrics["optim/inner_step_norm"] == pytest.approx(
+        0.3 * metrics["optim/inner_grad_norm"], rel=1e-5
+    )
+    assert metrics["optim/log_std"] == 0.0  # the initial log-std, before the outer step
+    assert metrics["optim/pre_kl"] > 0.0
+    assert metrics["optim/pre_kl"] < 10 * config.max_kl

@@ -82,6 +82,7 @@ class MamlParts(NamedTuple):
     trpo_problem: Callable  # (params, inner batches, post, weights) -> TrpoProblem
     trpo_step: Callable
     ppo_step: Callable
+    diagnostics: Callable  # (params, new params, inner batches, weights) -> metrics
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +96,9 @@ class MamlConfig:
     # inner loop
     inner_steps: int = 1
     inner_lr: float = 0.1
-    inner_loss: str = "reinforce"  # 'reinforce' | 'lvc' (ProMP)
+    # 'lvc' (ProMP's likelihood ratio; both outer steps) | 'reinforce' (pytorch-maml-rl's MAML-TRPO,
+    # whose fixed-data curvature makes TRPO's post-update return decline: BUILD_NOTES, issue 14)
+    inner_loss: str = "lvc"
     first_order: bool = False
     gamma: float = 0.99
     gae_lambda: float = 1.0
@@ -277,6 +280,29 @@ def maml_parts(config: MamlConfig, env: Env) -> MamlParts:
         metrics = {"loss_before": losses[0], "loss_after": losses[-1], "kl": pre_kls[-1]}
         return params, opt_state, metrics
 
+    def diagnostics(params, new_params, inner_batches: Batch, weights):
+        """What the inner step does and how far the outer step moved the pre-update policy:
+        the first inner gradient's norm, the whole inner displacement |theta^K - theta|, the
+        KL(pi_theta || pi_theta_new) on the first inner batch, the mean log-std there."""
+
+        def per_task(inner):
+            first = jax.tree.map(lambda x: x[0], inner)
+            gradient = jax.grad(lambda p: inner_loss(policy, p, first))(params)
+            displacement = jax.tree.map(jnp.subtract, adapt_through(params, inner), params)
+            dists = policy.apply(params, first.obs)
+            kl = masked_mean(
+                policy.dist.kl(dists, policy.apply(new_params, first.obs)), first.valid
+            )
+            log_std = masked_mean(dists[1].mean(axis=-1), first.valid) if not env.discrete else 0.0
+            return optax.global_norm(gradient), optax.global_norm(displacement), kl, log_std
+
+        values = jax.vmap(per_task)(inner_batches)
+        names = ("inner_grad_norm", "inner_step_norm", "pre_kl", "log_std")
+        metrics = {name: jnp.sum(weights * v) for name, v in zip(names, values, strict=True)}
+        if env.discrete:
+            del metrics["log_std"]
+        return metrics
+
     return MamlParts(
         policy,
         optimizer,
@@ -287,6 +313,7 @@ def maml_parts(config: MamlConfig, env: Env) -> MamlParts:
         trpo_problem,
         trpo_step,
         ppo_step,
+        diagnostics,
     )
 
 
@@ -317,6 +344,7 @@ def make_maml(config: MamlConfig, env: Env) -> Algorithm:
             params, opt_state, metrics = parts.ppo_step(
                 state["params"], state["opt_state"], inner_batches, post, weights
             )
+        metrics |= parts.diagnostics(state["params"], params, inner_batches, weights)
         mean_returns = jnp.sum(weights[:, None] * step_returns, axis=0)
         metrics = {f"optim/{name}": value for name, value in metrics.items()}
         metrics["train/return"] = mean_returns[-1]
