@@ -441,6 +441,10 @@ def member_table(runs: list[Run], metric_prefix: str = "eval") -> list[str]:
         "95% CI half-width",
         "95% CI",
     ]
+    gain = f"{metric_prefix}/inference_gain"  # PEARL: posterior episodes minus the prior one
+    with_gain = any(gain in run.rows[0] for run in runs)
+    if with_gain:
+        header.append(f"final {gain} (95% CI)")
     rows = []
     for run in runs:
         column = run.headline[metric_prefix]
@@ -461,6 +465,8 @@ def member_table(runs: list[Run], metric_prefix: str = "eval") -> list[str]:
                     ci_range(iv),
                 ]
             )
+            if with_gain:
+                rows[-1].append(ci_text(member.interval(gain)) if gain in member.final else "—")
     lines = table(header, rows)
     if any(row[5] == "1" for row in rows):
         lines += ["Members with one seed have no confidence interval.", ""]

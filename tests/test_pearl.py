@@ -7,6 +7,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from metarl_jax.algos import PearlConfig, make_pearl
 from metarl_jax.algos.meta_training import per_task_keys
@@ -181,3 +182,56 @@ def test_pearl_learns_to_find_the_goal_on_navigation():
     assert trained["eval/return"] > float(untrained["eval/return"][0]) + 4, trained
     assert trained["eval/return"] > stay_at_start + 4, (trained, stay_at_start)
     assert trained["eval/return"] > trained["eval/return_episode0"] + 2, trained
+    posterior_mean = (trained["eval/return_episode1"] + trained["eval/return_episode2"]) / 2
+    assert trained["eval/inference_gain"] == pytest.approx(
+        posterior_mean - trained["eval/return_episode0"], rel=1e-5
+    )
+
+
+def test_only_the_critic_and_the_kl_train_the_encoder():
+    """oyster's gradient paths: the actor's loss gives the encoder exactly zero gradient (z is
+    detached for the policy and the target), the critic's loss a non-zero one."""
+    config = tiny_pearl()
+    env = navigation()
+    parts = pearl_parts(config, env)
+    params = parts.init_params(jax.random.PRNGKey(0))
+    m, b = config.max_meta_batch_size, config.batch_size
+    keys = iter(jax.random.split(jax.random.PRNGKey(1), 8))
+    batch = {
+        "obs": jax.random.normal(next(keys), (m, b, env.obs_size)),
+        "actions": jax.random.uniform(next(keys), (m, b, env.action_size), minval=-1, maxval=1),
+        "rewards": jax.random.normal(next(keys), (m, b)),
+        "dones": jnp.zeros((m, b)),
+        "next_obs": jax.random.normal(next(keys), (m, b, env.obs_size)),
+    }
+    context = jax.random.normal(next(keys), (m, config.context_batch_size, env.obs_size + 3))
+    weights = jnp.ones((m,))
+
+    def encoder_gradient(part):
+        def loss(encoder_params):
+            p = {**params, "encoder": encoder_params}
+            return parts.losses(p, params["critic"], batch, context, weights, next(keys))[1][part]
+
+        return jax.grad(loss)(params["encoder"])
+
+    actor = jax.tree.leaves(encoder_gradient("actor_loss"))
+    critic = jax.tree.leaves(encoder_gradient("critic_loss"))
+    assert all(np.all(np.asarray(g) == 0.0) for g in actor)
+    assert max(float(jnp.max(jnp.abs(g))) for g in critic) > 1e-6
+
+
+def test_task_probes_tell_a_code_of_the_goal_from_noise():
+    """The diagnosis probes (experiments.diagnose_pearl): held-out R² near 1 for a latent that is
+    an invertible function of the goal, near or below 0 for a latent that ignores it."""
+    from experiments.diagnose_pearl import knn_r2, probe_r2
+
+    rng = np.random.default_rng(0)
+    goals = rng.uniform(-0.5, 0.5, (400, 2))
+    linear_code = goals @ np.array([[1.0, 2.0, 0.0], [0.5, -1.0, 1.0]]) + 3.0
+    curved_code = np.stack([np.tanh(3 * goals[:, 0]), goals[:, 1] ** 3], axis=1)
+    noise = rng.normal(size=(400, 3))
+    assert probe_r2(linear_code, goals) > 0.99
+    assert knn_r2(linear_code, goals) > 0.9
+    assert knn_r2(curved_code, goals) > 0.8
+    assert probe_r2(noise, goals) < 0.1
+    assert knn_r2(noise, goals) < 0.1

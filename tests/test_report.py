@@ -52,6 +52,7 @@ def write_run(
     eval_train=None,
     iterations=(10, 20),
     seeds=SEEDS,
+    extra=None,
 ):
     """A run directory. `final`: {sweep value: eval/return per seed at the last iteration}
     (earlier iterations log lower returns). `curve`: {sweep value: [seeds, points]} evaluation
@@ -101,6 +102,8 @@ def write_run(
                 if points is not None:
                     for k, v in enumerate(points[i]):
                         row[f"eval/return_{point}{k}"] = float(v) - 5.0 * lag
+                for name, values in (extra or {}).items():
+                    row[name] = float(values[i])
                 if eval_train:
                     row["eval_train/return"] = float(eval_train[value][i]) - 5.0 * lag
                     row[f"eval_train/return_{point}0"] = float(eval_train[value][i]) - 6 * lag
@@ -488,3 +491,22 @@ def test_summary_json_is_not_required_to_name_the_experiment(study):
     run = report.load_run(runs["d_maml"])
     assert (run.experiment, run.train_tasks, run.eval_tasks) == ("d", NAV, NAV_OUT)
     assert run.headline == {"eval": "eval/return", "eval_train": "eval_train/return"}
+
+
+def test_member_table_shows_pearls_inference_gain(tmp_path):
+    gains = 4.0 + OFFSETS
+    path = str(tmp_path / "pearl")
+    write_run(
+        path,
+        experiment="a",
+        algo="pearl",
+        final={20: 10.0 + OFFSETS},
+        extra={"eval/inference_gain": gains},
+    )
+    lines = report.member_table([report.load_run(path)])
+    assert "final eval/inference_gain (95% CI)" in lines[0]
+    assert f"4 ± {HALF:.4g}" in lines[2]
+    # runs without the column keep the table as it was
+    other = str(tmp_path / "maml")
+    write_run(other, experiment="a", algo="maml_trpo", final={20: 10.0 + OFFSETS})
+    assert "inference_gain" not in report.member_table([report.load_run(other)])[0]

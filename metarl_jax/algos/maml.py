@@ -294,7 +294,7 @@ def maml_parts(config: MamlConfig, env: Env) -> MamlParts:
                 policy.dist.kl(dists, policy.apply(new_params, first.obs)), first.valid
             )
             log_std = masked_mean(dists[1].mean(axis=-1), first.valid) if not env.discrete else 0.0
-            return optax.global_norm(gradient), optax.global_norm(displacement), kl, log_std
+            return optax.tree.norm(gradient), optax.tree.norm(displacement), kl, log_std
 
         values = jax.vmap(per_task)(inner_batches)
         names = ("inner_grad_norm", "inner_step_norm", "pre_kl", "log_std")

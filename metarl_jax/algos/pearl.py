@@ -27,7 +27,8 @@ member equals a separate run with that meta-batch size and pool.
 
 Evaluation (oyster's `collect_paths`): per evaluation task, `eval_episodes` episodes in a row; the
 first with z from the prior, each later one with z from the posterior on every transition of the
-episodes before it. `eval/return_episode{e}` and the headline `eval/return` (the last episode).
+episodes before it. `eval/return_episode{e}`, the headline `eval/return` (the last episode) and
+`eval/inference_gain`, the mean posterior episode's return minus the prior episode's.
 """
 
 import dataclasses
@@ -113,6 +114,7 @@ class PearlParts(NamedTuple):
     posterior: Callable  # (params, context [N, D], weights [N]) -> (mean, variance)
     collect: Callable  # (params, task, key, latents [N, L], deterministic) -> Transitions [T, N]
     collect_for_task: Callable  # (params, task, key) -> (prior, posterior) Transitions
+    losses: Callable  # (params, target_critic, batch, context, task_weights, key) -> (total, parts)
     gradient_steps: Callable  # (train_state, buffers, active_tasks, weights, key) -> ...
     evaluate_task: Callable  # (params, task, key) -> returns [eval_episodes]
     optimizer: optax.GradientTransformation
@@ -332,6 +334,7 @@ def pearl_parts(config: PearlConfig, env: Env) -> PearlParts:
         posterior,
         collect,
         collect_for_task,
+        losses,
         gradient_steps,
         evaluate_task,
         optimizer,
@@ -482,6 +485,8 @@ def make_pearl(config: PearlConfig, env: Env) -> Algorithm:
             for e in range(episodes):
                 metrics[f"{prefix}/return_episode{e}"] = returns[e]
             metrics[f"{prefix}/return"] = returns[-1]
+            if episodes > 1:  # what task inference buys: posterior episodes against the prior one
+                metrics[f"{prefix}/inference_gain"] = jnp.mean(returns[1:]) - returns[0]
         return metrics
 
     steps_per_task = (

@@ -1,0 +1,166 @@
+"""Does a trained PEARL run infer tasks? Probes of its latest checkpoint (issue 15's diagnosis).
+
+    python -m experiments.diagnose_pearl --flagfile=RUN/flags.txt --out_dir=RUN
+
+For `--probe_tasks` fresh tasks of the evaluation distribution, each member of the run collects
+one episode with z from the prior (evaluation's first episode, deterministic actions) and forms
+the posterior from it. It prints, per member:
+- probe R²: a ridge regression (and a 5-nearest-neighbour one) from the posterior mean to the
+  task's coordinates, fitted on half of the tasks and scored on the other half (1: z tells the
+  task, 0: it tells nothing);
+- the same 5-NN probe of the task coordinates' norm (for navigation, the goal's distance: what an
+  episode that never leaves the start can tell), and how far that first episode travels;
+- action and Q sensitivity to z: on the same states and actions, the mean change of the actor's
+  mean action and of Q when a task's own posterior z is swapped for another task's, against the
+  spread of the action and Q over states;
+- the posterior's mean variance and its KL to the prior;
+- the context sizes at collection and at evaluation, and the entropy temperature.
+"""
+
+import os
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app
+
+from experiments import cli
+from metarl_jax.algos.meta_training import per_task_keys, task_samplers
+from metarl_jax.algos.pearl import pearl_parts
+from metarl_jax.io import checkpoints
+from metarl_jax.nets.context import kl_to_standard_normal
+from metarl_jax.nets.sac import TanhGaussianActor, TwinQ
+from metarl_jax.sweep import init_states, sweep_members
+
+FLAGS = cli.FLAGS
+cli.flags.DEFINE_integer("probe_tasks", 200, "Fresh evaluation tasks the probes use.")
+
+
+def probe_r2(features: np.ndarray, targets: np.ndarray, ridge: float = 1e-3) -> float:
+    """Held-out R² of a ridge regression targets ~ [features, 1], fitted on the first half."""
+    x = np.concatenate([features, np.ones((len(features), 1))], axis=1)
+    half = len(x) // 2
+    a, b = x[:half], targets[:half]
+    weights = np.linalg.solve(a.T @ a + ridge * np.eye(a.shape[1]), a.T @ b)
+    residual = targets[half:] - x[half:] @ weights
+    total = targets[half:] - targets[half:].mean(axis=0)
+    return float(1.0 - (residual**2).sum() / (total**2).sum())
+
+
+def knn_r2(features: np.ndarray, targets: np.ndarray, k: int = 5) -> float:
+    """Held-out R² of k-nearest-neighbour regression (a probe that allows a non-linear code)."""
+    half = len(features) // 2
+    distances = np.linalg.norm(features[half:, None] - features[None, :half], axis=-1)
+    nearest = np.argsort(distances, axis=1)[:, :k]
+    residual = targets[half:] - targets[:half][nearest].mean(axis=1)
+    total = targets[half:] - targets[half:].mean(axis=0)
+    return float(1.0 - (residual**2).sum() / (total**2).sum())
+
+
+def diagnose(spec: cli.RunSpec, params, num_tasks: int, key) -> dict[str, float]:
+    config, env = spec.config, spec.env
+    parts = pearl_parts(config, env)
+    samplers = task_samplers(
+        env.task_space, config.train_tasks, config.eval_tasks, config.task_pool_seed
+    )
+    task_key, z_key, run_key, swap_key = jax.random.split(key, 4)
+    tasks = samplers.eval(task_key, num_tasks)
+
+    def first_episode(task, z_key, run_key):
+        z = jax.random.normal(z_key, (1, config.latent_size))
+        episode = parts.collect(params, task, run_key, z, True)
+        rows = episode._asdict()
+        context = jnp.concatenate(
+            [rows["obs"], rows["actions"], rows["rewards"][..., None]]
+            + ([rows["next_obs"]] if config.context_next_obs else []),
+            axis=-1,
+        )[:, 0]
+        mean, variance = parts.posterior(params, context, episode.valid[:, 0])
+        return episode.obs[:, 0], episode.actions[:, 0], mean, variance
+
+    obs, actions, means, variances = jax.jit(jax.vmap(first_episode))(
+        tasks, per_task_keys(z_key, num_tasks), per_task_keys(run_key, num_tasks)
+    )
+    coords = np.asarray(jax.vmap(env.task_space.coords)(tasks))
+    linear_r2 = probe_r2(np.asarray(means), coords)
+    nearest_r2 = knn_r2(np.asarray(means), coords)
+    norm = np.linalg.norm(coords, axis=1, keepdims=True)
+    nearest_norm_r2 = knn_r2(np.asarray(means), norm)
+    travel = np.linalg.norm(np.asarray(obs[:, -1] - obs[:, 0]), axis=-1)
+
+    actor = TanhGaussianActor(env.action_size, config.hidden_sizes)
+    critic = TwinQ(config.hidden_sizes)
+    other = jax.random.permutation(swap_key, num_tasks)
+
+    def outputs(z):
+        zs = jnp.broadcast_to(z[:, None, :], (*obs.shape[:2], z.shape[-1]))
+        inputs = jnp.concatenate([obs, zs], axis=-1)
+        mean_action = jnp.tanh(actor.apply(params["actor"], inputs)[0])
+        q = critic.apply(params["critic"], inputs, actions)[0]
+        return mean_action, q
+
+    own_action, own_q = outputs(means)
+    swapped_action, swapped_q = outputs(means[other])
+    action_norm = lambda a: jnp.sqrt(jnp.sum(a**2, axis=-1))
+    return {
+        "linear_probe_r2": linear_r2,
+        "knn_probe_r2": nearest_r2,
+        "knn_probe_r2_of_task_norm": nearest_norm_r2,
+        "first_episode_travel": float(travel.mean()),
+        "action_change_on_z_swap": float(jnp.mean(action_norm(own_action - swapped_action))),
+        "action_spread_over_states": float(
+            jnp.mean(action_norm(own_action - own_action.mean(axis=(0, 1))))
+        ),
+        "q_change_on_z_swap": float(jnp.mean(jnp.abs(own_q - swapped_q))),
+        "q_spread_over_states": float(jnp.std(own_q)),
+        "posterior_variance": float(jnp.mean(variances)),
+        "posterior_kl": float(jnp.mean(jax.vmap(kl_to_standard_normal)(means, variances))),
+        "alpha": float(jnp.exp(params["log_alpha"])),
+        "context_at_collection": config.context_batch_size,
+        "context_at_evaluation": f"{config.horizon}..{(config.eval_episodes - 1) * config.horizon}",
+    }
+
+
+def main(argv) -> int:
+    del argv
+    try:
+        spec = cli.spec_from_flags()
+        if spec.algo != "pearl":
+            raise cli.UsageError(f"--algo: {spec.algo} is not pearl")
+        if (
+            not FLAGS.out_dir
+            or checkpoints.latest_iteration(os.path.join(FLAGS.out_dir, "checkpoints")) is None
+        ):
+            raise cli.UsageError(f"--out_dir: {FLAGS.out_dir} holds no checkpoint")
+    except cli.UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    cli.apply_matmul_precision()
+    algorithm = cli.make_algorithm(spec)
+    members, rows = sweep_members(spec.seeds, spec.meta_batch_sizes, spec.num_train_tasks)
+    directory = os.path.join(FLAGS.out_dir, "checkpoints")
+    iteration = checkpoints.latest_iteration(directory)
+    manager = checkpoints.checkpoint_manager(directory)
+    state = checkpoints.restore(manager, iteration, init_states(algorithm, members))
+    print(f"{FLAGS.out_dir}: iteration {iteration}, {FLAGS.probe_tasks} fresh evaluation tasks")
+    for i, row in enumerate(rows):
+        params = jax.tree.map(lambda x, i=i: x[i], state["params"])
+        found = diagnose(spec, params, FLAGS.probe_tasks, jax.random.PRNGKey(i))
+        label = ", ".join(f"{k}={v}" for k, v in row.items())
+        print(
+            label
+            + ": "
+            + ", ".join(
+                f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in found.items()
+            )
+        )
+    return 0
+
+
+def entry_point():
+    app.run(lambda argv: sys.exit(main(argv)))
+
+
+if __name__ == "__main__":
+    entry_point()
