@@ -27,10 +27,9 @@ from absl import app
 
 from experiments import cli
 from metarl_jax.algos.meta_training import per_task_keys, task_samplers
-from metarl_jax.algos.pearl import pearl_parts
+from metarl_jax.algos.pearl import context_vectors, pearl_parts
 from metarl_jax.io import checkpoints
 from metarl_jax.nets.context import kl_to_standard_normal
-from metarl_jax.nets.sac import TanhGaussianActor, TwinQ
 from metarl_jax.sweep import init_states, sweep_members
 
 FLAGS = cli.FLAGS
@@ -69,13 +68,9 @@ def diagnose(spec: cli.RunSpec, params, num_tasks: int, key) -> dict[str, float]
 
     def first_episode(task, z_key, run_key):
         z = jax.random.normal(z_key, (1, config.latent_size))
+        z = jnp.zeros_like(z) if config.deterministic_z else z  # the prior's z, as evaluation
         episode = parts.collect(params, task, run_key, z, True)
-        rows = episode._asdict()
-        context = jnp.concatenate(
-            [rows["obs"], rows["actions"], rows["rewards"][..., None]]
-            + ([rows["next_obs"]] if config.context_next_obs else []),
-            axis=-1,
-        )[:, 0]
+        context = context_vectors(episode._asdict(), config.context_next_obs)[:, 0]
         mean, variance = parts.posterior(params, context, episode.valid[:, 0])
         return episode.obs[:, 0], episode.actions[:, 0], mean, variance
 
@@ -89,15 +84,13 @@ def diagnose(spec: cli.RunSpec, params, num_tasks: int, key) -> dict[str, float]
     nearest_norm_r2 = knn_r2(np.asarray(means), norm)
     travel = np.linalg.norm(np.asarray(obs[:, -1] - obs[:, 0]), axis=-1)
 
-    actor = TanhGaussianActor(env.action_size, config.hidden_sizes)
-    critic = TwinQ(config.hidden_sizes)
     other = jax.random.permutation(swap_key, num_tasks)
 
     def outputs(z):
         zs = jnp.broadcast_to(z[:, None, :], (*obs.shape[:2], z.shape[-1]))
         inputs = jnp.concatenate([obs, zs], axis=-1)
-        mean_action = jnp.tanh(actor.apply(params["actor"], inputs)[0])
-        q = critic.apply(params["critic"], inputs, actions)[0]
+        mean_action = jnp.tanh(parts.actor.apply(params["actor"], inputs)[0])
+        q = parts.critic.apply(params["critic"], inputs, actions)[0]
         return mean_action, q
 
     own_action, own_q = outputs(means)

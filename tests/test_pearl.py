@@ -3,6 +3,7 @@ sweep members against separate runs, and learning on 2-D navigation."""
 
 import dataclasses
 import functools
+import os
 
 import jax
 import jax.numpy as jnp
@@ -17,7 +18,7 @@ from metarl_jax.nets import ContextEncoder, mean_of_factors
 from metarl_jax.sweep import sweep_members, train
 from metarl_jax.tasks import Restriction
 
-from .conftest import assert_trees_close, member_index, pick
+from .conftest import REPO_ROOT, assert_trees_close, member_index, pick, run_main
 
 HORIZON = 6
 
@@ -235,3 +236,15 @@ def test_task_probes_tell_a_code_of_the_goal_from_noise():
     assert knn_r2(curved_code, goals) > 0.8
     assert probe_r2(noise, goals) < 0.1
     assert knn_r2(noise, goals) < 0.1
+
+
+def test_diagnosis_refuses_bad_input_before_compiling(tmp_path):
+    flagfile = f"--flagfile={REPO_ROOT}/experiments/flags/pearl_nav.flags"
+    for args, flag in (
+        ((flagfile, f"--out_dir={tmp_path}"), "--out_dir"),  # no checkpoint there
+        ((flagfile, "--algo=maml_trpo", f"--out_dir={tmp_path}"), "--algo"),
+    ):
+        result = run_main(*args, module="experiments.diagnose_pearl", timeout=120)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip().splitlines()[-1].startswith(f"error: {flag}"), result.stderr
+    assert os.listdir(tmp_path) == []

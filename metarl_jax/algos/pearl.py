@@ -118,9 +118,11 @@ class PearlParts(NamedTuple):
     gradient_steps: Callable  # (train_state, buffers, active_tasks, weights, key) -> ...
     evaluate_task: Callable  # (params, task, key) -> returns [eval_episodes]
     optimizer: optax.GradientTransformation
+    actor: TanhGaussianActor  # the networks themselves, for probes of a trained run
+    critic: TwinQ
 
 
-def _context(rows: dict, with_next_obs: bool) -> jax.Array:
+def context_vectors(rows: dict, with_next_obs: bool) -> jax.Array:
     """Transitions (a dict of Transitions' fields) as context vectors (s, a, r[, s'])."""
     parts = [rows["obs"], rows["actions"], rows["rewards"][..., None]]
     if with_next_obs:
@@ -209,7 +211,7 @@ def pearl_parts(config: PearlConfig, env: Env) -> PearlParts:
 
         def posterior_latent(context_key, z_key):
             rows = replay.sample(local, context_key, config.context_batch_size)
-            context = _context(rows, config.context_next_obs)
+            context = context_vectors(rows, config.context_next_obs)
             return draw_latent(params, context, jnp.ones(context.shape[:1]), z_key)
 
         context_keys = per_task_keys(context_key, num_posterior)
@@ -293,7 +295,7 @@ def pearl_parts(config: PearlConfig, env: Env) -> PearlParts:
                 per_task_keys(context_key, num_tasks),
                 config.context_batch_size,
             )
-            context = _context(context_rows, config.context_next_obs)
+            context = context_vectors(context_rows, config.context_next_obs)
             batch = jax.vmap(replay.sample_slot, in_axes=(None, 0, 0, None))(
                 buffers["rl"], slots, per_task_keys(batch_key, num_tasks), config.batch_size
             )
@@ -319,7 +321,7 @@ def pearl_parts(config: PearlConfig, env: Env) -> PearlParts:
             z_key, run_key = jax.random.split(episode_key)
             z = draw_latent(params, context, weights, z_key)
             transitions = collect(params, task, run_key, z[None], config.eval_deterministic)
-            rows = _context(transitions._asdict(), config.context_next_obs)[:, 0]  # [T, D]
+            rows = context_vectors(transitions._asdict(), config.context_next_obs)[:, 0]  # [T, D]
             start = e * config.horizon
             context = jax.lax.dynamic_update_slice(context, rows, (start, 0))
             weights = jax.lax.dynamic_update_slice(weights, transitions.valid[:, 0], (start,))
@@ -338,6 +340,8 @@ def pearl_parts(config: PearlConfig, env: Env) -> PearlParts:
         gradient_steps,
         evaluate_task,
         optimizer,
+        actor,
+        critic,
     )
 
 
