@@ -287,14 +287,19 @@ def maml_parts(config: MamlConfig, env: Env) -> MamlParts:
 
         def per_task(inner):
             first = jax.tree.map(lambda x: x[0], inner)
-            gradient = jax.grad(lambda p: inner_loss(policy, p, first))(params)
-            displacement = jax.tree.map(jnp.subtract, adapt_through(params, inner), params)
+            first_step = jax.tree.map(jnp.subtract, adapt(params, first), params)
+            displacement = (
+                first_step
+                if config.inner_steps == 1
+                else jax.tree.map(jnp.subtract, adapt_through(params, inner), params)
+            )
             dists = policy.apply(params, first.obs)
             kl = masked_mean(
                 policy.dist.kl(dists, policy.apply(new_params, first.obs)), first.valid
             )
             log_std = masked_mean(dists[1].mean(axis=-1), first.valid) if not env.discrete else 0.0
-            return optax.tree.norm(gradient), optax.tree.norm(displacement), kl, log_std
+            grad_norm = optax.tree.norm(first_step) / config.inner_lr
+            return grad_norm, optax.tree.norm(displacement), kl, log_std
 
         values = jax.vmap(per_task)(inner_batches)
         names = ("inner_grad_norm", "inner_step_norm", "pre_kl", "log_std")
