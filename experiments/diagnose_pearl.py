@@ -14,7 +14,9 @@ the posterior from it. It prints, per member:
   mean action and of Q when a task's own posterior z is swapped for another task's, against the
   spread of the action and Q over states;
 - the posterior's mean variance and its KL to the prior;
-- the context sizes at collection and at evaluation, and the entropy temperature.
+- the context sizes at collection and at evaluation, and the entropy temperature;
+- on navigation, the returns of staying at the start and of driving straight to the goal on the
+  same tasks (the levels a posterior episode sits between).
 """
 
 import os
@@ -28,6 +30,7 @@ from absl import app
 from experiments import cli
 from metarl_jax.algos.meta_training import per_task_keys, task_samplers
 from metarl_jax.algos.pearl import context_vectors, pearl_parts
+from metarl_jax.baselines import scripted_returns
 from metarl_jax.io import checkpoints
 from metarl_jax.nets.context import kl_to_standard_normal
 from metarl_jax.sweep import init_states, sweep_members
@@ -96,7 +99,14 @@ def diagnose(spec: cli.RunSpec, params, num_tasks: int, key) -> dict[str, float]
     own_action, own_q = outputs(means)
     swapped_action, swapped_q = outputs(means[other])
     action_norm = lambda a: jnp.sqrt(jnp.sum(a**2, axis=-1))
+    levels = {}
+    if env.name == "navigation":  # where the episode returns sit, on these very tasks
+        levels = {
+            f"{name}_return": value
+            for name, value in scripted_returns(env, tasks, run_key, config.horizon).items()
+        }
     return {
+        **levels,
         "linear_probe_r2": linear_r2,
         "knn_probe_r2": nearest_r2,
         "knn_probe_r2_of_task_norm": nearest_norm_r2,

@@ -17,9 +17,11 @@ from metarl_jax.baselines import (
     oracle_expected_total,
     play,
     rollout,
+    scripted_returns,
     total_reward_table,
 )
-from metarl_jax.tasks import BanditTask, bandit_space, sample_batch
+from metarl_jax.envs import make_env
+from metarl_jax.tasks import BanditTask, GoalTask, bandit_space, sample_batch
 
 NUM_ARMS = 5
 NUM_PULLS = 100
@@ -242,3 +244,13 @@ def test_gittins_discount_follows_the_horizon():
     assert default_gittins_discount(100) == pytest.approx(0.99)
     assert default_gittins_discount(5) == pytest.approx(0.9)
     assert default_gittins_discount(10_000) == pytest.approx(0.995)
+
+
+def test_navigation_scripted_levels_by_hand():
+    """Goal (0.3, 0), horizon 5: staying returns 5 x -0.3; driving straight passes 0.1, 0.2 and
+    stops on the goal (rewards -0.2, -0.1, 0, then the episode is done)."""
+    env = make_env("navigation", horizon=5)
+    tasks = GoalTask(jnp.array([[0.3, 0.0], [0.0, -0.05]]))
+    levels = scripted_returns(env, tasks, jax.random.PRNGKey(0))
+    assert levels["stay_at_start"] == pytest.approx((-1.5 - 0.25) / 2, abs=1e-5)
+    assert levels["straight_to_goal"] == pytest.approx((-0.3 + 0.0) / 2, abs=1e-5)

@@ -1,4 +1,6 @@
-"""Classic Bernoulli-bandit baselines (random to Gittins, and the oracle) as pure JAX policies."""
+"""Reference policies as pure JAX functions: classic Bernoulli-bandit baselines (random to
+Gittins, and the oracle) and scripted 2-D navigation levels (stay at the start, drive straight
+to the goal)."""
 
 from metarl_jax.baselines.bandits import (
     BASELINES,
@@ -10,6 +12,7 @@ from metarl_jax.baselines.bandits import (
     rollout,
     total_reward_table,
 )
+from metarl_jax.baselines.navigation import scripted_returns
 
 __all__ = [
     "BASELINES",
@@ -19,5 +22,6 @@ __all__ = [
     "oracle_expected_total",
     "play",
     "rollout",
+    "scripted_returns",
     "total_reward_table",
 ]
