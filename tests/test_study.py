@@ -140,3 +140,26 @@ def test_algorithms_report_in_sample_returns_beside_out_of_sample(algo):
     assert set(metrics) == expected
     # the goals differ (in the quadrant vs outside it), so do the returns
     assert metrics["eval/return"] != metrics["eval_train/return"]
+
+
+def test_inner_loss_defaults_and_the_rule_for_old_flags_txt():
+    """LVC by default for both MAML variants; a flags.txt written before LVC became the default
+    holds an empty --inner_loss, which keeps that run's old default (REINFORCE for MAML-TRPO)."""
+    from experiments import cli
+
+    def inner_loss(*args):
+        cli.FLAGS.unparse_flags()
+        try:
+            cli.FLAGS(["experiments.main", *args])
+            return cli.spec_from_flags().config.inner_loss
+        finally:
+            cli.FLAGS.unparse_flags()
+
+    assert inner_loss("--algo=maml_trpo") == "lvc"
+    assert inner_loss("--algo=maml_ppo") == "lvc"
+    assert inner_loss("--algo=maml_trpo", "--inner_loss=") == "reinforce"
+    assert inner_loss("--algo=maml_ppo", "--inner_loss=") == "lvc"
+    assert inner_loss("--algo=maml_trpo", "--inner_loss=reinforce") == "reinforce"
+    assert check_runs([["--algo=maml_trpo", "--inner_loss=dice"]]) == [
+        "--inner_loss: unknown 'dice'; known: reinforce, lvc"
+    ]
