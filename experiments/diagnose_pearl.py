@@ -60,16 +60,16 @@ def knn_r2(features: np.ndarray, targets: np.ndarray, k: int = 5) -> float:
     return float(1.0 - (residual**2).sum() / (total**2).sum())
 
 
-def diagnose(spec: cli.RunSpec, params, num_tasks: int, key) -> dict[str, float]:
+def make_diagnosis(spec: cli.RunSpec):
+    """diagnose(params, num_tasks, key) -> {probe: value}; built once, compiled once for every
+    member of the run (their parameters are an argument)."""
     config, env = spec.config, spec.env
     parts = pearl_parts(config, env)
     samplers = task_samplers(
         env.task_space, config.train_tasks, config.eval_tasks, config.task_pool_seed
     )
-    task_key, z_key, run_key, swap_key = jax.random.split(key, 4)
-    tasks = samplers.eval(task_key, num_tasks)
 
-    def first_episode(task, z_key, run_key):
+    def first_episode(params, task, z_key, run_key):
         z = jax.random.normal(z_key, (1, config.latent_size))
         z = jnp.zeros_like(z) if config.deterministic_z else z  # the prior's z, as evaluation
         episode = parts.collect(params, task, run_key, z, True)
@@ -77,8 +77,18 @@ def diagnose(spec: cli.RunSpec, params, num_tasks: int, key) -> dict[str, float]
         mean, variance = parts.posterior(params, context, episode.valid[:, 0])
         return episode.obs[:, 0], episode.actions[:, 0], mean, variance
 
-    obs, actions, means, variances = jax.jit(jax.vmap(first_episode))(
-        tasks, per_task_keys(z_key, num_tasks), per_task_keys(run_key, num_tasks)
+    first_episodes = jax.jit(jax.vmap(first_episode, in_axes=(None, 0, 0, 0)))
+    return lambda params, num_tasks, key: _diagnose(
+        spec, parts, samplers, first_episodes, params, num_tasks, key
+    )
+
+
+def _diagnose(spec, parts, samplers, first_episodes, params, num_tasks, key) -> dict:
+    config, env = spec.config, spec.env
+    task_key, z_key, run_key, swap_key = jax.random.split(key, 4)
+    tasks = samplers.eval(task_key, num_tasks)
+    obs, actions, means, variances = first_episodes(
+        params, tasks, per_task_keys(z_key, num_tasks), per_task_keys(run_key, num_tasks)
     )
     coords = np.asarray(jax.vmap(env.task_space.coords)(tasks))
     linear_r2 = probe_r2(np.asarray(means), coords)
@@ -147,9 +157,10 @@ def main(argv) -> int:
     manager = checkpoints.checkpoint_manager(directory)
     state = checkpoints.restore(manager, iteration, init_states(algorithm, members))
     print(f"{FLAGS.out_dir}: iteration {iteration}, {FLAGS.probe_tasks} fresh evaluation tasks")
+    diagnose = make_diagnosis(spec)
     for i, row in enumerate(rows):
         params = jax.tree.map(lambda x, i=i: x[i], state["params"])
-        found = diagnose(spec, params, FLAGS.probe_tasks, jax.random.PRNGKey(i))
+        found = diagnose(params, FLAGS.probe_tasks, jax.random.PRNGKey(i))
         label = ", ".join(f"{k}={v}" for k, v in row.items())
         print(
             label
