@@ -662,5 +662,9 @@ def main(argv):
     BENCHMARKS[argv[1]]()
 
 
-if __name__ == "__main__":
+def entry_point():
     app.run(main)
+
+
+if __name__ == "__main__":
+    entry_point()

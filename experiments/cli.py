@@ -38,7 +38,8 @@ from metarl_jax.tasks import (
 )
 
 ALGOS = ("maml_trpo", "maml_ppo", "rl2_ppo", "pearl", "macaw")
-# Reference defaults that differ between algorithms (REFERENCE.md), applied to flags left unset
+# Reference defaults that differ between algorithms (from the reference implementations:
+# pytorch-maml-rl, ProMP, oyster; BUILD_NOTES), applied to flags left unset
 # on the command line and in flag files; flags.txt records the values used.
 ALGO_DEFAULTS = {
     "rl2_ppo": {"hidden_sizes": ["64"], "meta_batch_size": ["100"], "clip": 0.2},
@@ -177,6 +178,25 @@ flags.DEFINE_float("alpha", 1.0, "PEARL: entropy temperature (initial value if l
 flags.DEFINE_bool("learn_alpha", False, "PEARL: learn the temperature (target entropy -|A|).")
 flags.DEFINE_bool("deterministic_z", False, "PEARL: z = mean of the factors' means, no KL.")
 flags.DEFINE_bool("context_next_obs", False, "PEARL: context (s, a, r, s') instead of (s, a, r).")
+flags.DEFINE_enum(
+    "pearl_exploration",
+    "posterior_sampling",
+    ["posterior_sampling", "uniform_actions"],
+    "PEARL: how the prior phase (initial data, collection's prior episodes, evaluation's first "
+    "episode) acts: the policy on z ~ N(0, I) (oyster), or uniformly random actions.",
+)
+flags.DEFINE_float(
+    "reward_decoder_weight",
+    0.0,
+    "PEARL: weight of an auxiliary loss training the encoder to predict reward_scale * r from "
+    "(s, a, z) (0: none, as oyster).",
+)
+flags.DEFINE_bool(
+    "critic_trains_encoder",
+    True,
+    "PEARL: the critic's loss trains the encoder (oyster); with --nocritic_trains_encoder only "
+    "the reward decoder and the KL do.",
+)
 flags.DEFINE_integer(
     "eval_episodes", 3, "PEARL: episodes per evaluation task (z from the prior in the first)."
 )
@@ -522,6 +542,9 @@ def _pearl_config(shared: dict, env: Env, num_train_tasks: tuple[int, ...]) -> P
         learn_alpha=FLAGS.learn_alpha,
         deterministic_z=FLAGS.deterministic_z,
         context_next_obs=FLAGS.context_next_obs,
+        exploration=FLAGS.pearl_exploration,
+        reward_decoder_weight=FLAGS.reward_decoder_weight,
+        critic_trains_encoder=FLAGS.critic_trains_encoder,
         eval_episodes=FLAGS.eval_episodes,
     )
 

@@ -37,6 +37,12 @@ from metarl_jax.sweep import init_states, sweep_members
 
 FLAGS = cli.FLAGS
 cli.flags.DEFINE_integer("probe_tasks", 200, "Fresh evaluation tasks the probes use.")
+cli.flags.DEFINE_bool(
+    "probe_sampled_actions",
+    False,
+    "The probed first episode samples its actions (as collection's prior phase) instead of "
+    "acting with the mean.",
+)
 
 
 def probe_r2(features: np.ndarray, targets: np.ndarray, ridge: float = 1e-3) -> float:
@@ -70,9 +76,12 @@ def make_diagnosis(spec: cli.RunSpec):
     )
 
     def first_episode(params, task, z_key, run_key):
-        z = jax.random.normal(z_key, (1, config.latent_size))
-        z = jnp.zeros_like(z) if config.deterministic_z else z  # the prior's z, as evaluation
-        episode = parts.collect(params, task, run_key, z, True)
+        if config.exploration == "uniform_actions" or FLAGS.probe_sampled_actions:
+            episode = parts.explore(params, task, run_key, z_key, 1)
+        else:  # evaluation's first episode: the prior's z, the mean action
+            z = jax.random.normal(z_key, (1, config.latent_size))
+            z = jnp.zeros_like(z) if config.deterministic_z else z
+            episode = parts.collect(params, task, run_key, z, True)
         context = context_vectors(episode._asdict(), config.context_next_obs)[:, 0]
         mean, variance = parts.posterior(params, context, episode.valid[:, 0])
         return episode.obs[:, 0], episode.actions[:, 0], mean, variance

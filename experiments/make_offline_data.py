@@ -377,5 +377,9 @@ def main(argv):
     return 0
 
 
-if __name__ == "__main__":
+def entry_point():
     app.run(lambda argv: sys.exit(main(argv)))
+
+
+if __name__ == "__main__":
+    entry_point()

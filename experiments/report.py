@@ -4,8 +4,8 @@
 
 Each RUN_DIR is a directory written by `python -m experiments.main` (flags.txt, metrics.csv,
 summary.json). Runs are grouped by their `--experiment`: (a) number of training tasks, (b) MACAW
-(not built), (c) meta-batch size, (d) out-of-sample vs in-sample tasks, (e) MAML's test-time
-gradient steps on out-of-sample tasks; runs outside the study come last. Writes
+with its offline data, (c) meta-batch size, (d) out-of-sample vs in-sample tasks, (e) MAML's
+test-time gradient steps on out-of-sample tasks; runs outside the study come last. Writes
 `<out_dir>/report.md` and PNG figures in `<out_dir>/figures/` (default `--out_dir`:
 runs/report_<timestamp>).
 

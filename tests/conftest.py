@@ -101,6 +101,23 @@ TINY_FLAGS = (
     "--log_every=2",
     "--cg_iterations=2",
 )
+# PEARL at TINY_FLAGS' sizes: a pool of 3 goals swept over 2 and all of them.
+TINY_PEARL_FLAGS = (
+    *TINY_FLAGS,
+    "--algo=pearl",
+    "--num_train_tasks=2,all",
+    "--num_task_buffers=3",
+    "--latent_size=2",
+    "--encoder_hidden_sizes=8",
+    "--initial_steps=5",
+    "--prior_steps=5",
+    "--posterior_steps=10",
+    "--num_tasks_sample=2",
+    "--grad_steps=2",
+    "--batch_size=4",
+    "--context_batch_size=3",
+    "--replay_capacity=50",
+)
 
 
 def run_main(*args, timeout=300, module="experiments.main") -> subprocess.CompletedProcess:

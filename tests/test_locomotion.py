@@ -249,3 +249,32 @@ def test_algorithms_run_one_iteration_on_every_locomotion_env(tmp_path):
         assert header[:4] == ["iteration", "env_steps", "seed", "meta_batch_size"]
         assert member["env_steps"] == steps
         assert (out_dir / "plots").is_dir() and (out_dir / "checkpoints").is_dir()
+
+
+def test_models_load_quietly_and_equal_the_compilers_total_mass_scaling():
+    """load_model drops the deprecated `settotalmass` attribute and scales the masses itself:
+    every numeric array equals the model MuJoCo compiles from the original XML; importing the
+    envs prints nothing (no warp import lines, no deprecation warning)."""
+    import mujoco
+
+    from metarl_jax.envs.locomotion import load_model, model_path
+
+    for robot in ("cheetah", "ant"):
+        ours = load_model(robot)
+        compiled = mujoco.MjModel.from_xml_path(model_path(robot))
+        compiled.opt.solver = ours.opt.solver
+        compiled.opt.iterations, compiled.opt.ls_iterations = (
+            ours.opt.iterations,
+            ours.opt.ls_iterations,
+        )
+        for name in dir(ours):
+            value = getattr(ours, name, None)
+            if isinstance(value, np.ndarray) and value.dtype.kind in "fi":
+                np.testing.assert_array_equal(value, getattr(compiled, name), err_msg=name)
+    quiet = subprocess.run(
+        [sys.executable, "-c", "from metarl_jax.envs import make_env; make_env('ant_dir')"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == "", quiet

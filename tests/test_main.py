@@ -8,6 +8,8 @@ cheap; they run two at a time.
 import csv
 import json
 import os
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import jax
@@ -18,7 +20,7 @@ import pytest
 from experiments.flags_file import parse_flag_lines
 from metarl_jax.io import checkpoints
 
-from .conftest import TINY_FLAGS, run_main, snapshot
+from .conftest import REPO_ROOT, TINY_FLAGS, TINY_PEARL_FLAGS, run_main, snapshot
 
 # Two seeds x two meta-batch sizes: four members in one call.
 SWEEP_FLAGS = (*TINY_FLAGS, "--seeds=0,1", "--meta_batch_size=1,2")
@@ -322,23 +324,7 @@ def test_pearl_through_the_app(tmp_path):
     """PEARL from flags: the results contract with one evaluation column per episode, env steps
     counting the initial data of every training task, PEARL's defaults in flags.txt."""
     out_dir = tmp_path / "pearl"
-    result = run_main(
-        *TINY_FLAGS,
-        "--algo=pearl",
-        "--num_train_tasks=2,all",
-        "--num_task_buffers=3",
-        "--latent_size=2",
-        "--encoder_hidden_sizes=8",
-        "--initial_steps=5",
-        "--prior_steps=5",
-        "--posterior_steps=10",
-        "--num_tasks_sample=2",
-        "--grad_steps=2",
-        "--batch_size=4",
-        "--context_batch_size=3",
-        "--replay_capacity=50",
-        f"--out_dir={out_dir}",
-    )
+    result = run_main(*TINY_PEARL_FLAGS, f"--out_dir={out_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(os.listdir(out_dir)) == RUN_CONTENTS
     columns, rows = _rows(out_dir)
@@ -384,3 +370,20 @@ def test_flags_txt_lines_parse_by_hand():
     }
     with pytest.raises(ValueError, match="line 2"):
         parse_flag_lines(["--env=bandit", "env=bandit"])
+
+
+def test_readme_library_example_runs(tmp_path):
+    """The README's "use it as a library" example runs as written and prints every member."""
+    with open(os.path.join(REPO_ROOT, "README.md")) as f:
+        readme = f.read()
+    section = readme.split("## Use it as a library", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    script = tmp_path / "example.py"
+    script.write_text(code)
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT, JAX_PLATFORMS="cpu")
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 8 and lines[-1].startswith("10 {'seed': 1, 'meta_batch_size': 10")

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from metarl_jax.algos import PearlConfig, make_pearl
-from metarl_jax.algos.meta_training import per_task_keys
-from metarl_jax.algos.pearl import draw_slots, pearl_parts, training_pool
+from metarl_jax.algos.meta_training import draw_slots, per_task_keys
+from metarl_jax.algos.pearl import pearl_parts, training_pool
 from metarl_jax.envs import make_env
 from metarl_jax.nets import ContextEncoder, mean_of_factors
 from metarl_jax.sweep import sweep_members, train
@@ -48,6 +48,21 @@ def tiny_pearl(**overrides) -> PearlConfig:
 @functools.cache
 def navigation():
     return make_env("navigation", horizon=HORIZON)
+
+
+def random_loss_inputs(config, env, key):
+    """A random RL batch [M, B, ...] and context [M, N, D] for `PearlParts.losses`."""
+    m, b = config.max_meta_batch_size, config.batch_size
+    keys = iter(jax.random.split(key, 5))
+    batch = {
+        "obs": jax.random.normal(next(keys), (m, b, env.obs_size)),
+        "actions": jax.random.uniform(next(keys), (m, b, env.action_size), minval=-1, maxval=1),
+        "rewards": jax.random.normal(next(keys), (m, b)),
+        "dones": jnp.zeros((m, b)),
+        "next_obs": jax.random.normal(next(keys), (m, b, env.obs_size)),
+    }
+    context = jax.random.normal(next(keys), (m, config.context_batch_size, env.obs_size + 3))
+    return batch, context
 
 
 def run_pearl(config, seeds, meta_batch_sizes, num_train_tasks, iterations=2):
@@ -191,21 +206,15 @@ def test_pearl_learns_to_find_the_goal_on_navigation():
 
 def test_only_the_critic_and_the_kl_train_the_encoder():
     """oyster's gradient paths: the actor's loss gives the encoder exactly zero gradient (z is
-    detached for the policy and the target), the critic's loss a non-zero one."""
+    detached for the policy and the target), the critic's loss a non-zero one — and zero with
+    --nocritic_trains_encoder."""
     config = tiny_pearl()
     env = navigation()
     parts = pearl_parts(config, env)
     params = parts.init_params(jax.random.PRNGKey(0))
-    m, b = config.max_meta_batch_size, config.batch_size
+    m = config.max_meta_batch_size
     keys = iter(jax.random.split(jax.random.PRNGKey(1), 8))
-    batch = {
-        "obs": jax.random.normal(next(keys), (m, b, env.obs_size)),
-        "actions": jax.random.uniform(next(keys), (m, b, env.action_size), minval=-1, maxval=1),
-        "rewards": jax.random.normal(next(keys), (m, b)),
-        "dones": jnp.zeros((m, b)),
-        "next_obs": jax.random.normal(next(keys), (m, b, env.obs_size)),
-    }
-    context = jax.random.normal(next(keys), (m, config.context_batch_size, env.obs_size + 3))
+    batch, context = random_loss_inputs(config, env, next(keys))
     weights = jnp.ones((m,))
 
     def encoder_gradient(part):
@@ -219,6 +228,14 @@ def test_only_the_critic_and_the_kl_train_the_encoder():
     critic = jax.tree.leaves(encoder_gradient("critic_loss"))
     assert all(np.all(np.asarray(g) == 0.0) for g in actor)
     assert max(float(jnp.max(jnp.abs(g))) for g in critic) > 1e-6
+
+    detached = pearl_parts(dataclasses.replace(config, critic_trains_encoder=False), env)
+    gradient = jax.grad(
+        lambda e: detached.losses(
+            {**params, "encoder": e}, params["critic"], batch, context, weights, next(keys)
+        )[1]["critic_loss"]
+    )(params["encoder"])
+    assert all(np.all(np.asarray(g) == 0.0) for g in jax.tree.leaves(gradient))
 
 
 def test_task_probes_tell_a_code_of_the_goal_from_noise():
@@ -248,3 +265,48 @@ def test_diagnosis_refuses_bad_input_before_compiling(tmp_path):
         assert result.returncode == 2, result.stderr
         assert result.stderr.strip().splitlines()[-1].startswith(f"error: {flag}"), result.stderr
     assert os.listdir(tmp_path) == []
+
+
+def test_uniform_exploration_ignores_the_policy_where_it_explores():
+    """--pearl_exploration=uniform_actions: the prior phase and evaluation's first episode act
+    uniformly at random (the same transitions whatever the parameters), posterior episodes act
+    on the posterior (they change with the parameters)."""
+    config = tiny_pearl(exploration="uniform_actions", eval_episodes=2)
+    env = navigation()
+    parts = pearl_parts(config, env)
+    params = [parts.init_params(jax.random.PRNGKey(seed)) for seed in (0, 1)]
+    task = env.task_space.sample(jax.random.PRNGKey(1))
+    key = jax.random.PRNGKey(2)
+    collected = [jax.jit(parts.collect_for_task)(p, task, key) for p in params]
+    (prior_a, posterior_a), (prior_b, posterior_b) = collected
+    np.testing.assert_array_equal(prior_a.actions, prior_b.actions)
+    assert float(jnp.abs(prior_a.actions).max()) > 0.5  # uniform in [-1, 1], not a policy at init
+    assert not np.allclose(posterior_a.actions, posterior_b.actions)
+    returns = [np.asarray(jax.jit(parts.evaluate_task)(p, task, key)) for p in params]
+    assert returns[0][0] == returns[1][0] and returns[0][1] != returns[1][1]
+
+
+def test_reward_decoder_loss_trains_the_encoder_and_is_absent_by_default():
+    """--reward_decoder_weight: a decoder predicts reward_scale * r from (s, a, z); its loss gives
+    the encoder a gradient. With weight 0 (oyster) the parameters hold no decoder."""
+    env = navigation()
+    assert "decoder" not in pearl_parts(tiny_pearl(), env).init_params(jax.random.PRNGKey(0))
+    config = tiny_pearl(reward_decoder_weight=1.0)
+    parts = pearl_parts(config, env)
+    params = parts.init_params(jax.random.PRNGKey(0))
+    m = config.max_meta_batch_size
+    keys = iter(jax.random.split(jax.random.PRNGKey(1), 8))
+    batch, context = random_loss_inputs(config, env, next(keys))
+    key = next(keys)
+
+    def decoder_loss(encoder_params):
+        p = {**params, "encoder": encoder_params}
+        return parts.losses(p, params["critic"], batch, context, jnp.ones((m,)), key)[1][
+            "reward_decoder_loss"
+        ]
+
+    loss, gradient = jax.value_and_grad(decoder_loss)(params["encoder"])
+    # At initialisation the decoder predicts about 0: the loss is about E[(scale * r)^2].
+    expected = float(jnp.mean((config.reward_scale * batch["rewards"]) ** 2))
+    np.testing.assert_allclose(float(loss), expected, rtol=0.2)
+    assert max(float(jnp.max(jnp.abs(g))) for g in jax.tree.leaves(gradient)) > 1e-6

@@ -31,7 +31,13 @@ import jax.numpy as jnp
 import optax
 
 from metarl_jax.algos.api import Algorithm, SharedData, SweepMember
-from metarl_jax.algos.meta_training import evaluation_keys, per_task_keys
+from metarl_jax.algos.meta_training import (
+    active_tasks,
+    draw_slots,
+    evaluation_keys,
+    per_task_keys,
+    pool_size,
+)
 from metarl_jax.envs import Env
 from metarl_jax.nets.weight_transform import (
     init_wt_mlp,
@@ -200,12 +206,8 @@ def make_macaw(config: MacawConfig, env: Env, data: MacawData) -> Algorithm:
 
     def update(state, member: SweepMember, shared: MacawData):
         key, task_key, batch_key = jax.random.split(state["key"], 3)
-        active = jnp.where(member.num_train_tasks > 0, member.num_train_tasks, num_train)
-        indices = jax.vmap(
-            lambda j: jax.random.randint(jax.random.fold_in(task_key, j), (), 0, active)
-        )(jnp.arange(num_tasks))
-        weights = (jnp.arange(num_tasks) < member.meta_batch_size).astype(jnp.float32)
-        weights = weights / member.meta_batch_size
+        indices = draw_slots(task_key, num_tasks, pool_size(member, num_train))
+        weights = active_tasks(member, num_tasks) / member.meta_batch_size
 
         def meta_loss(params):
             value_losses, policy_losses = jax.vmap(task_losses, in_axes=(None, 0, 0, None))(

@@ -74,6 +74,18 @@ def active_tasks(member: SweepMember, num_tasks: int) -> jax.Array:
     return (jnp.arange(num_tasks) < member.meta_batch_size).astype(jnp.float32)
 
 
+def pool_size(member: SweepMember, full: int) -> jax.Array:
+    """How many slots of a finite training pool the member draws from (k; 0 means all)."""
+    return jnp.where(member.num_train_tasks > 0, member.num_train_tasks, full)
+
+
+def draw_slots(key: jax.Array, n: int, active: jax.Array) -> jax.Array:
+    """n slots uniform among the first `active` of a pool; slot j depends only on (key, j)."""
+    return jax.vmap(lambda j: jax.random.randint(jax.random.fold_in(key, j), (), 0, active))(
+        jnp.arange(n)
+    )
+
+
 def evaluation_keys(iteration: jax.Array) -> tuple[jax.Array, jax.Array]:
     """(task key, data key) of an evaluation: they depend only on the iteration, so every sweep
     member meets the same tasks and evaluating never touches the training random stream."""

@@ -42,14 +42,18 @@ import optax
 
 from metarl_jax.algos.api import Algorithm, SweepMember
 from metarl_jax.algos.meta_training import (
+    active_tasks,
+    draw_slots,
     evaluation_keys,
     evaluation_sets,
     per_task_keys,
+    pool_size,
     task_samplers,
 )
 from metarl_jax.envs import Env, with_unit_actions
 from metarl_jax.nets.context import (
     ContextEncoder,
+    RewardDecoder,
     kl_to_standard_normal,
     mean_of_factors,
     product_of_gaussians,
@@ -90,6 +94,14 @@ class PearlConfig:
     context_next_obs: bool = False  # context (s, a, r) as oyster, or (s, a, r, s')
     eval_episodes: int = 3  # per evaluation task: the first explores with z from the prior
     eval_deterministic: bool = True  # evaluation acts with the mean action
+    # How the prior phase explores (initial data, collection's prior phase, evaluation's first
+    # episode): "posterior_sampling" (oyster: the policy with z ~ N(0, I)) or "uniform_actions"
+    # (actions uniform in [-1, 1]^A; posterior-phase episodes then all act on the posterior).
+    exploration: str = "posterior_sampling"
+    # Weight of an auxiliary reward-prediction loss that trains the encoder beside the critic:
+    # a decoder predicts reward_scale * r from (s, a, z) on the RL batch (0: oyster, no decoder).
+    reward_decoder_weight: float = 0.0
+    critic_trains_encoder: bool = True  # oyster; False: only the decoder and the KL train it
     train_tasks: Restriction = dataclasses.field(default_factory=Restriction)
     eval_tasks: Restriction = dataclasses.field(default_factory=Restriction)
     task_pool_seed: int = 0
@@ -113,6 +125,7 @@ class PearlParts(NamedTuple):
     init_params: Callable  # key -> params {encoder, actor, critic, log_alpha}
     posterior: Callable  # (params, context [N, D], weights [N]) -> (mean, variance)
     collect: Callable  # (params, task, key, latents [N, L], deterministic) -> Transitions [T, N]
+    explore: Callable  # (params, task, key, z_key, n) -> n prior-phase episodes, Transitions
     collect_for_task: Callable  # (params, task, key) -> (prior, posterior) Transitions
     losses: Callable  # (params, target_critic, batch, context, task_weights, key) -> (total, parts)
     gradient_steps: Callable  # (train_state, buffers, active_tasks, weights, key) -> ...
@@ -150,6 +163,7 @@ def pearl_parts(config: PearlConfig, env: Env) -> PearlParts:
     encoder = ContextEncoder(latent, config.encoder_hidden_sizes)
     actor = TanhGaussianActor(action_size, config.hidden_sizes)
     critic = TwinQ(config.hidden_sizes)
+    decoder = RewardDecoder(config.encoder_hidden_sizes)
     optimizer = optax.adam(config.lr)
     target_entropy = sac.default_target_entropy(action_size)
     num_tasks = config.max_meta_batch_size
@@ -157,12 +171,20 @@ def pearl_parts(config: PearlConfig, env: Env) -> PearlParts:
     def init_params(key):
         encoder_key, actor_key, critic_key = jax.random.split(key, 3)
         obs_z = jnp.zeros((obs_size + latent,))
-        return {
+        params = {
             "encoder": encoder.init(encoder_key, jnp.zeros((1, context_size))),
             "actor": actor.init(actor_key, obs_z),
             "critic": critic.init(critic_key, obs_z, jnp.zeros((action_size,))),
             "log_alpha": jnp.log(jnp.asarray(config.alpha, jnp.float32)),
         }
+        if config.reward_decoder_weight > 0:
+            params["decoder"] = decoder.init(
+                jax.random.fold_in(key, 3),
+                jnp.zeros((obs_size,)),
+                jnp.zeros((action_size,)),
+                jnp.zeros((latent,)),
+            )
+        return params
 
     def posterior(params, context, weights):
         means, variances = encoder.apply(params["encoder"], context)
@@ -179,6 +201,8 @@ def pearl_parts(config: PearlConfig, env: Env) -> PearlParts:
             return jnp.zeros((n, latent))
         return jax.random.normal(key, (n, latent))
 
+    uniform_exploration = config.exploration == "uniform_actions"
+
     def act(actor_params, latents, deterministic):
         def choose(key, obs):
             mean, log_std = actor.apply(actor_params, jnp.concatenate([obs, latents], axis=-1))
@@ -188,11 +212,20 @@ def pearl_parts(config: PearlConfig, env: Env) -> PearlParts:
 
         return choose
 
+    def act_uniformly(key, obs):
+        return jax.random.uniform(key, (*obs.shape[:-1], action_size), minval=-1.0, maxval=1.0)
+
     def collect(params, task, key, latents, deterministic=False) -> Transitions:
         n = latents.shape[0]
         return collect_transitions(
             env, act(params["actor"], latents, deterministic), task, key, n, config.horizon
         )
+
+    def explore(params, task, key, z_key, n) -> Transitions:
+        """n episodes of the prior phase: the policy on prior draws of z, or uniform actions."""
+        if uniform_exploration:
+            return collect_transitions(env, act_uniformly, task, key, n, config.horizon)
+        return collect(params, task, key, prior_latents(z_key, n))
 
     num_prior = config.episodes(config.prior_steps)
     num_posterior = config.episodes(config.posterior_steps)
@@ -204,7 +237,7 @@ def pearl_parts(config: PearlConfig, env: Env) -> PearlParts:
         exactly what the task's freshly cleared and refilled encoder buffer holds in oyster.
         """
         prior_z_key, prior_key, post_z_key, context_key, post_key = jax.random.split(key, 5)
-        prior = collect(params, task, prior_key, prior_latents(prior_z_key, num_prior))
+        prior = explore(params, task, prior_key, prior_z_key, num_prior)
         rows, valid = _as_rows(prior)
         example = jax.tree.map(lambda x: x[0], rows)
         local = replay.add(replay.empty_buffer(example, valid.shape[0]), rows, valid)
@@ -217,8 +250,9 @@ def pearl_parts(config: PearlConfig, env: Env) -> PearlParts:
         context_keys = per_task_keys(context_key, num_posterior)
         z_keys = per_task_keys(post_z_key, num_posterior)
         latents = jax.vmap(posterior_latent)(context_keys, z_keys)
-        first = prior_latents(jax.random.fold_in(post_z_key, num_posterior), 1)
-        latents = latents.at[0].set(first[0])
+        if not uniform_exploration:  # oyster: the first episode after clearing z acts on the prior
+            first = prior_latents(jax.random.fold_in(post_z_key, num_posterior), 1)
+            latents = latents.at[0].set(first[0])
         return prior, collect(params, task, post_key, latents)
 
     def losses(params, target_critic, batch, context, task_weights, key):
@@ -245,6 +279,7 @@ def pearl_parts(config: PearlConfig, env: Env) -> PearlParts:
             return action, log_prob, mean, log_std
 
         detached_z = jax.lax.stop_gradient(z)
+        critic_z = z if config.critic_trains_encoder else detached_z
         critic_loss, actor_loss, (q1, log_prob, mean, log_std) = sac.actor_critic_losses(
             actor.apply,
             critic.apply,
@@ -257,7 +292,7 @@ def pearl_parts(config: PearlConfig, env: Env) -> PearlParts:
             gamma=config.gamma,
             reward_scale=config.reward_scale,
             alpha=fixed_alpha,
-            critic_obs=jnp.concatenate([batch["obs"], z], axis=-1),  # Q's gradient trains q(z|c)
+            critic_obs=jnp.concatenate([batch["obs"], critic_z], axis=-1),  # trains q(z|c)
             policy_obs=jnp.concatenate([batch["obs"], detached_z], axis=-1),
             next_obs=jnp.concatenate([batch["next_obs"], detached_z], axis=-1),
             weights=weights,
@@ -271,7 +306,14 @@ def pearl_parts(config: PearlConfig, env: Env) -> PearlParts:
         total = critic_loss + kl_loss + actor_loss
         if config.learn_alpha:
             total += sac.temperature_loss(params["log_alpha"], log_prob, target_entropy, weights)
+        extra = {}
+        if config.reward_decoder_weight > 0:
+            predicted = decoder.apply(params["decoder"], batch["obs"], batch["actions"], z)
+            error = (predicted - config.reward_scale * batch["rewards"]) ** 2
+            extra["reward_decoder_loss"] = _weighted_mean(error, weights)
+            total += config.reward_decoder_weight * extra["reward_decoder_loss"]
         diagnostics = {
+            **extra,
             "critic_loss": critic_loss,
             "actor_loss": actor_loss,
             "kl": _weighted_mean(kl, task_weights),
@@ -321,6 +363,11 @@ def pearl_parts(config: PearlConfig, env: Env) -> PearlParts:
             z_key, run_key = jax.random.split(episode_key)
             z = draw_latent(params, context, weights, z_key)
             transitions = collect(params, task, run_key, z[None], config.eval_deterministic)
+            if uniform_exploration:
+                explored = explore(params, task, run_key, z_key, 1)
+                transitions = jax.tree.map(
+                    lambda a, b: jnp.where(e == 0, a, b), explored, transitions
+                )
             rows = context_vectors(transitions._asdict(), config.context_next_obs)[:, 0]  # [T, D]
             start = e * config.horizon
             context = jax.lax.dynamic_update_slice(context, rows, (start, 0))
@@ -335,6 +382,7 @@ def pearl_parts(config: PearlConfig, env: Env) -> PearlParts:
         init_params,
         posterior,
         collect,
+        explore,
         collect_for_task,
         losses,
         gradient_steps,
@@ -348,13 +396,6 @@ def pearl_parts(config: PearlConfig, env: Env) -> PearlParts:
 def _weighted_mean(x, weights):
     weights = jnp.broadcast_to(weights, x.shape)
     return jnp.sum(x * weights) / jnp.maximum(jnp.sum(weights), 1e-8)
-
-
-def draw_slots(key, n, active):
-    """n task slots uniform among the first `active` of the pool; slot j depends on (key, j)."""
-    return jax.vmap(lambda j: jax.random.randint(jax.random.fold_in(key, j), (), 0, active))(
-        jnp.arange(n)
-    )
 
 
 def training_pool(config: PearlConfig, env: Env):
@@ -389,10 +430,10 @@ def make_pearl(config: PearlConfig, env: Env) -> Algorithm:
     }
 
     def active_slots(member: SweepMember):
-        return jnp.where(member.num_train_tasks > 0, member.num_train_tasks, slots)
+        return pool_size(member, slots)
 
     def task_weights(member: SweepMember):
-        return (jnp.arange(config.max_meta_batch_size) < member.meta_batch_size).astype(jnp.float32)
+        return active_tasks(member, config.max_meta_batch_size)
 
     def stacked_buffers(capacity):
         one = replay.empty_buffer(example_row, capacity)
@@ -409,10 +450,7 @@ def make_pearl(config: PearlConfig, env: Env) -> Algorithm:
 
         def initial_data(slot_key, task):
             z_key, run_key = jax.random.split(slot_key)
-            latents = jax.random.normal(z_key, (num_initial, config.latent_size))
-            if config.deterministic_z:
-                latents = jnp.zeros_like(latents)
-            return parts.collect(params, task, run_key, latents)
+            return parts.explore(params, task, run_key, z_key, num_initial)
 
         data = jax.vmap(initial_data)(per_task_keys(data_key, slots), pool)
         buffers = {

@@ -1,7 +1,8 @@
 """MuJoCo locomotion meta-tasks on MJX: Cheetah-Dir, Cheetah-Vel, Ant-Dir, Ant-Goal.
 
-Definitions follow the PEARL / rlkit family (REFERENCE.md): frame skip 5 on a 0.01 s timestep
-(dt = 0.05), horizon 200, gym's reset noise (qpos0 + U(-0.1, 0.1), qvel 0.1 N(0, 1)).
+Definitions follow the PEARL / rlkit family (oyster's envs; BUILD_NOTES): frame skip 5 on a
+0.01 s timestep (dt = 0.05), horizon 200, gym's reset noise (qpos0 + U(-0.1, 0.1), qvel
+0.1 N(0, 1)).
 
     Cheetah-Dir   d * dx/dt - 0.05 |a|^2                              obs qpos[1:], qvel, torso xpos
     Cheetah-Vel   -|dx/dt - v*| - 0.05 |a|^2                          obs as Cheetah-Dir
@@ -16,15 +17,17 @@ per robot (`SOLVER`). Rewards are pure functions of (qpos before, qpos after, cf
 task), so the same function scores MJX and MuJoCo C states in the cross-check.
 """
 
+import contextlib
+import importlib.util
+import io
 import os
+import re
 from collections.abc import Callable
 from typing import NamedTuple
 
-import brax
 import jax
 import jax.numpy as jnp
 import mujoco
-from mujoco import mjx
 
 from metarl_jax.envs.api import Env
 from metarl_jax.tasks import (
@@ -34,6 +37,21 @@ from metarl_jax.tasks import (
     forward_backward_space,
     velocity_space,
 )
+
+
+def _import_mjx():
+    """mujoco.mjx without the "Failed to import warp" lines it prints when the optional warp
+    backend is not installed; any other line it prints is passed on."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        from mujoco import mjx
+    for line in printed.getvalue().splitlines():
+        if not line.endswith("No module named 'warp'"):
+            print(line)
+    return mjx
+
+
+mjx = _import_mjx()
 
 FRAME_SKIP = 5
 HORIZON = 200
@@ -47,12 +65,36 @@ ANT_HEIGHT_RANGE = (0.2, 1.0)
 
 
 def model_path(robot: str) -> str:
-    return os.path.join(os.path.dirname(brax.__file__), "envs", "assets", ROBOT_XML[robot])
+    brax_dir = importlib.util.find_spec("brax").submodule_search_locations[0]  # not imported:
+    return os.path.join(brax_dir, "envs", "assets", ROBOT_XML[robot])  # it imports mjx loudly
+
+
+_TOTAL_MASS = re.compile(r'\s+settotalmass="([^"]+)"')
+
+
+def model_xml(robot: str) -> tuple[str, float | None]:
+    """The robot's XML without the deprecated `settotalmass` compiler attribute, and its value."""
+    with open(model_path(robot)) as f:
+        xml = f.read()
+    found = _TOTAL_MASS.search(xml)
+    if found is None:
+        return xml, None
+    return xml.replace(found.group(0), ""), float(found.group(1))
+
+
+def set_total_mass(model: mujoco.MjModel, total_mass: float | None) -> None:
+    """What the compiler's `settotalmass` did (same arrays, tested): scale the masses, then
+    recompute the derived constants."""
+    if total_mass is not None:
+        mujoco.mj_setTotalmass(model, total_mass)
+        mujoco.mj_setConst(model, mujoco.MjData(model))
 
 
 def load_model(robot: str) -> mujoco.MjModel:
     """The robot's MuJoCo model with this project's solver settings."""
-    model = mujoco.MjModel.from_xml_path(model_path(robot))
+    xml, total_mass = model_xml(robot)
+    model = mujoco.MjModel.from_xml_string(xml)
+    set_total_mass(model, total_mass)
     model.opt.solver = mujoco.mjtSolver.mjSOL_NEWTON
     model.opt.iterations, model.opt.ls_iterations = SOLVER[robot]
     return model

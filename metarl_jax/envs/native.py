@@ -34,7 +34,6 @@ that trajectory) comes back as NaN, as MJX's state would, so Ant's done fires th
 
 import os
 import threading
-import warnings
 from typing import NamedTuple
 
 import jax
@@ -51,7 +50,8 @@ from metarl_jax.envs.locomotion import (
     RESET_NOISE,
     load_model,
     locomotion_env,
-    model_path,
+    model_xml,
+    set_total_mass,
     torso_body,
 )
 
@@ -87,7 +87,8 @@ def native_model(robot: str, contact_forces: bool) -> mujoco.MjModel:
     position) per colliding geom of a non-world body (3 + 3 + 3 each).
     """
     reference = load_model(robot)
-    spec = mujoco.MjSpec.from_file(model_path(robot))
+    xml, total_mass = model_xml(robot)
+    spec = mujoco.MjSpec.from_string(xml)
     for i, body in enumerate(spec.bodies):
         if i == 0:
             continue
@@ -109,9 +110,8 @@ def native_model(robot: str, contact_forces: bool) -> mujoco.MjModel:
                 )
                 data = _CONTACT_FORCE | _CONTACT_TORQUE | _CONTACT_POS
                 sensor.intprm = np.array([data, _CONTACT_REDUCE_NETFORCE, 1])
-    with warnings.catch_warnings():  # load_model's XML: MuJoCo C prints the same deprecation
-        warnings.filterwarnings("ignore", message=".*settotalmass.*")
-        model = spec.compile()
+    model = spec.compile()
+    set_total_mass(model, total_mass)
     _copy_options(reference.opt, model.opt)
     # The same physics: same sizes, masses, inertias and options as load_model's model.
     for field in ("nq", "nv", "nu", "na", "nbody", "ngeom", "neq"):

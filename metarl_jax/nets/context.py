@@ -69,3 +69,16 @@ def kl_to_standard_normal(mean, variance):
 def sample_latent(key, mean, variance):
     """Reparameterised sample mean + sqrt(variance) * eps."""
     return mean + jnp.sqrt(variance) * jax.random.normal(key, mean.shape, mean.dtype)
+
+
+class RewardDecoder(nn.Module):
+    """Predicts a transition's reward from (s, a, z): relu MLP -> scalar [...]."""
+
+    hidden_sizes: Sequence[int] = (64, 64)
+
+    @nn.compact
+    def __call__(self, obs, action, latent):
+        x = jnp.concatenate([obs, action, latent], axis=-1)
+        for width in self.hidden_sizes:
+            x = nn.relu(nn.Dense(width)(x))
+        return nn.Dense(1)(x)[..., 0]

@@ -1,0 +1,91 @@
+"""metrics.csv of fixed-seed runs equal the values recorded before the app refactor (issue 16).
+
+One small configuration per algorithm runs through the apps (flags -> config -> sweep -> results);
+its metrics.csv must equal the one recorded from main before the registry and the generated flags
+(tests/data/regression/, written by `python -m tests.test_regression_metrics DIR`). Numbers are
+compared to a relative 1e-6: the same computation on the same CPU gives the same bits, and the
+tolerance only absorbs a last-bit change of XLA's op order on another CPU.
+"""
+
+import csv
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from .conftest import TINY_FLAGS, TINY_PEARL_FLAGS, run_main
+
+DATA = os.path.join(os.path.dirname(__file__), "data", "regression")
+
+CASES = {
+    "maml_trpo": (*TINY_FLAGS, "--algo=maml_trpo", "--seeds=0,1", "--meta_batch_size=1,2"),
+    "rl2_ppo": (*TINY_FLAGS, "--algo=rl2_ppo", "--ppo_epochs=2", "--num_minibatches=2"),
+    "pearl": TINY_PEARL_FLAGS,
+    "macaw": (
+        "--env=bandit",
+        "--num_arms=3",
+        "--algo=macaw",
+        "--hidden_sizes=8",
+        "--meta_batch_size=2",
+        "--batch_size=8",
+        "--num_eval_tasks=2",
+        "--eval_adapt_steps=1",
+        "--num_iterations=4",
+        "--log_every=2",
+    ),
+}
+OFFLINE_DATA_FLAGS = (
+    "--env=bandit",
+    "--num_arms=3",
+    "--num_train_tasks=3",
+    "--num_test_tasks=2",
+    "--steps_per_task=40",
+)
+
+
+def run_case(name: str, out_dir: str) -> str:
+    """Runs one case into out_dir (MACAW's offline data beside it); returns metrics.csv's path."""
+    args = CASES[name]
+    if name == "macaw":
+        data_dir = out_dir + "_data"
+        made = run_main(
+            *OFFLINE_DATA_FLAGS, f"--out_dir={data_dir}", module="experiments.make_offline_data"
+        )
+        assert made.returncode == 0, made.stderr[-3000:]
+        args = (*args, f"--offline_data={data_dir}")
+    result = run_main(*args, f"--out_dir={out_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return os.path.join(out_dir, "metrics.csv")
+
+
+def read_metrics(path: str):
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return list(rows[0]), rows
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_metrics_csv_equals_the_recorded_run(name, tmp_path):
+    expected_columns, expected = read_metrics(os.path.join(DATA, f"{name}.csv"))
+    columns, rows = read_metrics(run_case(name, str(tmp_path / name)))
+    assert columns == expected_columns
+    assert len(rows) == len(expected)
+    for row, want in zip(rows, expected, strict=True):
+        for column in columns:
+            try:
+                got, wanted = float(row[column]), float(want[column])
+            except ValueError:
+                assert row[column] == want[column], column
+                continue
+            np.testing.assert_allclose(got, wanted, rtol=1e-6, atol=1e-7, err_msg=column)
+
+
+if __name__ == "__main__":  # record: python -m tests.test_regression_metrics SCRATCH_DIR
+    import shutil
+
+    for case in sorted(CASES):
+        shutil.copy(
+            run_case(case, os.path.join(sys.argv[1], case)), os.path.join(DATA, f"{case}.csv")
+        )
+        print("recorded", case)
