@@ -19,13 +19,10 @@ from metarl_jax.algos import (
     MamlConfig,
     PearlConfig,
     Rl2Config,
-    make_macaw,
-    make_maml,
-    make_pearl,
-    make_rl2,
 )
 from metarl_jax.algos.macaw import FIELDS as MACAW_FIELDS
 from metarl_jax.algos.macaw import MacawData
+from metarl_jax.algos.registry import ALGORITHM_NAMES, AlgorithmEntry, algorithm_entry
 from metarl_jax.envs import ENV_NAMES, PHYSICS, Env, make_env
 from metarl_jax.io.offline import OfflineDataError, load_offline_data, tasks_from_arrays
 from metarl_jax.nets import ACTIVATIONS
@@ -36,23 +33,6 @@ from metarl_jax.tasks import (
     covers_space,
     parse_restriction,
 )
-
-ALGOS = ("maml_trpo", "maml_ppo", "rl2_ppo", "pearl", "macaw")
-# Reference defaults that differ between algorithms (from the reference implementations:
-# pytorch-maml-rl, ProMP, oyster; BUILD_NOTES), applied to flags left unset
-# on the command line and in flag files; flags.txt records the values used.
-ALGO_DEFAULTS = {
-    "rl2_ppo": {"hidden_sizes": ["64"], "meta_batch_size": ["100"], "clip": 0.2},
-    "pearl": {"hidden_sizes": ["300", "300", "300"], "meta_batch_size": ["4"]},
-    "macaw": {
-        "hidden_sizes": ["100", "100", "100"],
-        "meta_batch_size": ["5"],
-        "latent_size": 100,
-        "inner_lr": 1e-3,
-        "eval_adapt_steps": 1,
-        "eval_episodes": 10,
-    },
-}
 
 FLAGS = flags.FLAGS
 
@@ -102,7 +82,7 @@ flags.DEFINE_enum(
     "--matmul_precision.",
 )
 flags.DEFINE_integer("horizon", 0, "Episode length (0: the environment's default).")
-flags.DEFINE_string("algo", "maml_trpo", f"Algorithm: one of {tuple(ALGOS)}.")
+flags.DEFINE_string("algo", "maml_trpo", f"Algorithm: one of {ALGORITHM_NAMES}.")
 flags.DEFINE_list("seeds", ["0"], "Seeds, swept in one call.")
 flags.DEFINE_list("meta_batch_size", ["20"], "Meta-batch sizes (tasks per iteration), swept.")
 flags.DEFINE_list(
@@ -287,14 +267,13 @@ def apply_matmul_precision() -> None:
 
 
 def make_algorithm(spec: RunSpec) -> Algorithm:
-    if spec.algo == "macaw":
-        return make_macaw(spec.config, spec.env, spec.data)
-    make = {"rl2_ppo": make_rl2, "pearl": make_pearl}.get(spec.algo, make_maml)
-    return make(spec.config, spec.env)
+    return algorithm_entry(spec.algo).make(spec.config, spec.env, spec.data)
 
 
 def apply_algorithm_defaults() -> None:
-    for name, value in ALGO_DEFAULTS.get(FLAGS.algo, {}).items():
+    """The algorithm's reference defaults (its registry entry) for flags left unset on the
+    command line and in flag files; flags.txt records the values used."""
+    for name, value in algorithm_entry(FLAGS.algo).reference_defaults.items():
         if not FLAGS[name].present:
             FLAGS[name].value = value
 
@@ -303,8 +282,10 @@ def spec_from_flags() -> RunSpec:
     """Validate the flags into a run specification; raise UsageError naming the first bad flag."""
     if FLAGS.env not in ENV_NAMES:
         raise UsageError(f"--env: unknown environment {FLAGS.env!r}; known: {', '.join(ENV_NAMES)}")
-    if FLAGS.algo not in ALGOS:
-        raise UsageError(f"--algo: unknown algorithm {FLAGS.algo!r}; known: {', '.join(ALGOS)}")
+    if FLAGS.algo not in ALGORITHM_NAMES:
+        raise UsageError(
+            f"--algo: unknown algorithm {FLAGS.algo!r}; known: {', '.join(ALGORITHM_NAMES)}"
+        )
     apply_algorithm_defaults()
     if FLAGS.physics not in PHYSICS:
         raise UsageError(f"--physics: unknown {FLAGS.physics!r}; known: {', '.join(PHYSICS)}")
@@ -376,7 +357,8 @@ def spec_from_flags() -> RunSpec:
             f"--eval_adapt_steps: {FLAGS.eval_adapt_steps} must be in [0, {MAX_EVAL_ADAPT_STEPS}]"
         )
     # flags.txt written before issue 14 holds an empty --inner_loss for the per-algorithm default
-    inner_loss = FLAGS.inner_loss or ("reinforce" if FLAGS.algo == "maml_trpo" else "lvc")
+    entry = algorithm_entry(FLAGS.algo)
+    inner_loss = FLAGS.inner_loss or entry.legacy_flag_values.get("inner_loss", "lvc")
     if inner_loss not in ("reinforce", "lvc"):
         raise UsageError(f"--inner_loss: unknown {inner_loss!r}; known: reinforce, lvc")
     hidden_sizes = _int_list("hidden_sizes", FLAGS.hidden_sizes, distinct=False)
@@ -415,13 +397,11 @@ def spec_from_flags() -> RunSpec:
             train_tasks = dataclasses.replace(train_tasks, num_tasks=pool_size)
     else:
         num_train_tasks = (train_tasks.num_tasks,)
-    _check_experiment(env, train_tasks, eval_tasks)
+    if not entry.supports(env):
+        kind = "discrete" if env.discrete else "continuous"
+        raise UsageError(f"--algo: {FLAGS.algo} does not run on {env.name}'s {kind} actions")
+    _check_experiment(entry, env, train_tasks, eval_tasks)
 
-    if FLAGS.algo == "rl2_ppo" and FLAGS.num_minibatches > max(meta_batch_sizes):
-        raise UsageError(
-            f"--num_minibatches: {FLAGS.num_minibatches} exceeds the largest meta-batch "
-            f"({max(meta_batch_sizes)} tasks)"
-        )
     shared = dict(
         hidden_sizes=hidden_sizes,
         horizon=env.horizon,
@@ -434,26 +414,8 @@ def spec_from_flags() -> RunSpec:
         num_eval_tasks=FLAGS.num_eval_tasks,
         eval_train_region=FLAGS.eval_train_region,
     )
-    data = None
-    if FLAGS.algo == "macaw":
-        config, data = _macaw_config(env, num_train_tasks, meta_batch_sizes, hidden_sizes)
-    elif FLAGS.algo == "pearl":
-        config = _pearl_config(shared, env, num_train_tasks)
-    elif FLAGS.algo == "rl2_ppo":
-        config = Rl2Config(
-            **shared,
-            episodes_per_trial=FLAGS.episodes_per_trial,
-            trials_per_task=FLAGS.trials_per_task,
-            lr=FLAGS.outer_lr,
-            ppo_epochs=FLAGS.ppo_epochs,
-            num_minibatches=FLAGS.num_minibatches,
-            clip=FLAGS.clip,
-            value_coef=FLAGS.value_coef,
-            entropy_coef=FLAGS.entropy_coef,
-            max_grad_norm=FLAGS.max_grad_norm,
-        )
-    else:
-        config = _maml_config(shared, inner_loss)
+    build = CONFIG_BUILDERS[entry.config_class]
+    config, data = build(entry, shared, env, num_train_tasks, meta_batch_sizes, inner_loss)
     sweep_columns = ["meta_batch_size"]
     if FLAGS.num_train_tasks or train_tasks.num_tasks:
         sweep_columns.append("num_train_tasks")
@@ -471,15 +433,18 @@ def spec_from_flags() -> RunSpec:
     )
 
 
-def _check_experiment(env: Env, train_tasks, eval_tasks) -> None:
+def _check_experiment(entry: AlgorithmEntry, env: Env, train_tasks, eval_tasks) -> None:
     """What each study experiment needs, checked before anything compiles."""
     experiment, space = FLAGS.experiment, env.task_space
     if experiment in ("a", "b") and not FLAGS.num_train_tasks:
         raise UsageError(
             f"--num_train_tasks: experiment ({experiment}) sweeps the number of training tasks"
         )
-    if experiment == "b" and FLAGS.algo != "macaw":
-        raise UsageError("--algo: experiment (b) is MACAW's (offline buffers per task)")
+    if experiment and experiment not in entry.study_experiments:
+        joins = ", ".join(f"({e})" for e in sorted(entry.study_experiments))
+        raise UsageError(
+            f"--algo: {FLAGS.algo} takes no part in experiment ({experiment}); it joins {joins}"
+        )
     if experiment in ("d", "e") and covers_space(space, eval_tasks):
         raise UsageError(
             f"--eval_tasks: experiment ({experiment}) evaluates out of sample; "
@@ -496,15 +461,11 @@ def _check_experiment(env: Env, train_tasks, eval_tasks) -> None:
                 "--eval_train_region: experiment (d) compares out-of-sample with in-sample "
                 "returns; set it"
             )
-    if experiment == "e" and FLAGS.algo in ("rl2_ppo", "pearl", "macaw"):
-        raise UsageError("--algo: experiment (e) counts MAML's test-time gradient steps")
 
 
-def _pearl_config(shared: dict, env: Env, num_train_tasks: tuple[int, ...]) -> PearlConfig:
+def _pearl_config(entry, shared, env, num_train_tasks, meta_batch_sizes, inner_loss):
     """PEARL keeps replay buffers per training task, so its training tasks are always a finite
     pool: the sweep's largest k, and for 'all' (a whole region) --num_task_buffers tasks of it."""
-    if env.discrete:
-        raise UsageError(f"--algo: PEARL needs continuous actions; {env.name} has discrete ones")
     sizes = [k for k in num_train_tasks if k > 0]
     if 0 in num_train_tasks:
         whole = FLAGS.num_task_buffers
@@ -549,7 +510,7 @@ def _pearl_config(shared: dict, env: Env, num_train_tasks: tuple[int, ...]) -> P
     )
 
 
-def _macaw_config(env: Env, num_train_tasks, meta_batch_sizes, hidden_sizes):
+def _macaw_config(entry, shared, env, num_train_tasks, meta_batch_sizes, inner_loss):
     """MACAW trains on the offline data set's training tasks and evaluates on its test tasks."""
     if not FLAGS.offline_data:
         raise UsageError("--offline_data: MACAW needs an offline data set (make_offline_data)")
@@ -590,7 +551,7 @@ def _macaw_config(env: Env, num_train_tasks, meta_batch_sizes, hidden_sizes):
             f"of {FLAGS.offline_data}"
         )
     config = MacawConfig(
-        hidden_sizes=hidden_sizes,
+        hidden_sizes=shared["hidden_sizes"],
         latent_size=FLAGS.latent_size,
         horizon=env.horizon,
         max_meta_batch_size=max(meta_batch_sizes),
@@ -609,10 +570,30 @@ def _macaw_config(env: Env, num_train_tasks, meta_batch_sizes, hidden_sizes):
     return config, data
 
 
-def _maml_config(shared: dict, inner_loss: str) -> MamlConfig:
+def _rl2_config(entry, shared, env, num_train_tasks, meta_batch_sizes, inner_loss):
+    if FLAGS.num_minibatches > max(meta_batch_sizes):
+        raise UsageError(
+            f"--num_minibatches: {FLAGS.num_minibatches} exceeds the largest meta-batch "
+            f"({max(meta_batch_sizes)} tasks)"
+        )
+    return Rl2Config(
+        **shared,
+        episodes_per_trial=FLAGS.episodes_per_trial,
+        trials_per_task=FLAGS.trials_per_task,
+        lr=FLAGS.outer_lr,
+        ppo_epochs=FLAGS.ppo_epochs,
+        num_minibatches=FLAGS.num_minibatches,
+        clip=FLAGS.clip,
+        value_coef=FLAGS.value_coef,
+        entropy_coef=FLAGS.entropy_coef,
+        max_grad_norm=FLAGS.max_grad_norm,
+    )
+
+
+def _maml_config(entry, shared, env, num_train_tasks, meta_batch_sizes, inner_loss):
     return MamlConfig(
         **shared,
-        outer_optimizer="trpo" if FLAGS.algo == "maml_trpo" else "ppo",
+        **entry.config_settings,
         activation=FLAGS.activation,
         rollouts_per_task=FLAGS.rollouts_per_task,
         inner_steps=FLAGS.inner_steps,
@@ -683,3 +664,16 @@ def check_out_dir(out_dir: str, resume: bool) -> None:
                 f"--resume: flag --{name} differs from the run in {out_dir} "
                 f"({current.get(name, 'unset')!s} vs {saved.get(name, 'unset')!s})"
             )
+
+
+def _without_data(build):
+    return lambda *args: (build(*args), None)
+
+
+# How each config class is built from the flags (until the flags are generated from the configs).
+CONFIG_BUILDERS = {
+    MamlConfig: _without_data(_maml_config),
+    Rl2Config: _without_data(_rl2_config),
+    PearlConfig: _without_data(_pearl_config),
+    MacawConfig: _macaw_config,  # returns (config, offline data)
+}

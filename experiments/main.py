@@ -17,7 +17,7 @@ import numpy as np
 from absl import app, logging
 
 from experiments import cli
-from metarl_jax.algos.pearl import buffer_bytes
+from metarl_jax.algos.registry import algorithm_entry
 from metarl_jax.io import checkpoints, metrics, plots, summary
 from metarl_jax.sweep import init_states, initialize_distributed, sweep_members, train
 
@@ -64,10 +64,11 @@ def _check_finite(result, algorithm, rows, last_saved):
 
 
 def _memory_note(spec: cli.RunSpec) -> str:
-    if spec.algo != "pearl":
+    member_bytes = algorithm_entry(spec.algo).member_memory_bytes
+    if member_bytes is None:
         return ""
     members = len(spec.seeds) * len(spec.meta_batch_sizes) * len(spec.num_train_tasks)
-    gib = members * buffer_bytes(spec.config, spec.env) / 2**30
+    gib = members * member_bytes(spec.config, spec.env) / 2**30
     return (
         f"; replay buffers {gib:.2f} GiB on the device(s) ({spec.config.num_task_buffers} tasks x "
         f"{spec.config.replay_capacity:,} transitions per member)"

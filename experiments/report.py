@@ -38,6 +38,7 @@ from absl import app, flags
 from matplotlib.ticker import MaxNLocator
 
 from experiments.flags_file import read_flags_file
+from metarl_jax.algos.registry import REGISTRY
 from metarl_jax.io import report_stats as stats
 from metarl_jax.io.metrics import curve_columns, read_rows
 from metarl_jax.io.plots import group_over_seeds, x_axis
@@ -298,16 +299,17 @@ def check_runs(runs: list[Run]) -> None:
                 f"{run.path}: experiment ({run.experiment}) run without a num_train_tasks column "
                 "in metrics.csv"
             )
-        if run.experiment == "b" and run.algo != "macaw":
-            raise ReportError(f"{run.path}: experiment (b) is MACAW's, not {run.algo}'s")
+        entry = REGISTRY.get(run.algo)
+        if run.experiment and (entry is None or run.experiment not in entry.study_experiments):
+            raise ReportError(
+                f"{run.path}: {run.algo} takes no part in experiment ({run.experiment})"
+            )
         if run.experiment == "d" and "eval_train" not in run.headline:
             raise ReportError(
                 f"{run.path}: experiment (d) run without eval_train/ metrics (in-sample "
                 "evaluation, --eval_train_region)"
             )
         if run.experiment == "e":
-            if not run.algo.startswith("maml"):
-                raise ReportError(f"{run.path}: experiment (e) is MAML only, not {run.algo}")
             curve, _ = run.curves.get("eval", ([], ""))
             if not curve or "_step" not in curve[0]:
                 raise ReportError(

@@ -2,21 +2,15 @@
 
 import os
 
+from metarl_jax.algos.registry import algorithms_for_experiment
+
 STUDY_FLAGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flags", "study")
-ONLINE_ALGOS = ("maml_trpo", "maml_ppo", "rl2_ppo")
-MAML_ALGOS = ("maml_trpo", "maml_ppo")
 
 
 def algorithms_for(flagfile: str) -> tuple[str, ...]:
-    """The algorithms a study flag file applies to: (b) is MACAW's, (e) MAML's; PEARL needs
-    continuous actions, so it joins (a), (c), (d) on every environment but the bandits."""
-    if flagfile.startswith("b_"):
-        return ("macaw",)
-    if flagfile.startswith("e_"):
-        return MAML_ALGOS
-    if flagfile.endswith("_bandit"):
-        return ONLINE_ALGOS
-    return (*ONLINE_ALGOS, "pearl")
+    """The algorithms a study flag file (`<experiment>_<env>`) applies to: those whose registry
+    entry joins the experiment and runs on the env's kind of actions (bandits: discrete)."""
+    return algorithms_for_experiment(flagfile[0], discrete_actions=flagfile.endswith("_bandit"))
 
 
 # CPU sizes: 5 seeds everywhere; bandits with n = 10 pulls, navigation with shorter episodes and
@@ -81,12 +75,19 @@ GPU_PEARL_SHARED = (
 )
 
 
+# PEARL and MACAW runs take sizes of their own (listed with their runs below).
+OWN_SIZES = ("pearl", "macaw")
+
+
+def _shared_size_algorithms(flagfile: str) -> tuple[str, ...]:
+    return tuple(algo for algo in algorithms_for(flagfile) if algo not in OWN_SIZES)
+
+
 def _cpu_runs():
     runs = []
     for flagfile in ("a_bandit", "c_bandit", "d_navigation", "e_navigation", "e_navigation_full"):
         env = flagfile.split("_")[1]
-        algos = MAML_ALGOS if flagfile.startswith("e_") else ONLINE_ALGOS
-        for algo in algos:
+        for algo in _shared_size_algorithms(flagfile):
             overrides = CPU_BANDIT if env == "bandit" else CPU_NAVIGATION
             extra = CPU_ALGO_FLAGS.get(algo, ()) if not flagfile.startswith("c_") else ()
             iterations = CPU_ITERATIONS[(env, algo)]
@@ -115,11 +116,11 @@ PEARL_CPU_FILES = ("a_navigation", "c_navigation", "d_navigation")
 def _gpu_runs():
     runs = []
     for flagfile in ("a_ant_dir", "c_ant_dir", "d_ant_dir", "d_cheetah_vel"):
-        runs += [(flagfile, algo, ()) for algo in ONLINE_ALGOS]
+        runs += [(flagfile, algo, ()) for algo in _shared_size_algorithms(flagfile)]
         env = flagfile.split("_", 1)[1]
         runs.append((flagfile, "pearl", (*GPU_PEARL[env], *GPU_PEARL_SHARED)))
     for flagfile in ("e_ant_dir", "e_ant_dir_full", "e_cheetah_vel", "e_cheetah_vel_full"):
-        runs += [(flagfile, algo, ()) for algo in MAML_ALGOS]
+        runs += [(flagfile, algo, ()) for algo in _shared_size_algorithms(flagfile)]
     runs.append(("b_bandit", "macaw", ()))
     return runs
 

@@ -1,0 +1,124 @@
+"""Which algorithm is which: one entry per algorithm, the only place the apps look them up.
+
+Adding an algorithm = its module + one entry here + its flag files (and, until the flags are
+generated from the configs, its settings in `experiments/cli.py`).
+"""
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from metarl_jax.algos.api import Algorithm
+from metarl_jax.algos.macaw import MacawConfig, make_macaw
+from metarl_jax.algos.maml import MamlConfig, make_maml
+from metarl_jax.algos.pearl import PearlConfig, buffer_bytes, make_pearl
+from metarl_jax.algos.rl2 import Rl2Config, make_rl2
+from metarl_jax.envs import Env
+
+STUDY_EXPERIMENTS = ("a", "b", "c", "d", "e")
+
+
+@dataclasses.dataclass(frozen=True)
+class AlgorithmEntry:
+    name: str
+    config_class: type
+    make: Callable[..., Algorithm]  # (config, env, offline data or None) -> Algorithm
+    discrete_actions: bool  # runs on envs with discrete actions (bandits)
+    continuous_actions: bool
+    offline: bool  # learns from an offline data set (--offline_data), collects nothing
+    # The study experiments it joins: (a) training tasks, (b) offline tasks/buffers, (c) meta-batch
+    # size, (d) out-of-sample tasks, (e) test-time gradient steps.
+    study_experiments: frozenset[str]
+    # Reference defaults of shared settings where they differ from the flags' (flag name -> value
+    # as absl holds it), from the algorithm's reference implementation.
+    reference_defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # Config fields that tell variants sharing a config class apart (MAML's outer step).
+    config_settings: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # Values of settings that saved runs' flags.txt left empty, from before the setting had a
+    # default of its own (`--inner_loss=` before issue 14: MAML-TRPO used REINFORCE).
+    legacy_flag_values: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # Device memory of one sweep member's data beyond parameters (replay buffers), if any.
+    member_memory_bytes: Callable[[Any, Env], int] | None = None
+
+    def supports(self, env: Env) -> bool:
+        return self.discrete_actions if env.discrete else self.continuous_actions
+
+
+def _online(make):
+    return lambda config, env, data=None: make(config, env)
+
+
+def _maml_entry(name: str, outer_optimizer: str, legacy_inner_loss: str) -> AlgorithmEntry:
+    return AlgorithmEntry(
+        name=name,
+        config_class=MamlConfig,
+        make=_online(make_maml),
+        discrete_actions=True,
+        continuous_actions=True,
+        offline=False,
+        study_experiments=frozenset("acde"),
+        config_settings={"outer_optimizer": outer_optimizer},
+        legacy_flag_values={"inner_loss": legacy_inner_loss},
+    )
+
+
+ENTRIES = (
+    _maml_entry("maml_trpo", "trpo", legacy_inner_loss="reinforce"),
+    _maml_entry("maml_ppo", "ppo", legacy_inner_loss="lvc"),
+    AlgorithmEntry(
+        name="rl2_ppo",
+        config_class=Rl2Config,
+        make=_online(make_rl2),
+        discrete_actions=True,
+        continuous_actions=True,
+        offline=False,
+        study_experiments=frozenset("acd"),
+        reference_defaults={"hidden_sizes": ["64"], "meta_batch_size": ["100"], "clip": 0.2},
+    ),
+    AlgorithmEntry(
+        name="pearl",
+        config_class=PearlConfig,
+        make=_online(make_pearl),
+        discrete_actions=False,
+        continuous_actions=True,
+        offline=False,
+        study_experiments=frozenset("acd"),
+        reference_defaults={"hidden_sizes": ["300", "300", "300"], "meta_batch_size": ["4"]},
+        member_memory_bytes=buffer_bytes,
+    ),
+    AlgorithmEntry(
+        name="macaw",
+        config_class=MacawConfig,
+        make=make_macaw,
+        discrete_actions=True,
+        continuous_actions=True,
+        offline=True,
+        study_experiments=frozenset("b"),
+        reference_defaults={
+            "hidden_sizes": ["100", "100", "100"],
+            "meta_batch_size": ["5"],
+            "latent_size": 100,
+            "inner_lr": 1e-3,
+            "eval_adapt_steps": 1,
+            "eval_episodes": 10,
+        },
+    ),
+)
+REGISTRY: Mapping[str, AlgorithmEntry] = {entry.name: entry for entry in ENTRIES}
+ALGORITHM_NAMES = tuple(REGISTRY)
+
+
+def algorithm_entry(name: str) -> AlgorithmEntry:
+    if name not in REGISTRY:
+        raise ValueError(f"unknown algorithm {name!r}; one of {ALGORITHM_NAMES}")
+    return REGISTRY[name]
+
+
+def algorithms_for_experiment(experiment: str, discrete_actions: bool) -> tuple[str, ...]:
+    """The algorithms that join a study experiment on an env with that kind of actions."""
+    return tuple(
+        entry.name
+        for entry in ENTRIES
+        if experiment in entry.study_experiments
+        and (entry.discrete_actions if discrete_actions else entry.continuous_actions)
+    )
