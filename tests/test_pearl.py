@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from metarl_jax.algos import PearlConfig, make_pearl
-from metarl_jax.algos.meta_training import draw_slots, per_task_keys
+from metarl_jax.algos.meta_training import draw_slots, evaluation_keys, per_task_keys, task_samplers
 from metarl_jax.algos.pearl import pearl_parts, training_pool
+from metarl_jax.baselines import scripted_returns
 from metarl_jax.envs import make_env
 from metarl_jax.nets import ContextEncoder, mean_of_factors
 from metarl_jax.sweep import sweep_members, train
@@ -160,6 +161,25 @@ def test_evaluation_explores_with_the_prior_then_conditions_on_what_it_saw():
     assert np.abs(np.asarray(z)).max() > 1e-3  # episode 1 did not act with the prior's z
 
 
+def navigation_pearl(**settings) -> PearlConfig:
+    """The pearl_nav flag files' shared sizes: horizon 20, networks 2 x 64, latent 3, 4 tasks x
+    (40 + 40 steps) and 200 gradient steps per iteration."""
+    return PearlConfig(
+        latent_size=3,
+        hidden_sizes=(64, 64),
+        encoder_hidden_sizes=(64, 64),
+        horizon=20,
+        num_tasks_sample=4,
+        initial_steps=100,
+        prior_steps=40,
+        posterior_steps=40,
+        grad_steps=200,
+        batch_size=64,
+        replay_capacity=20_000,
+        **settings,
+    )
+
+
 def test_pearl_learns_to_find_the_goal_on_navigation():
     """Two goals (PEARL's Cheetah-Dir protocol on 2-D navigation, evaluated on the training
     goals): after a short CPU run the last evaluation episode, acting on the posterior, is far
@@ -167,20 +187,9 @@ def test_pearl_learns_to_find_the_goal_on_navigation():
     than the first episode, which explores with z from the prior."""
     env = make_env("navigation", horizon=20)
     two_goals = Restriction(num_tasks=2)
-    config = PearlConfig(
-        latent_size=3,
-        hidden_sizes=(64, 64),
-        encoder_hidden_sizes=(64, 64),
-        horizon=20,
+    config = navigation_pearl(
         num_task_buffers=2,
-        num_tasks_sample=4,
-        initial_steps=100,
-        prior_steps=40,
-        posterior_steps=40,
-        grad_steps=200,
-        batch_size=64,
         context_batch_size=32,
-        replay_capacity=20_000,
         learn_alpha=True,
         num_eval_tasks=16,
         train_tasks=two_goals,
@@ -202,6 +211,39 @@ def test_pearl_learns_to_find_the_goal_on_navigation():
     assert trained["eval/inference_gain"] == pytest.approx(
         posterior_mean - trained["eval/return_episode0"], rel=1e-5
     )
+
+
+def test_pearl_infers_fresh_goals_after_training_on_40():
+    """pearl_nav's setting, shortened (60 iterations, about a minute): trained on a pool of 40
+    goals, evaluated on 64 fresh goals of the whole square. The posterior episodes must beat the
+    goal-agnostic policy that stays at the start on those very goals by a clear margin, and the
+    exploring first episode (a random walk) by more: the gain is inference of goals never seen."""
+    env = make_env("navigation", horizon=20)
+    config = navigation_pearl(
+        max_meta_batch_size=16,
+        num_task_buffers=40,
+        context_batch_size=64,
+        reward_scale=100.0,
+        alpha=1.0,
+        exploration="uniform_actions",
+        reward_decoder_weight=10.0,
+        critic_trains_encoder=False,
+        num_eval_tasks=64,
+        train_tasks=Restriction(num_tasks=40),
+    )
+    members, _ = sweep_members((0,), (16,), (40,))
+    result = list(train(make_pearl(config, env), members, 60, 60))[-1]
+    trained = {name: float(value[0]) for name, value in result.eval_metrics.items()}
+    samplers = task_samplers(env.task_space, config.train_tasks, config.eval_tasks, 0)
+    fresh = samplers.eval(evaluation_keys(jnp.asarray(60))[0], config.num_eval_tasks)
+    pool = np.asarray(training_pool(config, env).goal)
+    assert np.min(np.linalg.norm(np.asarray(fresh.goal)[:, None] - pool[None], axis=-1)) > 0
+    levels = scripted_returns(env, fresh, jax.random.PRNGKey(0), 20)
+    stay, straight = float(levels["stay_at_start"]), float(levels["straight_to_goal"])
+    assert stay < -6.5 and straight > -1.0, levels  # the frame: about -7.6 and -0.6
+    for episode in (1, 2):
+        assert trained[f"eval/return_episode{episode}"] > stay + 2.0, (trained, stay)
+    assert trained["eval/inference_gain"] > 3.0, trained
 
 
 def test_only_the_critic_and_the_kl_train_the_encoder():
