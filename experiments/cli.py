@@ -20,6 +20,7 @@ from metarl_jax.algos import (
     PearlConfig,
     Rl2Config,
 )
+from metarl_jax.algos.config_checks import ConfigError
 from metarl_jax.algos.macaw import FIELDS as MACAW_FIELDS
 from metarl_jax.algos.macaw import MacawData
 from metarl_jax.algos.registry import ALGORITHM_NAMES, AlgorithmEntry, algorithm_entry
@@ -306,18 +307,7 @@ def spec_from_flags() -> RunSpec:
         "trials_per_task",
         "ppo_epochs",
         "num_minibatches",
-        "latent_size",
-        "num_task_buffers",
-        "num_tasks_sample",
-        "initial_steps",
-        "prior_steps",
-        "posterior_steps",
-        "grad_steps",
-        "batch_size",
-        "context_batch_size",
-        "replay_capacity",
-        "eval_episodes",
-    ):
+    ):  # PEARL's and MACAW's sizes: their configs check them (one line naming the flag)
         _positive(name, getattr(FLAGS, name))
     for name in (
         "inner_lr",
@@ -415,7 +405,11 @@ def spec_from_flags() -> RunSpec:
         eval_train_region=FLAGS.eval_train_region,
     )
     build = CONFIG_BUILDERS[entry.config_class]
-    config, data = build(entry, shared, env, num_train_tasks, meta_batch_sizes, inner_loss)
+    try:
+        config, data = build(entry, shared, env, num_train_tasks, meta_batch_sizes, inner_loss)
+    except ConfigError as error:  # a check the flags above do not repeat: name the setting
+        field = str(error).split(":", 1)[0]
+        raise UsageError(f"--{error}" if field in FLAGS else f"config setting {error}") from None
     sweep_columns = ["meta_batch_size"]
     if FLAGS.num_train_tasks or train_tasks.num_tasks:
         sweep_columns.append("num_train_tasks")

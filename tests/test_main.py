@@ -198,6 +198,11 @@ BAD_FLAGS = {
     ),
     "pearl-on-discrete-actions": (("--algo=pearl", "--env=bandit"), "algo"),
     "pearl-without-gradient-steps": (("--algo=pearl", "--grad_steps=0"), "grad_steps"),
+    # checked by PearlConfig itself (no flag check repeats it): still one line naming the flag
+    "pearl-encoder-trained-by-nothing": (
+        ("--algo=pearl", "--nocritic_trains_encoder"),
+        "critic_trains_encoder",
+    ),
 }
 
 

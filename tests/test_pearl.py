@@ -271,10 +271,13 @@ def test_only_the_critic_and_the_kl_train_the_encoder():
     assert all(np.all(np.asarray(g) == 0.0) for g in actor)
     assert max(float(jnp.max(jnp.abs(g))) for g in critic) > 1e-6
 
-    detached = pearl_parts(dataclasses.replace(config, critic_trains_encoder=False), env)
+    detached = pearl_parts(
+        dataclasses.replace(config, critic_trains_encoder=False, reward_decoder_weight=1.0), env
+    )
+    with_decoder = detached.init_params(jax.random.PRNGKey(0))
     gradient = jax.grad(
         lambda e: detached.losses(
-            {**params, "encoder": e}, params["critic"], batch, context, weights, next(keys)
+            {**with_decoder, "encoder": e}, params["critic"], batch, context, weights, next(keys)
         )[1]["critic_loss"]
     )(params["encoder"])
     assert all(np.all(np.asarray(g) == 0.0) for g in jax.tree.leaves(gradient))

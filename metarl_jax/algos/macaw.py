@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from metarl_jax.algos import config_checks as checks
 from metarl_jax.algos.api import Algorithm, SharedData, SweepMember
 from metarl_jax.algos.meta_training import (
     active_tasks,
@@ -69,6 +70,25 @@ class MacawConfig:
     inner_steps: int = 1  # at meta-test, the headline's number of adaptation steps
     eval_adapt_steps: int = 1  # meta-test curve after 0..K steps
     eval_episodes: int = 10  # online episodes per test task after adaptation
+
+    def __post_init__(self):
+        checks.layer_sizes(self, "hidden_sizes")
+        checks.positive(
+            self,
+            "latent_size",
+            "horizon",
+            "max_meta_batch_size",
+            "batch_size",
+            "inner_lr_init",
+            "value_lr",
+            "policy_lr",
+            "temperature",
+            "max_weight",
+            "policy_std",
+            "inner_steps",
+            "eval_episodes",
+        )
+        checks.non_negative(self, "advantage_coef", "eval_adapt_steps")
 
 
 class MacawData(NamedTuple):

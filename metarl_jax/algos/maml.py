@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
+from metarl_jax.algos import config_checks as checks
 from metarl_jax.algos.api import Algorithm, SweepMember
 from metarl_jax.algos.meta_training import (
     active_tasks,
@@ -40,6 +41,7 @@ from metarl_jax.algos.meta_training import (
     task_samplers,
 )
 from metarl_jax.envs import Env
+from metarl_jax.nets import ACTIVATIONS
 from metarl_jax.rl import (
     INNER_LOSSES,
     Batch,
@@ -121,6 +123,34 @@ class MamlConfig:
     num_eval_tasks: int = 40
     eval_adapt_steps: int = 3
     eval_train_region: bool = False  # also evaluate on the training region (eval_train/...)
+
+    def __post_init__(self):
+        checks.one_of(self, "outer_optimizer", OUTER_OPTIMIZERS)
+        checks.one_of(self, "activation", ACTIVATIONS)
+        checks.one_of(self, "inner_loss", INNER_LOSSES)
+        checks.layer_sizes(self, "hidden_sizes")
+        checks.positive(
+            self,
+            "horizon",
+            "rollouts_per_task",
+            "max_meta_batch_size",
+            "inner_lr",
+            "max_kl",
+            "cg_iterations",
+            "line_search_steps",
+            "outer_lr",
+            "ppo_steps",
+            "clip",
+            "num_eval_tasks",
+        )
+        checks.non_negative(self, "cg_damping", "inner_kl_coef")
+        checks.in_range(self, "inner_steps", 1, MAX_INNER_STEPS)
+        checks.in_range(self, "eval_adapt_steps", 0, MAX_EVAL_ADAPT_STEPS)
+        checks.in_unit_interval(self, "gamma", "gae_lambda")
+        if not 0.0 < self.line_search_ratio < 1.0:
+            checks.fail("line_search_ratio", self.line_search_ratio, "in (0, 1)")
+        if not 0.0 < self.fisher_subsample <= 1.0:
+            checks.fail("fisher_subsample", self.fisher_subsample, "in (0, 1]")
 
 
 def maml_parts(config: MamlConfig, env: Env) -> MamlParts:

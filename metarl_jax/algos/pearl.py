@@ -25,6 +25,12 @@ the number of training tasks k restricts every draw of a task slot to the pool's
 (0: all `num_task_buffers`). A member's draws depend only on (key, j) and its k, so a masked
 member equals a separate run with that meta-batch size and pool.
 
+Options beyond oyster (off by default; BUILD_NOTES, issue 15): `exploration="uniform_actions"`
+(the initial data, the prior phase and evaluation's first episode act uniformly at random; every
+posterior-phase episode acts on the posterior), `reward_decoder_weight` (a decoder predicts
+reward_scale * r from (s, a, z) and its MSE trains the encoder) and `critic_trains_encoder=False`
+(the critic reads z detached: only the decoder and the KL shape the encoder).
+
 Evaluation (oyster's `collect_paths`): per evaluation task, `eval_episodes` episodes in a row; the
 first with z from the prior, each later one with z from the posterior on every transition of the
 episodes before it. `eval/return_episode{e}`, the headline `eval/return` (the last episode) and
@@ -40,6 +46,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from metarl_jax.algos import config_checks as checks
 from metarl_jax.algos.api import Algorithm, SweepMember
 from metarl_jax.algos.meta_training import (
     active_tasks,
@@ -107,6 +114,40 @@ class PearlConfig:
     task_pool_seed: int = 0
     num_eval_tasks: int = 40
     eval_train_region: bool = False
+
+    def __post_init__(self):
+        checks.layer_sizes(self, "hidden_sizes", "encoder_hidden_sizes")
+        checks.positive(
+            self,
+            "latent_size",
+            "horizon",
+            "max_meta_batch_size",
+            "num_task_buffers",
+            "num_tasks_sample",
+            "initial_steps",
+            "prior_steps",
+            "posterior_steps",
+            "grad_steps",
+            "batch_size",
+            "context_batch_size",
+            "replay_capacity",
+            "reward_scale",
+            "lr",
+            "alpha",
+            "eval_episodes",
+            "num_eval_tasks",
+        )
+        checks.non_negative(
+            self, "kl_weight", "reward_decoder_weight", "policy_mean_reg", "policy_std_reg"
+        )
+        checks.in_unit_interval(self, "gamma", "tau")
+        checks.one_of(self, "exploration", ("posterior_sampling", "uniform_actions"))
+        if not self.critic_trains_encoder and self.reward_decoder_weight <= 0:
+            checks.fail(
+                "critic_trains_encoder",
+                False,
+                "True unless reward_decoder_weight > 0 (else only the KL trains the encoder)",
+            )
 
     def episodes(self, steps: int) -> int:
         """Whole episodes that collect at least `steps` transitions."""

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from metarl_jax.algos import config_checks as checks
 from metarl_jax.algos.api import Algorithm, SweepMember
 from metarl_jax.algos.meta_training import (
     active_tasks,
@@ -71,6 +72,29 @@ class Rl2Config:
     task_pool_seed: int = 0
     num_eval_tasks: int = 40
     eval_train_region: bool = False  # also evaluate on the training region (eval_train/...)
+
+    def __post_init__(self):
+        checks.layer_sizes(self, "hidden_sizes")
+        checks.positive(
+            self,
+            "horizon",
+            "episodes_per_trial",
+            "trials_per_task",
+            "max_meta_batch_size",
+            "lr",
+            "ppo_epochs",
+            "num_minibatches",
+            "clip",
+            "num_eval_tasks",
+        )
+        checks.non_negative(self, "value_coef", "entropy_coef", "max_grad_norm")
+        checks.in_unit_interval(self, "gamma", "gae_lambda")
+        if self.num_minibatches > self.max_meta_batch_size:
+            checks.fail(
+                "num_minibatches",
+                self.num_minibatches,
+                f"at most max_meta_batch_size ({self.max_meta_batch_size})",
+            )
 
 
 class PpoBatch(NamedTuple):
