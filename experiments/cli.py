@@ -565,12 +565,7 @@ def _macaw_config(entry, shared, env, num_train_tasks, meta_batch_sizes, inner_l
 
 
 def _rl2_config(entry, shared, env, num_train_tasks, meta_batch_sizes, inner_loss):
-    if FLAGS.num_minibatches > max(meta_batch_sizes):
-        raise UsageError(
-            f"--num_minibatches: {FLAGS.num_minibatches} exceeds the largest meta-batch "
-            f"({max(meta_batch_sizes)} tasks)"
-        )
-    return Rl2Config(
+    return Rl2Config(  # checks num_minibatches <= the largest meta-batch itself
         **shared,
         episodes_per_trial=FLAGS.episodes_per_trial,
         trials_per_task=FLAGS.trials_per_task,
