@@ -9,25 +9,41 @@ setting) and MAML-TRPO (pytorch-maml-rl's bandit setting; of the n pulls, the fi
 pre-adaptation batch and the last n/2 are pulled after one gradient step, all counted), all seeds
 in one compiled call each, then plays every baseline and every trained agent on the same --instances
 fresh bandit instances and prints the mean total reward with its standard error over instances
-(learned agents: each instance's total averaged over seeds first). Writes table.md and table.csv
-in --out_dir.
+(learned agents: each instance's total averaged over seeds first). Beside them, the exact
+Bayes-optimal value (the best expected total reward of any policy under the Beta(1,1) prior, by
+dynamic programming) where its state count stays within reach. Writes table.md and table.csv in
+--out_dir.
 """
 
 import csv
 import datetime
 import os
-import sys
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags, logging
+from absl import flags
 
+from experiments.app_plumbing import (
+    UsageError,
+    check_empty_or_new_dir,
+    check_one_of,
+    check_positive,
+    int_list,
+    run_app,
+)
 from metarl_jax.algos import MamlConfig, Rl2Config, make_maml, make_rl2
 from metarl_jax.algos.maml import maml_parts
 from metarl_jax.algos.rl2 import rl2_parts
-from metarl_jax.baselines import BASELINES, oracle_expected_total, total_reward_table
+from metarl_jax.baselines import (
+    BASELINES,
+    BAYES_OPTIMAL_MAX_STATES,
+    BayesOptimalOutOfReach,
+    bayes_optimal_value,
+    oracle_expected_total,
+    total_reward_table,
+)
 from metarl_jax.envs import make_env
 from metarl_jax.sweep import sweep_members, train
 
@@ -41,6 +57,7 @@ PRESETS = {
     },
 }
 AGENTS = ("rl2_ppo", "maml_trpo")
+BAYES_OPTIMAL = "bayes_optimal"
 TABLE_SEED = 0xBA4D17
 
 flags.DEFINE_string("preset", "cpu", f"Grid and training length: one of {tuple(PRESETS)}.")
@@ -55,42 +72,24 @@ flags.DEFINE_string("out_dir", None, "Output directory (default: runs/bandit_tab
 FLAGS = flags.FLAGS
 
 
-class UsageError(Exception):
-    pass
-
-
-def _positive_ints(name: str, values, minimum: int = 1) -> tuple[int, ...]:
-    try:
-        numbers = tuple(int(v) for v in values)
-    except ValueError:
-        raise UsageError(f"--{name}: expected integers, got {','.join(values)}") from None
-    if not numbers or min(numbers) < minimum or len(set(numbers)) != len(numbers):
-        raise UsageError(f"--{name}: expected distinct integers >= {minimum}, got {values}")
-    return numbers
-
-
 def parse_flags() -> dict:
-    if FLAGS.preset not in PRESETS:
-        raise UsageError(f"--preset: unknown {FLAGS.preset!r}; known: {', '.join(PRESETS)}")
+    check_one_of("preset", FLAGS.preset, PRESETS)
     preset = PRESETS[FLAGS.preset]
-    arms = _positive_ints("arms", FLAGS.arms, minimum=2) if FLAGS.arms else preset["arms"]
-    pulls = _positive_ints("pulls", FLAGS.pulls, minimum=2) if FLAGS.pulls else preset["pulls"]
+    arms = int_list("arms", FLAGS.arms, minimum=2) if FLAGS.arms else preset["arms"]
+    pulls = int_list("pulls", FLAGS.pulls, minimum=2) if FLAGS.pulls else preset["pulls"]
     if any(n % 2 for n in pulls):
         raise UsageError(f"--pulls: MAML splits n into two halves; give even n, got {pulls}")
-    unknown = set(FLAGS.agents) - set(AGENTS)
-    if unknown:
-        raise UsageError(f"--agents: unknown {sorted(unknown)}; known: {', '.join(AGENTS)}")
-    seeds = _positive_ints("seeds", FLAGS.seeds, minimum=0)
+    for agent in FLAGS.agents:
+        check_one_of("agents", agent, AGENTS)
+    seeds = int_list("seeds", FLAGS.seeds, minimum=0)
     if FLAGS.instances < 2:
         raise UsageError(f"--instances: {FLAGS.instances} must be at least 2")
     for name in ("rl2_iterations", "maml_iterations"):
-        if getattr(FLAGS, name) < 0:
-            raise UsageError(f"--{name}: must be non-negative")
+        check_positive(name, getattr(FLAGS, name), allow_zero=True)
     out_dir = FLAGS.out_dir or os.path.join(
         "runs", f"bandit_table_{datetime.datetime.now():%Y%m%d-%H%M%S}"
     )
-    if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
-        raise UsageError(f"--out_dir: {out_dir} exists and is not an empty directory")
+    check_empty_or_new_dir("out_dir", out_dir)
     return {
         "arms": arms,
         "pulls": pulls,
@@ -106,9 +105,7 @@ def _trained_params(algorithm, seeds, meta_batch_size, iterations):
     """Train every seed in one compiled call; the parameters of each seed."""
     members, _ = sweep_members(seeds, (meta_batch_size,))
     result = list(train(algorithm, members, iterations, chunk_length=iterations))[-1]
-    return [
-        jax.tree.map(lambda leaf, i=i: leaf[i], result.state["params"]) for i in range(len(seeds))
-    ]
+    return [jax.tree.map(lambda leaf, i=i: leaf[i], result.state.params) for i in range(len(seeds))]
 
 
 def rl2_totals(num_arms, num_pulls, tasks, key, seeds, iterations) -> np.ndarray:
@@ -150,6 +147,18 @@ def maml_totals(num_arms, num_pulls, tasks, key, seeds, iterations) -> np.ndarra
 LEARNERS = {"rl2_ppo": rl2_totals, "maml_trpo": maml_totals}
 
 
+def bayes_optimal_row(num_arms: int, num_pulls: int) -> dict | None:
+    """The exact Bayes-optimal value as a table row (se 0), or None where it is out of reach."""
+    try:
+        value = bayes_optimal_value(num_arms, num_pulls)
+    except BayesOptimalOutOfReach:
+        return None
+    return {
+        "arms": num_arms, "pulls": num_pulls, "agent": BAYES_OPTIMAL, "mean": value, "se": 0.0,
+        "seeds": "",
+    }  # fmt: skip
+
+
 def build_table(settings: dict) -> list[dict]:
     rows = []
     for num_arms in settings["arms"]:
@@ -162,6 +171,9 @@ def build_table(settings: dict) -> list[dict]:
             cell = {"arms": num_arms, "pulls": num_pulls}
             for name, (mean, se) in total_reward_table(tasks, num_pulls, play_key).items():
                 rows.append({**cell, "agent": name, "mean": mean, "se": se, "seeds": ""})
+            optimum = bayes_optimal_row(num_arms, num_pulls)
+            if optimum is not None:
+                rows.append(optimum)
             for agent in settings["agents"]:
                 iterations = settings["rl2_iterations" if agent == "rl2_ppo" else "maml_iterations"]
                 totals = LEARNERS[agent](
@@ -178,14 +190,15 @@ def build_table(settings: dict) -> list[dict]:
             expected = oracle_expected_total(num_arms, num_pulls)
             print(
                 f"k={num_arms} n={num_pulls}: done in {time.perf_counter() - started:.0f} s "
-                f"(oracle's expectation n k/(k+1) = {expected:.2f})",
+                f"(oracle's expectation n k/(k+1) = {expected:.2f}; Bayes-optimal value "
+                f"{'out of reach' if optimum is None else format(optimum['mean'], '.3f')})",
                 flush=True,
             )
     return rows
 
 
 def markdown(rows: list[dict], agents: tuple[str, ...]) -> str:
-    columns = [*BASELINES, *agents]
+    columns = [*BASELINES, BAYES_OPTIMAL, *agents]
     lines = [
         "| k | n | " + " | ".join(columns) + " |",
         "|---|---|" + "---|" * len(columns),
@@ -193,21 +206,44 @@ def markdown(rows: list[dict], agents: tuple[str, ...]) -> str:
     cells = sorted({(r["arms"], r["pulls"]) for r in rows})
     for k, n in cells:
         by_agent = {r["agent"]: r for r in rows if (r["arms"], r["pulls"]) == (k, n)}
-        values = [f"{by_agent[c]['mean']:.2f} ± {by_agent[c]['se']:.2f}" for c in columns]
+        values = [
+            _bayes_optimal_entry(by_agent.get(c))
+            if c == BAYES_OPTIMAL
+            else f"{by_agent[c]['mean']:.2f} ± {by_agent[c]['se']:.2f}"
+            for c in columns
+        ]
         lines.append(f"| {k} | {n} | " + " | ".join(values) + " |")
     return "\n".join(lines)
 
 
+def _bayes_optimal_entry(row: dict | None) -> str:
+    return "not computed" if row is None else f"{row['mean']:.3f} (exact)"
+
+
+def bayes_optimal_note(rows: list[dict]) -> str:
+    """What the bayes_optimal column holds, and the cells where it was not computed."""
+    cells = sorted({(r["arms"], r["pulls"]) for r in rows})
+    computed = {(r["arms"], r["pulls"]) for r in rows if r["agent"] == BAYES_OPTIMAL}
+    missing = [cell for cell in cells if cell not in computed]
+    note = (
+        f"{BAYES_OPTIMAL}: the expected total reward of the Bayes-optimal policy for n "
+        "undiscounted pulls under the Beta(1,1) prior on every arm, the best any policy can earn "
+        "on average over the task distribution; exact dynamic programming over the arms' "
+        "posteriors, no standard error (se 0 in table.csv)."
+    )
+    if missing:
+        listed = ", ".join(f"({k}, {n})" for k, n in missing)
+        note += (
+            f" Not computed for (k, n) = {listed}: over {BAYES_OPTIMAL_MAX_STATES:,} states, out "
+            "of reach of the exact method."
+        )
+    return note
+
+
 def main(argv):
-    logging.set_verbosity(logging.WARNING)
     if len(argv) > 1:
-        print(f"error: unexpected arguments: {' '.join(argv[1:])}", file=sys.stderr)
-        return 2
-    try:
-        settings = parse_flags()
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    settings = parse_flags()
     print(
         f"bandit table: k in {settings['arms']}, n in {settings['pulls']}, agents "
         f"{settings['agents']} (seeds {settings['seeds']}; RL² {settings['rl2_iterations']}, "
@@ -221,7 +257,7 @@ def main(argv):
     header = (
         f"Mean total reward over {FLAGS.instances} fresh Bernoulli bandit instances "
         f"(p_i ~ U[0,1]) ± standard error over instances; learned agents averaged over seeds "
-        f"{settings['seeds']}.\n\n"
+        f"{settings['seeds']}.\n\n{bayes_optimal_note(rows)}\n\n"
     )
     with open(os.path.join(out_dir, "table.md"), "w") as f:
         f.write(header + table + "\n")
@@ -235,7 +271,7 @@ def main(argv):
 
 
 def entry_point():
-    app.run(lambda argv: sys.exit(main(argv)))
+    run_app(main)
 
 
 if __name__ == "__main__":

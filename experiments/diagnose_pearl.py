@@ -20,14 +20,13 @@ the posterior from it. It prints, per member:
 """
 
 import os
-import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app
 
 from experiments import cli
+from experiments.app_plumbing import UsageError, run_app
 from metarl_jax.algos.meta_training import per_task_keys, task_samplers
 from metarl_jax.algos.pearl import context_vectors, pearl_parts
 from metarl_jax.baselines import scripted_returns
@@ -146,18 +145,14 @@ def _diagnose(spec, parts, samplers, first_episodes, params, num_tasks, key) -> 
 
 def main(argv) -> int:
     del argv
-    try:
-        spec = cli.spec_from_flags()
-        if spec.algo != "pearl":
-            raise cli.UsageError(f"--algo: {spec.algo} is not pearl")
-        if (
-            not FLAGS.out_dir
-            or checkpoints.latest_iteration(os.path.join(FLAGS.out_dir, "checkpoints")) is None
-        ):
-            raise cli.UsageError(f"--out_dir: {FLAGS.out_dir} holds no checkpoint")
-    except cli.UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    spec = cli.spec_from_flags()
+    if spec.algo != "pearl":
+        raise UsageError(f"--algo: {spec.algo} is not pearl")
+    if (
+        not FLAGS.out_dir
+        or checkpoints.latest_iteration(os.path.join(FLAGS.out_dir, "checkpoints")) is None
+    ):
+        raise UsageError(f"--out_dir: {FLAGS.out_dir} holds no checkpoint")
     cli.apply_matmul_precision()
     algorithm = cli.make_algorithm(spec)
     members, rows = sweep_members(spec.seeds, spec.meta_batch_sizes, spec.num_train_tasks)
@@ -168,7 +163,7 @@ def main(argv) -> int:
     print(f"{FLAGS.out_dir}: iteration {iteration}, {FLAGS.probe_tasks} fresh evaluation tasks")
     diagnose = make_diagnosis(spec)
     for i, row in enumerate(rows):
-        params = jax.tree.map(lambda x, i=i: x[i], state["params"])
+        params = jax.tree.map(lambda x, i=i: x[i], state.params)
         found = diagnose(params, FLAGS.probe_tasks, jax.random.PRNGKey(i))
         label = ", ".join(f"{k}={v}" for k, v in row.items())
         print(
@@ -182,7 +177,7 @@ def main(argv) -> int:
 
 
 def entry_point():
-    app.run(lambda argv: sys.exit(main(argv)))
+    run_app(main)
 
 
 if __name__ == "__main__":

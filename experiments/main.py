@@ -79,10 +79,10 @@ def _plan(spec: cli.RunSpec, out_dir: str) -> str:
     members = len(spec.seeds) * len(spec.meta_batch_sizes) * len(spec.num_train_tasks)
     tasks = ",".join(str(k or "all") for k in spec.num_train_tasks)
     return (
-        f"dry run: {spec.algo} on {spec.env.name} (experiment {FLAGS.experiment or '-'}), "
+        f"dry run: {spec.algo} on {spec.env.name} (experiment {spec.experiment or '-'}), "
         f"{members} members = seeds {list(spec.seeds)} x meta-batch "
-        f"{list(spec.meta_batch_sizes)} x training tasks [{tasks}]; train {FLAGS.train_tasks}, "
-        f"eval {FLAGS.eval_tasks}; {spec.num_iterations} iterations; out_dir {out_dir}"
+        f"{list(spec.meta_batch_sizes)} x training tasks [{tasks}]; train {spec.train_tasks}, "
+        f"eval {spec.eval_tasks}; {spec.num_iterations} iterations; out_dir {out_dir}"
         f"{_memory_note(spec)}"
     )
 
@@ -151,11 +151,11 @@ def run(spec: cli.RunSpec, out_dir: str, resume: bool) -> dict:
     plot_paths = plots.write_plots(out_dir, all_rows, sweep_columns)
     finals = summary.final_by_member(all_rows, sweep_columns)
     run_info = {
-        "algo": FLAGS.algo,
-        "env": FLAGS.env,
-        "experiment": FLAGS.experiment,
-        "train_tasks": FLAGS.train_tasks,
-        "eval_tasks": FLAGS.eval_tasks,
+        "algo": spec.algo,
+        "env": spec.env.name,
+        "experiment": spec.experiment,
+        "train_tasks": spec.train_tasks,
+        "eval_tasks": spec.eval_tasks,
         "iterations": spec.num_iterations,
         "num_members": len(rows),
         "wall_seconds_this_session": round(wall_seconds, 2),

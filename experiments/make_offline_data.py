@@ -5,49 +5,44 @@
     python -m experiments.make_offline_data --env=cheetah_dir --num_train_tasks=2 \
         --num_test_tasks=2 --out_dir=data/cheetah_dir          # add --resume after a stop
 
-Training tasks are a pool of --num_train_tasks drawn from --train_tasks with --task_pool_seed,
-test tasks a pool of --num_test_tasks from --test_tasks with --task_pool_seed + 1. The behaviour is
-one SAC agent per task (continuous control; every task vmapped in one compiled chunk of
---chunk_iterations iterations) or Thompson sampling (bandits). Between chunks the state is saved
-in DIR/partial/ (continue with --resume and the same flags); DIR/offline_data.npz and
-DIR/metadata.json (the format of `metarl_jax.io.offline`) replace it at the end.
+The flags make a `metarl_jax.data.DataSetSpec` (see `metarl_jax.data.generation` for what each
+means); `generate_data_set` makes the set. Between SAC chunks the state is saved in DIR/partial/
+with the flags in DIR/partial/flags.txt (continue with --resume and the same flags, except
+--chunk_iterations); DIR/offline_data.npz and DIR/metadata.json (the format of
+`metarl_jax.io.offline`) replace it at the end.
+
+Resuming a partial data set written before flags.txt: its partial/flags.json is read and compared
+with the flags as it was then (values as JSON: numbers, strings, the --hidden_sizes list).
 """
 
-import dataclasses
-import datetime
 import json
-import math
 import os
-import shutil
 import sys
-import time
+from functools import partial
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-from absl import app, flags, logging
+from absl import flags
 
-from metarl_jax.algos.offline_data import (
+from experiments.app_plumbing import (
+    UsageError,
+    check_in_interval,
+    check_no_file_in_the_way,
+    check_positive,
+    check_resumable,
+    int_list,
+    run_app,
+    write_flags_file,
+)
+from experiments.flags_file import parse_flag_lines, read_flags_file
+from metarl_jax.data import (
+    PARTIAL_DIR,
+    DataSetSpec,
     SacAgentConfig,
-    bandit_data_per_task,
-    nominal_iterations,
-    sac_data_arrays,
-    sac_data_chunks,
-    sac_data_init,
-    transitions_per_task,
+    generate_data_set,
+    pool_restrictions,
 )
-from metarl_jax.envs import ENV_NAMES, Env, make_env
-from metarl_jax.io.offline import (
-    DATA_FILE,
-    FIELDS,
-    METADATA_FILE,
-    OfflineDataError,
-    load_partial_state,
-    save_offline_data,
-    save_partial_state,
-    task_arrays,
-)
-from metarl_jax.tasks import RestrictionError, check_pool_size, draw_pool, parse_restriction
+from metarl_jax.envs import ENV_NAMES, make_env
+from metarl_jax.io.offline import DATA_FILE, METADATA_FILE, OfflineDataError
+from metarl_jax.tasks import RestrictionError
 
 FLAGS = flags.FLAGS
 
@@ -74,9 +69,8 @@ flags.DEFINE_list("hidden_sizes", ["256", "256"], "SAC actor and critic hidden l
 flags.DEFINE_integer("random_steps", 2000, "SAC: uniform random actions for a task's first steps.")
 flags.DEFINE_bool("resume", False, "Continue the unfinished data set in --out_dir/partial/.")
 
-PARTIAL_DIR = "partial"
-FLAGS_FILE = "flags.json"
-LOCATION_FLAGS = ("out_dir", "resume")
+FLAGS_FILE = "flags.txt"
+LEGACY_FLAGS_FILE = "flags.json"  # the record of partial data sets written before flags.txt
 RESUMABLE_FLAGS = ("chunk_iterations",)  # chunking does not change the data
 RUN_FLAGS = (
     "env",
@@ -96,86 +90,19 @@ RUN_FLAGS = (
 )
 
 
-class UsageError(Exception):
-    pass
+def run_flag_lines() -> list[str]:
+    """The flags that define the data set, as flags.txt lines (`--name=value`)."""
+    return [FLAGS[name].serialize() for name in RUN_FLAGS]
 
 
-@dataclasses.dataclass(frozen=True)
-class Spec:
-    env: Env
-    config: SacAgentConfig | None  # None: bandit (Thompson sampling)
-    train_restriction: object
-    test_restriction: object
-    out_dir: str
-
-
-def _positive(name: str, allow_zero: bool = False) -> None:
-    value = getattr(FLAGS, name)
-    if value < 0 or (value == 0 and not allow_zero):
-        raise UsageError(
-            f"--{name}: {value} must be {'non-negative' if allow_zero else 'positive'}"
-        )
-
-
-def _hidden_sizes() -> tuple[int, ...]:
+def _check_legacy_flags_json(out_dir: str, path: str) -> None:
+    """A partial data set from before flags.txt: its flags.json compared as it was then."""
     try:
-        sizes = tuple(int(v) for v in FLAGS.hidden_sizes)
-    except ValueError:
-        raise UsageError(f"--hidden_sizes: expected integers, got {FLAGS.hidden_sizes}") from None
-    if not sizes or min(sizes) <= 0:
-        raise UsageError(f"--hidden_sizes: expected positive widths, got {FLAGS.hidden_sizes}")
-    return sizes
-
-
-def _pool_restriction(flag: str, count_flag: str, env: Env):
-    space = env.task_space
-    try:
-        restriction = parse_restriction(getattr(FLAGS, flag), space, flag)
-        if restriction.num_tasks:
-            raise RestrictionError(
-                f"--{flag}: the data set's tasks are already a pool of --{count_flag}; give a "
-                "region (full, range:.., complement:..)"
-            )
-        check_pool_size(getattr(FLAGS, count_flag), space, count_flag)
-    except RestrictionError as error:
-        raise UsageError(str(error)) from None
-    return dataclasses.replace(restriction, num_tasks=getattr(FLAGS, count_flag))
-
-
-def run_flags() -> dict:
-    return {name: FLAGS[name].value for name in RUN_FLAGS}
-
-
-def _check_out_dir(out_dir: str) -> None:
-    """Refuse a finished data set or a file in the way; on --resume, require matching flags."""
-    parent = os.path.abspath(out_dir)
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent):
-        raise UsageError(f"--out_dir: {parent} exists and is not a directory")
-    partial = os.path.join(out_dir, PARTIAL_DIR)
-    if os.path.exists(partial) and not os.path.isdir(partial):
-        raise UsageError(f"--out_dir: {partial} exists and is not a directory")
-    if os.path.exists(os.path.join(out_dir, METADATA_FILE)):
-        raise UsageError(
-            f"--out_dir: {out_dir} already holds an offline data set; choose another directory"
-        )
-    flags_path = os.path.join(partial, FLAGS_FILE)
-    if not FLAGS.resume:
-        if os.path.exists(partial):
-            raise UsageError(
-                f"--out_dir: {out_dir} holds an unfinished data set ({PARTIAL_DIR}/); pass "
-                "--resume to continue it or choose another directory"
-            )
-        return
-    if not os.path.isfile(flags_path):
-        raise UsageError(f"--resume: {out_dir} holds no unfinished data set ({flags_path})")
-    try:
-        with open(flags_path) as f:
+        with open(path) as f:
             saved = json.load(f)
     except (OSError, ValueError) as error:
-        raise UsageError(f"--resume: {flags_path} is unreadable: {error}") from None
-    current = run_flags()
+        raise UsageError(f"--resume: {path} is unreadable: {error}") from None
+    current = {name: FLAGS[name].value for name in RUN_FLAGS}
     for name in RUN_FLAGS:
         if name not in RESUMABLE_FLAGS and saved.get(name) != current[name]:
             raise UsageError(
@@ -184,7 +111,47 @@ def _check_out_dir(out_dir: str) -> None:
             )
 
 
-def spec_from_flags() -> Spec:
+def _check_flags_txt(path: str) -> None:
+    try:
+        saved = read_flags_file(path)
+    except (OSError, ValueError) as error:
+        raise UsageError(f"--resume: {path} is unreadable: {error}") from None
+    current = parse_flag_lines(run_flag_lines())
+    check_resumable(path, saved, current, RESUMABLE_FLAGS, "the unfinished data set")
+
+
+def _check_resumed_flags(out_dir: str, partial_dir: str) -> None:
+    """partial/flags.txt must match the flags; without it, a legacy partial/flags.json must."""
+    flags_path = os.path.join(partial_dir, FLAGS_FILE)
+    legacy_path = os.path.join(partial_dir, LEGACY_FLAGS_FILE)
+    if os.path.isfile(flags_path):
+        _check_flags_txt(flags_path)
+    elif os.path.isfile(legacy_path):
+        _check_legacy_flags_json(out_dir, legacy_path)
+    else:
+        raise UsageError(f"--resume: {out_dir} holds no unfinished data set ({flags_path})")
+
+
+def check_out_dir(out_dir: str, resume: bool) -> None:
+    """Refuse a finished data set or a file in the way; on --resume, require matching flags."""
+    check_no_file_in_the_way("out_dir", out_dir)
+    partial_dir = os.path.join(out_dir, PARTIAL_DIR)
+    if os.path.exists(partial_dir) and not os.path.isdir(partial_dir):
+        raise UsageError(f"--out_dir: {partial_dir} exists and is not a directory")
+    if os.path.exists(os.path.join(out_dir, METADATA_FILE)):
+        raise UsageError(
+            f"--out_dir: {out_dir} already holds an offline data set; choose another directory"
+        )
+    if resume:
+        _check_resumed_flags(out_dir, partial_dir)
+    elif os.path.exists(partial_dir):
+        raise UsageError(
+            f"--out_dir: {out_dir} holds an unfinished data set ({PARTIAL_DIR}/); pass "
+            "--resume to continue it or choose another directory"
+        )
+
+
+def spec_from_flags() -> DataSetSpec:
     """Validate every flag (and --out_dir) before anything compiles; raise UsageError."""
     if FLAGS.env is None:
         raise UsageError(f"--env: required; one of {', '.join(ENV_NAMES)}")
@@ -193,192 +160,73 @@ def spec_from_flags() -> Spec:
     if not FLAGS.out_dir:
         raise UsageError("--out_dir: required")
     for name in ("num_train_tasks", "num_test_tasks", "steps_per_task", "chunk_iterations"):
-        _positive(name)
+        check_positive(name, getattr(FLAGS, name))
     for name in ("horizon", "random_steps", "seed", "task_pool_seed"):
-        _positive(name, allow_zero=True)
-    if not 0.0 <= FLAGS.gamma <= 1.0:
-        raise UsageError(f"--gamma: {FLAGS.gamma} must be in [0, 1]")
+        check_positive(name, getattr(FLAGS, name), allow_zero=True)
+    check_in_interval("gamma", FLAGS.gamma, 0, 1)
     bandit = FLAGS.env == "bandit"
     if bandit and FLAGS.num_arms < 2:
         raise UsageError(f"--num_arms: {FLAGS.num_arms} must be at least 2")
     if bandit and FLAGS.horizon > 1:
         raise UsageError(f"--horizon: bandit data has one pull per episode, got {FLAGS.horizon}")
-    hidden_sizes = _hidden_sizes()
-    env = make_env(FLAGS.env, horizon=FLAGS.horizon or None, num_arms=FLAGS.num_arms)
-    train_restriction = _pool_restriction("train_tasks", "num_train_tasks", env)
-    test_restriction = _pool_restriction("test_tasks", "num_test_tasks", env)
-    _check_out_dir(FLAGS.out_dir)
-    config = None
+    hidden_sizes = int_list("hidden_sizes", FLAGS.hidden_sizes, distinct=False)
+    behaviour = None
     if not bandit:
-        config = SacAgentConfig(
+        behaviour = SacAgentConfig(
             hidden_sizes=hidden_sizes, gamma=FLAGS.gamma, random_steps=FLAGS.random_steps
         )
-    return Spec(env, config, train_restriction, test_restriction, FLAGS.out_dir)
-
-
-def _draw_tasks(spec: Spec):
-    space = spec.env.task_space
-    train = draw_pool(space, spec.train_restriction, FLAGS.task_pool_seed)
-    test = draw_pool(space, spec.test_restriction, FLAGS.task_pool_seed + 1)
-    return train, test
-
-
-def _progress_line(chunk, num_chunks, state, capacity, mean_returns, rows, seconds):
-    sizes = np.asarray(state["buffers"].size)
-    remaining = int(np.sum(capacity - sizes))
-    rate = rows / max(seconds, 1e-9)
-    eta = datetime.timedelta(seconds=round(remaining / rate)) if rate > 0 else "?"
-    returns = mean_returns[np.isfinite(mean_returns)]
-    shown = f"{np.mean(returns):.2f}" if returns.size else "-"
-    return (
-        f"chunk {chunk}/{max(num_chunks, chunk)} | steps per task {int(sizes.mean()):,}/"
-        f"{capacity:,} | mean behaviour return {shown} | {rate:,.0f} steps/s | ETA {eta}"
+    spec = DataSetSpec(
+        env=make_env(FLAGS.env, horizon=FLAGS.horizon or None, num_arms=FLAGS.num_arms),
+        num_train_tasks=FLAGS.num_train_tasks,
+        num_test_tasks=FLAGS.num_test_tasks,
+        steps_per_task=FLAGS.steps_per_task,
+        behaviour=behaviour,
+        train_tasks=FLAGS.train_tasks,
+        test_tasks=FLAGS.test_tasks,
+        task_pool_seed=FLAGS.task_pool_seed,
+        seed=FLAGS.seed,
+        gamma=FLAGS.gamma,
+        chunk_iterations=FLAGS.chunk_iterations,
     )
+    try:
+        pool_restrictions(spec)
+    except RestrictionError as error:
+        raise UsageError(str(error)) from None
+    check_out_dir(FLAGS.out_dir, FLAGS.resume)
+    return spec
 
 
-def _sac_data(spec: Spec, tasks, num_tasks: int):
-    """Run (or resume) the SAC agents chunk by chunk: (arrays, returns [chunks, K+M], seconds)."""
-    env, config = spec.env, spec.config
-    partial = os.path.join(spec.out_dir, PARTIAL_DIR)
-    state = sac_data_init(env, config, tasks, jax.random.PRNGKey(FLAGS.seed), FLAGS.steps_per_task)
-    history, seconds_before = np.zeros((0, num_tasks), np.float32), 0.0
-    if FLAGS.resume and os.path.exists(os.path.join(partial, "state.npz")):
-        state, extras = load_partial_state(partial, state)
-        history, seconds_before = extras["returns"], float(extras["wall_seconds"])
-        print(f"resuming {spec.out_dir} at iteration {int(state['iteration'])}", flush=True)
-    else:
-        os.makedirs(partial, exist_ok=True)
-        with open(os.path.join(partial, FLAGS_FILE), "w") as f:
-            json.dump(run_flags(), f, indent=2)
-    capacity = transitions_per_task(env, FLAGS.steps_per_task)
-    num_chunks = math.ceil(
-        nominal_iterations(env, config, FLAGS.steps_per_task) / FLAGS.chunk_iterations
-    )
-    print(
-        f"SAC behaviour on {num_tasks} tasks of {env.name} ({capacity:,} transitions each, "
-        f"horizon {env.horizon}), chunks of {FLAGS.chunk_iterations} iterations",
-        flush=True,
-    )
-    started = time.perf_counter()
-    last, size_before = started, int(np.sum(state["buffers"].size))
-    initial = state
-    for state, mean_returns in sac_data_chunks(initial, env, config, FLAGS.chunk_iterations):
-        now = time.perf_counter()
-        history = np.concatenate([history, mean_returns[None]])
-        size = int(np.sum(state["buffers"].size))
-        save_partial_state(
-            partial,
-            state,
-            {"returns": history, "wall_seconds": seconds_before + now - started},
-        )
-        chunk = math.ceil(int(state["iteration"]) / FLAGS.chunk_iterations)
-        print(
-            _progress_line(
-                chunk, num_chunks, state, capacity, mean_returns, size - size_before, now - last
-            ),
-            flush=True,
-        )
-        last, size_before = now, size
-    return sac_data_arrays(state), history, seconds_before + time.perf_counter() - started
+def _record_flags(partial_dir: str) -> None:
+    write_flags_file(os.path.join(partial_dir, FLAGS_FILE), run_flag_lines())
 
 
-def _returns_lists(history: np.ndarray, first: int, last: int) -> list[list[float | None]]:
-    """Per task, its mean behaviour return per chunk (None where it no longer collected)."""
-    return [
-        [float(v) if np.isfinite(v) else None for v in history[:, task]]
-        for task in range(first, last)
-    ]
-
-
-def _metadata(spec, train_tasks, num_train, num_test, history, seconds) -> dict:
-    env = spec.env
-    sac_agent = spec.config is not None
-    return {
-        "env": env.name,
-        "task_space": env.task_space.name,
-        "num_arms": FLAGS.num_arms if env.name == "bandit" else None,
-        "obs_size": env.obs_size,
-        "action_size": env.action_size,
-        "discrete": env.discrete,
-        "horizon": env.horizon,
-        "gamma": FLAGS.gamma,
-        "num_train_tasks": num_train,
-        "num_test_tasks": num_test,
-        "transitions_per_task": (
-            transitions_per_task(env, FLAGS.steps_per_task) if sac_agent else FLAGS.steps_per_task
-        ),
-        "task_fields": list(train_tasks._fields),
-        "behaviour": "sac" if sac_agent else "thompson",
-        "seed": FLAGS.seed,
-        "task_pool_seed": FLAGS.task_pool_seed,
-        "train_task_restriction": FLAGS.train_tasks,
-        "test_task_restriction": FLAGS.test_tasks,
-        "returns_per_task": {
-            "train": _returns_lists(history, 0, num_train),
-            "test": _returns_lists(history, num_train, num_train + num_test),
-        },
-        "wall_seconds": round(seconds, 2),
-        # Continuous actions are the policy's, in [-1, 1]; the env acts on action * action_bound.
-        "action_bound": None if env.discrete else env.action_bound,
-        "behaviour_config": dataclasses.asdict(spec.config) if sac_agent else None,
-    }
-
-
-def run(spec: Spec) -> None:
-    train_tasks, test_tasks = _draw_tasks(spec)
-    num_train, num_test = FLAGS.num_train_tasks, FLAGS.num_test_tasks
-    tasks = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), train_tasks, test_tasks)
-    if spec.config is None:
-        started = time.perf_counter()
-        arrays = bandit_data_per_task(tasks, FLAGS.steps_per_task, jax.random.PRNGKey(FLAGS.seed))
-        # Bandits have no chunks: the returns per tenth of the pulls show the learning.
-        history = np.stack(
-            [
-                block.mean(axis=1)
-                for block in np.array_split(
-                    arrays["rewards"], min(10, FLAGS.steps_per_task), axis=1
-                )
-            ]
-        )
-        seconds = time.perf_counter() - started
-    else:
-        arrays, history, seconds = _sac_data(spec, tasks, num_train + num_test)
-    data = {}
-    for split, rows in (("train", slice(0, num_train)), ("test", slice(num_train, None))):
-        data.update({f"{split}/{field}": arrays[field][rows] for field in FIELDS})
-    data.update(task_arrays(train_tasks, "train_tasks"))
-    data.update(task_arrays(test_tasks, "test_tasks"))
-    metadata = _metadata(spec, train_tasks, num_train, num_test, history, seconds)
-    save_offline_data(spec.out_dir, data, metadata)
-    shutil.rmtree(os.path.join(spec.out_dir, PARTIAL_DIR), ignore_errors=True)
-    for name, array in data.items():
-        print(f"{name:24s} {list(array.shape)} {array.dtype}")
-    print(
-        f"offline data set in {os.path.join(spec.out_dir, DATA_FILE)} and {METADATA_FILE} "
-        f"({seconds:.1f} s)",
-        flush=True,
-    )
-
-
-def main(argv):
-    logging.set_verbosity(logging.WARNING)
+def main(argv) -> int:
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+        raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    spec = spec_from_flags()
     try:
-        spec = spec_from_flags()
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    try:
-        run(spec)
+        data, metadata = generate_data_set(
+            spec,
+            FLAGS.out_dir,
+            resume=FLAGS.resume,
+            record_partial=_record_flags,
+            progress=partial(print, flush=True),
+        )
     except OfflineDataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    for name, array in data.items():
+        print(f"{name:24s} {list(array.shape)} {array.dtype}")
+    print(
+        f"offline data set in {os.path.join(FLAGS.out_dir, DATA_FILE)} and {METADATA_FILE} "
+        f"({metadata['wall_seconds']:.1f} s)",
+        flush=True,
+    )
     return 0
 
 
 def entry_point():
-    app.run(lambda argv: sys.exit(main(argv)))
+    run_app(main)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import sys
 from absl import flags
 
 from experiments import cli
+from experiments.app_plumbing import UsageError
 
 FLAGS = cli.FLAGS
 
@@ -24,7 +25,7 @@ def check_runs(runs: list[list[str]]) -> list[str]:
             FLAGS(["experiments.main", *args])
             cli.spec_from_flags()
             errors.append("")
-        except (flags.Error, cli.UsageError) as error:
+        except (flags.Error, UsageError) as error:
             errors.append(str(error).splitlines()[0])
     FLAGS.unparse_flags()
     return errors

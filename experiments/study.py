@@ -19,8 +19,9 @@ import subprocess
 import sys
 import time
 
-from absl import app, flags
+from absl import flags
 
+from experiments.app_plumbing import UsageError, check_no_file_in_the_way, run_app
 from experiments.study_presets import DATA_OF, OFFLINE_DATA, PRESETS, STUDY_FLAGS
 
 flags.DEFINE_enum("preset", "cpu", list(PRESETS), "Sizes: cpu (minutes) or gpu (the seed's).")
@@ -50,36 +51,27 @@ def _main_command(flagfile, algo, overrides, run_dir, extra=()):
     ]
 
 
-def main(argv):
-    if len(argv) > 1:
-        print(f"error: unexpected arguments: {' '.join(argv[1:])}", file=sys.stderr)
-        return 2
-    runs = PRESETS[FLAGS.preset]()
-    if FLAGS.only:
-        known = {flagfile for flagfile, _, _ in runs}
-        unknown = sorted(set(FLAGS.only) - known)
-        if unknown:
-            print(
-                f"error: --only: {unknown} not in the {FLAGS.preset} preset ({sorted(known)})",
-                file=sys.stderr,
-            )
-            return 2
-        runs = [run for run in runs if run[0] in FLAGS.only]
-    out_dir = FLAGS.out_dir or os.path.join(
-        "runs", f"study_{FLAGS.preset}_{datetime.datetime.now():%Y%m%d-%H%M%S}"
-    )
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        print(f"error: --out_dir: {out_dir} exists and is not a directory", file=sys.stderr)
-        return 2
-    report_dir = os.path.join(out_dir, "report")
-    if os.path.exists(report_dir):
-        print(f"error: --out_dir: {report_dir} already exists; the study is done", file=sys.stderr)
-        return 2
-    env = _subprocess_env()
+class StudyFailed(Exception):
+    """A step of the study failed (exit code 1) after printing its output; the message, if any,
+    is the closing `error:` line."""
 
-    # Offline data sets first (MACAW's runs validate against them); seconds for bandits.
+
+def _selected_runs() -> list:
+    runs = PRESETS[FLAGS.preset]()
+    if not FLAGS.only:
+        return runs
+    known = {flagfile for flagfile, _, _ in runs}
+    unknown = sorted(set(FLAGS.only) - known)
+    if unknown:
+        raise UsageError(f"--only: {unknown} not in the {FLAGS.preset} preset ({sorted(known)})")
+    return [run for run in runs if run[0] in FLAGS.only]
+
+
+def _make_offline_data(runs, out_dir: str, env) -> set:
+    """Make the data sets MACAW's runs read (their runs validate against them); seconds for
+    bandits. On a dry run, the names of those that would be made (their runs go unchecked)."""
     needed = sorted({DATA_OF[flagfile] for flagfile, _, _ in runs if flagfile in DATA_OF})
-    not_made = set()  # on a dry run: data sets that would be made first (their runs unchecked)
+    not_made = set()
     for name in needed:
         data_dir = os.path.join(out_dir, "offline_data", name)
         if os.path.exists(os.path.join(data_dir, "metadata.json")):
@@ -104,10 +96,12 @@ def main(argv):
         )
         if made.returncode != 0:
             print(made.stderr.strip()[-2000:], file=sys.stderr)
-            print(f"error: making offline data {name} failed", file=sys.stderr)
-            return 1
+            raise StudyFailed(f"making offline data {name} failed")
+    return not_made
 
-    # Every run's flags are validated, in one process, before the first run starts.
+
+def _planned_runs(runs, out_dir: str) -> list[tuple]:
+    """(flagfile, algo, overrides, run_dir, finished, resume) of every run."""
     planned = []
     for flagfile, algo, overrides in runs:
         if flagfile in DATA_OF:
@@ -118,6 +112,11 @@ def main(argv):
         started = os.path.exists(os.path.join(run_dir, "flags.txt"))
         resume = ("--resume",) if started and not finished else ()
         planned.append((flagfile, algo, overrides, run_dir, finished, resume))
+    return planned
+
+
+def _check_planned_flags(planned, not_made: set, env) -> None:
+    """Every run's flags validated, in one process, before the first run starts."""
     checked = [p for p in planned if DATA_OF.get(p[0]) not in not_made]
     check = subprocess.run(
         [sys.executable, "-m", "experiments.plan"],
@@ -127,21 +126,18 @@ def main(argv):
         text=True,
     )
     if check.returncode != 0:
-        print(f"error: could not check the runs' flags: {check.stderr.strip()[-500:]}")
-        return 1
+        print(
+            f"error: could not check the runs' flags: {check.stderr.strip()[-500:]}",
+            file=sys.stderr,
+        )
+        raise StudyFailed()
     errors = json.loads(check.stdout.strip().splitlines()[-1])  # MuJoCo may print above it
     for (flagfile, algo, *_), error in zip(checked, errors, strict=True):
         if error:
-            print(f"error: {flagfile} --algo={algo}: {error}", file=sys.stderr)
-            return 2
-    print(f"study ({FLAGS.preset}): {len(planned)} runs into {out_dir}", flush=True)
-    if FLAGS.dry_run:
-        for flagfile, algo, overrides, _, finished, _ in planned:
-            state = "done" if finished else "to run"
-            print(f"  {flagfile} --algo={algo} {' '.join(overrides)} [{state}]")
-        return 0
+            raise UsageError(f"{flagfile} --algo={algo}: {error}")
 
-    study_start = time.perf_counter()
+
+def _run_all(planned, env) -> None:
     for i, (flagfile, algo, overrides, run_dir, finished, resume) in enumerate(planned, 1):
         if finished:
             print(f"[{i}/{len(planned)}] {flagfile} {algo}: finished earlier, kept", flush=True)
@@ -157,15 +153,13 @@ def main(argv):
         )
         if result.returncode != 0:
             print(result.stdout[-4000:], file=sys.stderr)
-            print(
-                f"error: {flagfile} --algo={algo} failed (exit {result.returncode})",
-                file=sys.stderr,
-            )
-            return 1
+            raise StudyFailed(f"{flagfile} --algo={algo} failed (exit {result.returncode})")
         final = [line for line in result.stdout.splitlines() if line.startswith("iter ")]
         print(f"    {final[-1] if final else ''}", flush=True)
         print(f"    {time.perf_counter() - started:.0f} s", flush=True)
 
+
+def _report(planned, report_dir: str, env) -> None:
     run_dirs = [run_dir for _, _, _, run_dir, _, _ in planned]
     report = subprocess.run(
         [sys.executable, "-m", "experiments.report", *run_dirs, f"--out_dir={report_dir}"],
@@ -175,14 +169,49 @@ def main(argv):
     )
     if report.returncode != 0:
         print(report.stderr.strip(), file=sys.stderr)
-        return 1
+        raise StudyFailed()
     print(report.stdout.strip().splitlines()[-1] if report.stdout.strip() else "")
+
+
+def _study(runs, out_dir: str, report_dir: str) -> int:
+    env = _subprocess_env()
+    not_made = _make_offline_data(runs, out_dir, env)
+    planned = _planned_runs(runs, out_dir)
+    _check_planned_flags(planned, not_made, env)
+    print(f"study ({FLAGS.preset}): {len(planned)} runs into {out_dir}", flush=True)
+    if FLAGS.dry_run:
+        for flagfile, algo, overrides, _, finished, _ in planned:
+            state = "done" if finished else "to run"
+            print(f"  {flagfile} --algo={algo} {' '.join(overrides)} [{state}]")
+        return 0
+    study_start = time.perf_counter()
+    _run_all(planned, env)
+    _report(planned, report_dir, env)
     print(f"study done in {time.perf_counter() - study_start:.0f} s; report in {report_dir}")
     return 0
 
 
+def main(argv):
+    if len(argv) > 1:
+        raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    runs = _selected_runs()
+    out_dir = FLAGS.out_dir or os.path.join(
+        "runs", f"study_{FLAGS.preset}_{datetime.datetime.now():%Y%m%d-%H%M%S}"
+    )
+    check_no_file_in_the_way("out_dir", out_dir)
+    report_dir = os.path.join(out_dir, "report")
+    if os.path.exists(report_dir):
+        raise UsageError(f"--out_dir: {report_dir} already exists; the study is done")
+    try:
+        return _study(runs, out_dir, report_dir)
+    except StudyFailed as failure:
+        if failure.args:
+            print(f"error: {failure.args[0]}", file=sys.stderr)
+        return 1
+
+
 def entry_point():
-    app.run(lambda argv: sys.exit(main(argv)))
+    run_app(main)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ import numpy as np
 
 from metarl_jax import baselines
 from metarl_jax.algos import MacawConfig, MacawData, make_macaw
+from metarl_jax.algos.macaw import MacawState
 from metarl_jax.envs import make_env
-from metarl_jax.sweep import sweep_members, train
+from metarl_jax.io import checkpoints
+from metarl_jax.sweep import init_states, sweep_members, train
 
 from .conftest import assert_trees_close, member_index, pick
 
@@ -49,7 +51,7 @@ def tiny_macaw(**overrides) -> MacawConfig:
         horizon=1,
         max_meta_batch_size=4,
         batch_size=32,
-        inner_lr_init=1.0,
+        inner_lr=1.0,
         value_lr=1e-3,
         policy_lr=1e-3,
         eval_adapt_steps=2,
@@ -75,7 +77,7 @@ def test_masked_sweep_member_equals_separate_run():
         i = member_index(
             rows, seed=1, meta_batch_size=meta_batch_size, num_train_tasks=num_train_tasks
         )
-        assert_trees_close(pick(sweep.state["params"], i), pick(alone.state["params"], 0))
+        assert_trees_close(pick(sweep.state.params, i), pick(alone.state.params, 0))
         for name, value in {**alone.train_metrics, **alone.eval_metrics}.items():
             logged = {**sweep.train_metrics, **sweep.eval_metrics}[name][i]
             np.testing.assert_allclose(logged, value[0], rtol=1e-4, atol=1e-5, err_msg=name)
@@ -99,7 +101,7 @@ def test_macaw_learns_bandits_from_offline_data():
         latent_size=16,
         max_meta_batch_size=5,
         batch_size=256,
-        inner_lr_init=3.0,
+        inner_lr=3.0,
         eval_adapt_steps=1,
         eval_episodes=500,
     )
@@ -110,3 +112,25 @@ def test_macaw_learns_bandits_from_offline_data():
     best_arm = float(data.test_tasks.arm_probs.max(axis=1).mean())  # about 0.83
     assert adapted > random_play + 0.15, (adapted, random_play, best_arm)
     assert adapted > unadapted + 0.15, (adapted, unadapted)
+
+
+def test_checkpoints_of_either_state_layout_restore(tmp_path):
+    """A checkpoint restores into the state dataclass whether it holds the state as it is or in
+    the dict layout states had before (the same names)."""
+    data = thompson_data(5, 3, 200)
+    algorithm = make_macaw(tiny_macaw(), bandit(), data)
+    members, _ = sweep_members((0, 1), (2,), (0,))
+    state = list(train(algorithm, members, 1, 1))[-1].state
+    saved_before = {
+        "params": state.params,
+        "opt_state": {"value": state.opt_state.value, "policy": state.opt_state.policy},
+        "key": state.key,
+        "iteration": state.iteration,
+    }
+    template = init_states(algorithm, members)
+    for layout, saved in (("dataclass", state), ("dict", saved_before)):
+        manager = checkpoints.checkpoint_manager(str(tmp_path / layout))
+        checkpoints.save(manager, 1, saved)
+        restored = checkpoints.restore(manager, 1, template)
+        assert isinstance(restored, MacawState), layout
+        jax.tree.map(np.testing.assert_array_equal, restored, state)

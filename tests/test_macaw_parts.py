@@ -1,5 +1,6 @@
 """MACAW's weight-transform MLP and losses: shapes, init scale, latent-only inner steps with
-second-order gradients, and the losses against hand-computed numbers."""
+second-order gradients, and the losses (rl.awr's and the algorithm's own on tiny weight-transform
+networks) against hand-computed numbers."""
 
 import math
 
@@ -9,6 +10,14 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
+from metarl_jax.algos.macaw import MacawConfig, adapt_value
+from metarl_jax.algos.macaw_losses import (
+    inner_policy_loss,
+    outer_policy_loss,
+    policy_outputs,
+    value_loss,
+)
+from metarl_jax.envs import make_env
 from metarl_jax.nets.weight_transform import (
     dense_head_apply,
     init_dense_head,
@@ -208,4 +217,70 @@ def test_fixed_std_log_prob_matches_scipy(std):
     expected = norm.logpdf(np.asarray(actions), loc=np.tanh(np.asarray(mean)), scale=std).sum(-1)
     np.testing.assert_allclose(
         fixed_std_gaussian_log_prob(mean, actions, std), expected, rtol=1e-5, atol=1e-5
+    )
+
+
+# ----- the algorithm's losses on one-layer weight-transform networks, latent size 1 ---------
+
+
+def one_layer(latent: float, weights, biases) -> dict:
+    """A weight-transform layer whose latent z = `latent` generates W = latent * weights and
+    b = latent * biases (its transform kernel is [weights..., biases...], its bias 0)."""
+    kernel = jnp.asarray([[*np.ravel(weights), *np.ravel(biases)]], jnp.float32)
+    return {
+        "latents": [jnp.array([latent])],
+        "transforms": [{"kernel": kernel, "bias": 0 * kernel[0]}],
+    }
+
+
+def test_value_loss_and_one_inner_value_step_by_hand():
+    """V(s) = z (0.5 s + 0.25) with z = 2: V = s + 0.5. On s = 1, 2, 0 with returns 1, 3, 1 the
+    errors are 0.5, -0.5, -0.5 (L_V = 0.25) and dL_V/dz = mean(2 err (0.5 s + 0.25)) = -0.25, so
+    one inner step with step size 0.4 moves z to 2.1 and leaves the transform as it is."""
+    value = one_layer(2.0, [0.5], [0.25])
+    batch = {"obs": jnp.array([[1.0], [2.0], [0.0]]), "returns": jnp.array([1.0, 3.0, 1.0])}
+    np.testing.assert_allclose(value_loss(value, batch), 0.25, rtol=1e-6)
+    params = {"value": value, "value_lrs": {"latents": [jnp.array([0.4])]}}
+    adapted = adapt_value(params, batch)
+    np.testing.assert_allclose(adapted["latents"][0], [2.1], rtol=1e-6)
+    np.testing.assert_array_equal(
+        adapted["transforms"][0]["kernel"], value["transforms"][0]["kernel"]
+    )
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_policy_losses_by_hand(normalize):
+    """A bandit policy with logits (0, log 3) (pi = 1/4, 3/4; the observation is 0) and an
+    advantage head A(s, a) = 1 for arm 0, 2 for arm 1, on actions 0, 1, 1 with returns 1, 0, 1
+    and fixed values 0.5: L_AWR = mean(-log pi(a) min(exp(A / T), w_max)) with A = R - V (or A
+    standardised), L_ADV = mean((A(s, a) - (R - V))^2); inner = L_AWR + lambda L_ADV."""
+    env = make_env("bandit", num_arms=2)
+    config = MacawConfig(
+        awr_temperature=0.5, max_awr_weight=2.0, advantage_coef=0.1, normalize_advantages=normalize
+    )
+    policy = {
+        "body": one_layer(1.0, [0.0, 0.0], [0.0, math.log(3.0)]),
+        "advantage_head": one_layer(1.0, [0.0, 1.0, 2.0], [0.0]),  # input (s, one-hot a)
+    }
+    batch = {
+        "obs": jnp.zeros((3, 1)),
+        "actions": jnp.array([0, 1, 1]),
+        "returns": jnp.array([1.0, 0.0, 1.0]),
+    }
+    values = jnp.full((3,), 0.5)
+    log_probs, predicted = policy_outputs(policy, batch, config, env)
+    np.testing.assert_allclose(log_probs, np.log([0.25, 0.75, 0.75]), rtol=1e-6)
+    np.testing.assert_allclose(predicted, [1.0, 2.0, 2.0], rtol=1e-6)
+
+    advantages = np.array([0.5, -0.5, 0.5])
+    if normalize:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    weights = np.minimum(np.exp(advantages / 0.5), 2.0)  # exp(1) clamps to 2
+    awr = np.mean(-np.log([0.25, 0.75, 0.75]) * weights)
+    head = np.mean((np.array([1.0, 2.0, 2.0]) - np.array([0.5, -0.5, 0.5])) ** 2)  # 8.75 / 3
+    np.testing.assert_allclose(
+        outer_policy_loss(policy, batch, values, config, env), awr, rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        inner_policy_loss(policy, batch, values, config, env), awr + 0.1 * head, rtol=1e-6
     )

@@ -187,7 +187,8 @@ BAD_FLAGS = {
     "train-range-outside": ("--train_tasks=range:0,2", "train_tasks"),
     "eval-complement-covers": ("--eval_tasks=complement:-0.5,0.5", "eval_tasks"),
     "eval-adapt-steps-too-many": ("--eval_adapt_steps=1000", "eval_adapt_steps"),
-    "episodes-per-trial-zero": ("--episodes_per_trial=0", "episodes_per_trial"),
+    # a setting is checked by the config of the algorithm that has it
+    "episodes-per-trial-zero": (("--algo=rl2_ppo", "--episodes_per_trial=0"), "episodes_per_trial"),
     "out-of-sample-run-trains-on-everything": (
         ("--experiment=d", "--eval_tasks=complement:0,0.5", "--eval_train_region"),
         "train_tasks",

@@ -182,7 +182,7 @@ def test_first_order_changes_the_outer_step_but_not_the_data():
         algorithm = make_maml(config, env)
         state = algorithm.init(member)
         new_state, metrics = jax.jit(algorithm.update)(state, member)
-        results[first_order] = (state["params"], new_state["params"], jax.device_get(metrics))
+        results[first_order] = (state.params, new_state.params, jax.device_get(metrics))
     (init_2nd, params_2nd, m_2nd), (init_1st, params_1st, m_1st) = results[False], results[True]
     assert max_abs_difference(init_2nd, init_1st) == 0.0
     # The adapted parameters' values are the same, so every rollout is the same.

@@ -3,13 +3,16 @@ sampling on bandits, one SAC agent per task), and the generating app."""
 
 import json
 import os
+import shutil
 import subprocess
+import sys
 
 import jax
 import numpy as np
 import pytest
 
-from metarl_jax.algos.offline_data import (
+from metarl_jax.data import DataSetSpec, generate_data_set
+from metarl_jax.data.behaviour import (
     SacAgentConfig,
     bandit_data_per_task,
     sac_data_arrays,
@@ -29,7 +32,7 @@ from metarl_jax.io.offline import (
 )
 from metarl_jax.tasks import BanditTask, GoalTask, sample_batch
 
-from .conftest import random_offline_dataset, run_main, snapshot
+from .conftest import REPO_ROOT, random_offline_dataset, run_main, snapshot
 
 
 def _tasks(env, n, seed):
@@ -230,6 +233,126 @@ def test_app_writes_a_bandit_data_set_and_refuses_to_overwrite(tmp_path):
     moon_dir = tmp_path / "moon"
     _assert_usage_error(_run_app("--env=moon", f"--out_dir={moon_dir}"), "env")
     assert not moon_dir.exists()
+
+
+# ----- (f) resuming the app: flags.txt, and the flags.json of partial sets made before it ---------
+
+TINY_NAV_FLAGS = (
+    "--env=navigation",
+    "--horizon=10",
+    "--num_train_tasks=2",
+    "--num_test_tasks=1",
+    "--steps_per_task=40",
+    "--random_steps=20",
+    "--hidden_sizes=16",
+    "--chunk_iterations=2",
+)
+STOP_AFTER_FIRST_CHUNK = """
+import sys
+import experiments.make_offline_data as app
+
+def stop_after_first_chunk(*args, progress, **kwargs):
+    def stopping(line):
+        progress(line)
+        if line.startswith("chunk "):
+            raise KeyboardInterrupt
+    return generate(*args, progress=stopping, **kwargs)
+
+generate, app.generate_data_set = app.generate_data_set, stop_after_first_chunk
+sys.argv = ["make_offline_data", *sys.argv[1:]]
+app.entry_point()
+"""
+
+
+def _stopped_after_first_chunk(out_dir):
+    """The app run with TINY_NAV_FLAGS into out_dir, stopped after its first chunk was saved."""
+    env = {**os.environ, "PYTHONPATH": REPO_ROOT, "JAX_PLATFORMS": "cpu"}
+    command = [
+        sys.executable,
+        "-c",
+        STOP_AFTER_FIRST_CHUNK,
+        *TINY_NAV_FLAGS,
+        f"--out_dir={out_dir}",
+    ]
+    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode != 0 and "KeyboardInterrupt" in result.stderr, result.stderr
+    assert sorted(os.listdir(os.path.join(out_dir, "partial"))) == ["flags.txt", "state.npz"]
+
+
+def _legacy_flags_json(**changes) -> dict:
+    """partial/flags.json as the app wrote it before flags.txt: the flags' values as JSON."""
+    return {
+        "env": "navigation",
+        "num_arms": 5,
+        "num_train_tasks": 2,
+        "num_test_tasks": 1,
+        "steps_per_task": 40,
+        "train_tasks": "full",
+        "test_tasks": "full",
+        "task_pool_seed": 0,
+        "seed": 0,
+        "horizon": 10,
+        "gamma": 0.99,
+        "chunk_iterations": 2,
+        "hidden_sizes": ["16"],
+        "random_steps": 20,
+        **changes,
+    }
+
+
+def _assert_same_data_set(directory, expected_arrays, expected_metadata):
+    arrays, metadata = load_offline_data(str(directory))
+    assert set(arrays) == set(expected_arrays)
+    for name, array in expected_arrays.items():
+        np.testing.assert_array_equal(arrays[name], array, err_msg=name)
+    ignored = ("wall_seconds", "format_version", "arrays")
+    assert {k: v for k, v in metadata.items() if k not in ignored} == {
+        k: v for k, v in json.loads(json.dumps(expected_metadata)).items() if k not in ignored
+    }
+
+
+def test_app_resumes_by_flags_txt_and_old_partial_sets_by_flags_json(tmp_path):
+    """A stopped app run leaves partial/flags.txt (the flags that define the data, as --flagfile
+    lines); --resume compares the flags with it (any --chunk_iterations) and finishes the same
+    data set as one uninterrupted library call. Migration rule: a partial set without flags.txt
+    but with the flags.json of the app before it resumes, its JSON compared as before."""
+    spec = DataSetSpec(
+        make_env("navigation", horizon=10),
+        num_train_tasks=2,
+        num_test_tasks=1,
+        steps_per_task=40,
+        behaviour=SacAgentConfig(hidden_sizes=(16,), random_steps=20),
+        chunk_iterations=2,
+    )
+    expected_arrays, expected_metadata = generate_data_set(spec, str(tmp_path / "uninterrupted"))
+
+    stopped = tmp_path / "stopped"
+    _stopped_after_first_chunk(str(stopped))
+    flags_txt = (stopped / "partial" / "flags.txt").read_text().splitlines()
+    assert flags_txt == sorted(flags_txt) and "--hidden_sizes=16" in flags_txt
+    assert "--gamma=0.99" in flags_txt and not any("out_dir" in line for line in flags_txt)
+    legacy = tmp_path / "legacy"
+    shutil.copytree(stopped, legacy)
+    os.remove(legacy / "partial" / "flags.txt")
+
+    _assert_usage_error(_run_app(*TINY_NAV_FLAGS, f"--out_dir={stopped}"), "out_dir")
+    refused = _run_app(*TINY_NAV_FLAGS, "--seed=1", "--resume", f"--out_dir={stopped}")
+    _assert_usage_error(refused, "resume")
+    assert "--seed differs" in refused.stderr and "(1 vs 0)" in refused.stderr
+    resumed = _run_app(*TINY_NAV_FLAGS, "--chunk_iterations=3", "--resume", f"--out_dir={stopped}")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stdout and "at iteration 2" in resumed.stdout
+    _assert_same_data_set(stopped, expected_arrays, expected_metadata)
+
+    (legacy / "partial" / "flags.json").write_text(json.dumps(_legacy_flags_json(seed=1)))
+    refused = _run_app(*TINY_NAV_FLAGS, "--resume", f"--out_dir={legacy}")
+    _assert_usage_error(refused, "resume")
+    assert f"--seed differs from the unfinished data set in {legacy} (0 vs 1)" in refused.stderr
+    (legacy / "partial" / "flags.json").write_text(json.dumps(_legacy_flags_json()))
+    resumed = _run_app(*TINY_NAV_FLAGS, "--resume", f"--out_dir={legacy}")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "at iteration 2" in resumed.stdout
+    _assert_same_data_set(legacy, expected_arrays, expected_metadata)
 
 
 def test_offline_module_exports():

@@ -12,11 +12,18 @@ import pytest
 
 from metarl_jax.algos import PearlConfig, make_pearl
 from metarl_jax.algos.meta_training import draw_slots, evaluation_keys, per_task_keys, task_samplers
-from metarl_jax.algos.pearl import pearl_parts, training_pool
+from metarl_jax.algos.pearl import PearlState, pearl_parts, training_pool
+from metarl_jax.algos.pearl_losses import (
+    critic_and_actor_losses,
+    encoder_kl_loss,
+    regularized_actor_loss,
+    reward_decoder_loss,
+)
 from metarl_jax.baselines import scripted_returns
 from metarl_jax.envs import make_env
+from metarl_jax.io import checkpoints
 from metarl_jax.nets import ContextEncoder, mean_of_factors
-from metarl_jax.sweep import sweep_members, train
+from metarl_jax.sweep import init_states, sweep_members, train
 from metarl_jax.tasks import Restriction
 
 from .conftest import REPO_ROOT, assert_trees_close, member_index, pick, run_main
@@ -88,7 +95,9 @@ def test_masked_sweep_member_equals_separate_run():
             rows, seed=1, meta_batch_size=meta_batch_size, num_train_tasks=num_train_tasks
         )
         for part in ("params", "target_critic"):
-            assert_trees_close(pick(sweep.state[part], i), pick(alone.state[part], 0))
+            assert_trees_close(
+                pick(getattr(sweep.state, part), i), pick(getattr(alone.state, part), 0)
+            )
         for name, value in {**alone.train_metrics, **alone.eval_metrics}.items():
             logged = {**sweep.train_metrics, **sweep.eval_metrics}[name][i]
             np.testing.assert_allclose(logged, value[0], rtol=1e-4, atol=1e-5, err_msg=name)
@@ -109,26 +118,26 @@ def test_one_iteration_fills_the_buffers_as_oyster_does():
     state = jax.jit(algorithm.init)(member)
     updated, _ = jax.jit(algorithm.update)(state, member)
 
-    _, slot_key, data_key, _ = jax.random.split(state["key"], 4)
+    _, slot_key, data_key, _ = jax.random.split(state.key, 4)
     drawn = np.asarray(draw_slots(slot_key, config.num_tasks_sample, 3))
     assert drawn.max() < 3  # only the member's first 3 of the pool's 4 tasks
     pool = training_pool(config, env)
     keys = per_task_keys(data_key, config.num_tasks_sample)
     collect_for_task = jax.jit(parts.collect_for_task)
-    encoder, rl = updated["buffers"]["encoder"], updated["buffers"]["rl"]
-    before = state["buffers"]
+    encoder, rl = updated.buffers.encoder, updated.buffers.rl
+    before = state.buffers
     for slot in range(config.num_task_buffers):
         occurrences = [i for i, s in enumerate(drawn) if s == slot]
         if not occurrences:
             for name in ("encoder", "rl"):
                 jax.tree.map(
                     np.testing.assert_array_equal,
-                    jax.tree.map(lambda x, s=slot: x[s], updated["buffers"][name]),
-                    jax.tree.map(lambda x, s=slot: x[s], before[name]),
+                    jax.tree.map(lambda x, s=slot: x[s], getattr(updated.buffers, name)),
+                    jax.tree.map(lambda x, s=slot: x[s], getattr(before, name)),
                 )
             continue
         task = jax.tree.map(lambda x, s=slot: x[s], pool)
-        phases = [collect_for_task(state["params"], task, keys[i]) for i in occurrences]
+        phases = [collect_for_task(state.params, task, keys[i]) for i in occurrences]
         prior = phases[-1][0]  # the encoder buffer was cleared at every draw
         prior_rows = int(prior.valid.sum())
         assert int(encoder.size[slot]) == prior_rows
@@ -136,7 +145,7 @@ def test_one_iteration_fills_the_buffers_as_oyster_does():
         expected = np.asarray(jnp.swapaxes(prior.obs, 0, 1).reshape(-1, env.obs_size))
         np.testing.assert_allclose(stored, expected[np.asarray(prior.valid.T.reshape(-1)) > 0])
         gained = sum(int(p.valid.sum()) + int(q.valid.sum()) for p, q in phases)
-        assert int(rl.size[slot]) == int(before["rl"].size[slot]) + gained
+        assert int(rl.size[slot]) == int(before.rl.size[slot]) + gained
 
 
 def test_evaluation_explores_with_the_prior_then_conditions_on_what_it_saw():
@@ -313,7 +322,7 @@ def test_diagnosis_refuses_bad_input_before_compiling(tmp_path):
 
 
 def test_uniform_exploration_ignores_the_policy_where_it_explores():
-    """--pearl_exploration=uniform_actions: the prior phase and evaluation's first episode act
+    """--exploration=uniform_actions: the prior phase and evaluation's first episode act
     uniformly at random (the same transitions whatever the parameters), posterior episodes act
     on the posterior (they change with the parameters)."""
     config = tiny_pearl(exploration="uniform_actions", eval_episodes=2)
@@ -355,3 +364,138 @@ def test_reward_decoder_loss_trains_the_encoder_and_is_absent_by_default():
     expected = float(jnp.mean((config.reward_scale * batch["rewards"]) ** 2))
     np.testing.assert_allclose(float(loss), expected, rtol=0.2)
     assert max(float(jnp.max(jnp.abs(g))) for g in jax.tree.leaves(gradient)) > 1e-6
+
+
+def test_checkpoints_restore_and_resume_exactly(tmp_path):
+    """A run resumed from its iteration-2 checkpoint equals the uninterrupted run at iteration 4,
+    buffers and keys included; the checkpoint restores the same whether it holds the state as it
+    is or in the dict layout states had before they were dataclasses (same names)."""
+    algorithm = make_pearl(tiny_pearl(grad_steps=2), navigation())
+    members, _ = sweep_members((0, 1), (4,), (3,))
+    halfway, final = (result.state for result in train(algorithm, members, 4, 2))
+    saved_before = {
+        "params": halfway.params,
+        "target_critic": halfway.target_critic,
+        "opt_state": halfway.opt_state,
+        "buffers": {"encoder": halfway.buffers.encoder, "rl": halfway.buffers.rl},
+        "key": halfway.key,
+        "iteration": halfway.iteration,
+    }
+    template = init_states(algorithm, members)
+    for layout, saved in (("dataclass", halfway), ("dict", saved_before)):
+        manager = checkpoints.checkpoint_manager(str(tmp_path / layout))
+        checkpoints.save(manager, 2, saved)
+        restored = checkpoints.restore(manager, 2, template)
+        assert isinstance(restored, PearlState), layout
+        jax.tree.map(np.testing.assert_array_equal, restored, halfway)
+    resumed = list(train(algorithm, members, 4, 2, restored, 2))[-1].state
+    jax.tree.map(np.testing.assert_array_equal, resumed, final)
+
+
+# ----- the losses on hand-made inputs -------------------------------------------------------
+
+
+def test_encoder_kl_loss_by_hand():
+    """beta sum_i w_i KL(N(m_i, v_i) || N(0, I)), KL = 0.5 sum(v + m^2 - 1 - log v): task 0 is
+    the prior (KL 0); task 1 has KL 0.5 ((0.5 + 1 - 1 - log 0.5) + (2 + 1 - 1 - log 2)) = 1.25."""
+    means = jnp.array([[0.0, 0.0], [1.0, -1.0]])
+    variances = jnp.array([[1.0, 1.0], [0.5, 2.0]])
+    loss, kl = encoder_kl_loss(means, variances, jnp.array([1.0, 0.5]), 0.1)
+    np.testing.assert_allclose(kl, [0.0, 1.25], atol=1e-6)
+    np.testing.assert_allclose(loss, 0.1 * 0.5 * 1.25, rtol=1e-6)
+
+
+def test_reward_decoder_loss_and_actor_penalties_by_hand():
+    """Decoder D(s, a, z) = p (s + a + z) against 5 r, and oyster's penalties on the actor's
+    mean and log-std, weighted over a meta-batch of one task of two transitions."""
+    batch = {
+        "obs": jnp.array([[[1.0], [2.0]]]),
+        "actions": jnp.array([[[0.5], [-0.5]]]),
+        "rewards": jnp.array([[0.5, 1.0]]),
+    }
+    z = jnp.array([[[0.5], [0.5]]])
+    weights = jnp.array([[1.0, 0.0]])  # the second transition is masked out
+
+    def decoder(p, obs, actions, latents):
+        return p * (obs + actions + latents)[..., 0]
+
+    # D = 2 * (1 + 0.5 + 0.5) = 4 against 5 * 0.5 = 2.5: (4 - 2.5)^2 = 2.25
+    loss = reward_decoder_loss(decoder, 2.0, batch, z, weights, reward_scale=5.0)
+    np.testing.assert_allclose(loss, 2.25, rtol=1e-6)
+    mean = jnp.array([[[1.0, 3.0], [7.0, 7.0]]])
+    log_std = jnp.array([[[-2.0, 0.0], [7.0, 7.0]]])
+    # 1 + 0.1 * mean(1, 9) + 0.01 * mean(4, 0) = 1 + 0.5 + 0.02
+    penalized = regularized_actor_loss(1.0, mean, log_std, weights, 0.1, 0.01)
+    np.testing.assert_allclose(penalized, 1.52, rtol=1e-6)
+
+
+def linear_actor(p, obs_z):
+    """mean = p (s + z), log-std -20: the sampled action is tanh(mean) to within 1e-8."""
+    mean = p * jnp.sum(obs_z, axis=-1, keepdims=True)
+    return mean, jnp.full_like(mean, -20.0)
+
+
+def linear_critics(p, obs_z, actions):
+    """Q_k = p_k (s + z) + a."""
+    inputs, action = jnp.sum(obs_z, axis=-1), actions[..., 0]
+    return p["q1"] * inputs + action, p["q2"] * inputs + action
+
+
+def test_critic_and_actor_losses_by_hand():
+    """Twin-Q and actor losses with z appended to s, on linear networks, alpha = 0:
+    y = 5 r + 0.9 (1 - d) min_k Q'_k(s' + z, tanh(mu(s' + z))), L_Q = sum_k mean((Q_k - y)^2),
+    L_pi = -mean(min_k Q_k(s + z, tanh(mu(s + z)))); z trains the encoder through the critic
+    only, and not at all when the critic does not train the encoder."""
+    obs, next_obs = np.array([0.5, -1.0]), np.array([1.0, 0.0])
+    actions, rewards, dones = np.array([0.2, -0.4]), np.array([1.0, -1.0]), np.array([0.0, 1.0])
+    z = 0.25
+    batch = {
+        "obs": jnp.asarray(obs[None, :, None]),
+        "next_obs": jnp.asarray(next_obs[None, :, None]),
+        "actions": jnp.asarray(actions[None, :, None]),
+        "rewards": jnp.asarray(rewards[None]),
+        "dones": jnp.asarray(dones[None]),
+    }
+    params = {"actor": 0.5, "critic": {"q1": 2.0, "q2": -1.0}}
+    target_critic = {"q1": 1.0, "q2": 3.0}
+    keys = jax.random.split(jax.random.PRNGKey(0), 2)
+
+    def losses(z_value, critic_trains_encoder=True):
+        return critic_and_actor_losses(
+            linear_actor,
+            linear_critics,
+            params,
+            target_critic,
+            batch,
+            jnp.full((1, 2, 1), z_value),
+            keys[:1],
+            keys[1:],
+            jnp.ones((1, 2)),
+            alpha=0.0,
+            gamma=0.9,
+            reward_scale=5.0,
+            critic_trains_encoder=critic_trains_encoder,
+        )
+
+    critic_loss, actor_loss, (q1, _, _, _) = losses(z)
+    next_action = np.tanh(0.5 * (next_obs + z))
+    target = 5.0 * rewards + 0.9 * (1.0 - dones) * np.minimum(
+        1.0 * (next_obs + z) + next_action, 3.0 * (next_obs + z) + next_action
+    )
+    q1_expected, q2_expected = 2.0 * (obs + z) + actions, -1.0 * (obs + z) + actions
+    expected_critic = np.mean((q1_expected - target) ** 2) + np.mean((q2_expected - target) ** 2)
+    np.testing.assert_allclose(q1[0], q1_expected, rtol=1e-6)
+    np.testing.assert_allclose(critic_loss, expected_critic, rtol=1e-6)
+    action = np.tanh(0.5 * (obs + z))
+    expected_actor = -np.mean(np.minimum(2.0 * (obs + z) + action, -1.0 * (obs + z) + action))
+    np.testing.assert_allclose(actor_loss, expected_actor, rtol=1e-6)
+
+    critic_grad = jax.grad(lambda v: losses(v)[0])(z)
+    actor_grad = jax.grad(lambda v: losses(v)[1])(z)
+    detached_grad = jax.grad(lambda v: losses(v, critic_trains_encoder=False)[0])(z)
+    # d/dz sum_k mean((Q_k - y)^2) with dQ_1/dz = 2, dQ_2/dz = -1 (y holds z fixed)
+    expected_grad = np.mean(2 * (q1_expected - target) * 2.0) + np.mean(
+        2 * (q2_expected - target) * -1.0
+    )
+    np.testing.assert_allclose(critic_grad, expected_grad, rtol=1e-5)
+    assert float(actor_grad) == 0.0 and float(detached_grad) == 0.0

@@ -136,7 +136,7 @@ def test_masked_sweep_member_equals_separate_run(num_minibatches, members):
         i = member_index(
             rows, seed=1, meta_batch_size=meta_batch_size, num_train_tasks=num_train_tasks
         )
-        assert_trees_close(pick(sweep.state["params"], i), pick(alone.state["params"], 0))
+        assert_trees_close(pick(sweep.state.params, i), pick(alone.state.params, 0))
         for name, value in {**alone.train_metrics, **alone.eval_metrics}.items():
             logged = {**sweep.train_metrics, **sweep.eval_metrics}[name][i]
             np.testing.assert_allclose(logged, value[0], rtol=1e-4, atol=1e-5, err_msg=name)
@@ -163,7 +163,7 @@ def test_rl2_beats_random_on_five_armed_bandits():
     config = Rl2Config(horizon=pulls, episodes_per_trial=1, max_meta_batch_size=100)
     members, _ = sweep_members((0,), (100,))
     result = list(train(make_rl2(config, env), members, 150, 150))[-1]
-    params = pick(result.state["params"], 0)
+    params = pick(result.state.params, 0)
     tasks = jax.vmap(env.task_space.sample)(jax.random.split(jax.random.PRNGKey(7), 1000))
     totals = np.asarray(rl2_parts(config, env).trial_returns(params, tasks, jax.random.PRNGKey(8)))
     random_totals = pulls * np.asarray(tasks.arm_probs).mean(axis=1)

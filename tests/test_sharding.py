@@ -112,7 +112,7 @@ def _single(out_dir: str) -> None:
         "one_state_is_sharded_state": one[-1].state is one[-1].sharded_state,
         "restored_template": _layout(init_states(algorithm, members)),
     }
-    padded = jax.device_get(four[-1].sharded_state["params"])
+    padded = jax.device_get(four[-1].sharded_state.params)
     facts["padding_repeats_last_member"] = all(
         np.array_equal(leaf[k], leaf[NUM_MEMBERS - 1])
         for leaf in jax.tree.leaves(padded)
@@ -223,7 +223,7 @@ def _run(arrays, name):
 def _assert_runs_equal(arrays, name, reference):
     actual, expected = _run(arrays, name), _run(arrays, reference)
     assert actual.keys() == expected.keys()
-    assert any(key.startswith("['state']['params']") for key in expected)
+    assert any(key.startswith("['state'].params") for key in expected)
     assert any(key.startswith("['eval']") for key in expected)
     for key, value in expected.items():
         assert value.shape[0] == NUM_MEMBERS, key
@@ -236,7 +236,7 @@ def test_four_devices_equal_one_device(runs):
     facts = facts["single"]
     assert facts["iterations"]["four"] == facts["iterations"]["one"] == [1, 2]
     _assert_runs_equal(arrays, "four", "one")
-    np.testing.assert_array_equal(arrays["four['state']['iteration']"], ITERATIONS)
+    np.testing.assert_array_equal(arrays["four['state'].iteration"], ITERATIONS)
 
 
 def test_state_is_sharded_over_four_devices(runs):

@@ -161,5 +161,5 @@ def test_inner_loss_defaults_and_the_rule_for_old_flags_txt():
     assert inner_loss("--algo=maml_ppo", "--inner_loss=") == "lvc"
     assert inner_loss("--algo=maml_trpo", "--inner_loss=reinforce") == "reinforce"
     assert check_runs([["--algo=maml_trpo", "--inner_loss=dice"]]) == [
-        "--inner_loss: unknown 'dice'; known: reinforce, lvc"
+        "--inner_loss: 'dice' must be one of ('reinforce', 'lvc')"
     ]

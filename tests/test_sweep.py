@@ -59,7 +59,7 @@ def separate_run(outer_optimizer, meta_batch_size, num_train_tasks, pool, seed=0
 
 def assert_member_equals_run(sweep, rows, run, **member):
     i = member_index(rows, **member)
-    assert_trees_close(pick(sweep.state["params"], i), pick(run.state["params"], 0))
+    assert_trees_close(pick(sweep.state.params, i), pick(run.state.params, 0))
     assert set(sweep.train_metrics) == set(run.train_metrics)
     assert set(sweep.eval_metrics) == set(run.eval_metrics)
     pairs = [(sweep.train_metrics, run.train_metrics), (sweep.eval_metrics, run.eval_metrics)]
@@ -69,7 +69,7 @@ def assert_member_equals_run(sweep, rows, run, **member):
                 metrics[name][i], single[name][0], rtol=1e-4, atol=1e-5, err_msg=name
             )
     assert sweep.env_steps[i] == run.env_steps[0]
-    assert int(sweep.state["iteration"][i]) == int(run.state["iteration"][0]) == ITERATIONS
+    assert int(sweep.state.iteration[i]) == int(run.state.iteration[0]) == ITERATIONS
 
 
 @pytest.mark.parametrize("outer_optimizer", OPTIMIZERS)
@@ -99,7 +99,7 @@ def test_all_tasks_member_equals_separate_full_run():
 def test_sweep_members_really_differ(outer_optimizer):
     """Sanity: the equivalences above are not trivially met by members that never moved."""
     sweep, rows = big_sweep(outer_optimizer)
-    params = sweep.state["params"]
+    params = sweep.state.params
 
     def distance(a, b):
         return max_abs_difference(pick(params, member_index(rows, **a)), pick(params, b))
@@ -111,7 +111,7 @@ def test_sweep_members_really_differ(outer_optimizer):
     assert distance({**base, "num_train_tasks": 1}, i) > 1e-5
     assert distance({**base, "num_train_tasks": 0}, i) > 1e-5
     # Every member is finite and has trained for the same number of iterations.
-    assert np.all(np.asarray(sweep.state["iteration"]) == ITERATIONS)
+    assert np.all(np.asarray(sweep.state.iteration) == ITERATIONS)
     for value in {**sweep.train_metrics, **sweep.eval_metrics}.values():
         assert np.all(np.isfinite(value))
     # env steps: meta-batch size x episodes x horizon x (inner steps + 1) x iterations.

@@ -12,7 +12,8 @@ tasks' offline buffers:
 Every layer of the value and policy networks is a weight-transform layer: only its latent vector
 adapts in the inner loop (`nets.weight_transform`); eta and alpha are learned per-parameter step
 sizes, trained by the outer step through the inner one (second order). The policy has an
-advantage head on (features, action), trained only in the inner loop's L_ADV.
+advantage head on (features, action), trained only in the inner loop's L_ADV. The losses are
+`algos.macaw_losses`'s.
 
 The offline data set (`SharedData`, one copy per device) holds K training and M test tasks'
 buffers. Sweep axes: the task batch size masks the meta-batch (task j weighs 0 for j >= m), the
@@ -24,14 +25,24 @@ fresh batch), then act online: `eval/return_step{k}`, and the headline `eval/ret
 """
 
 import dataclasses
+import functools
+from collections.abc import Callable
 from typing import NamedTuple
 
+import flax.struct
 import jax
 import jax.numpy as jnp
 import optax
 
 from metarl_jax.algos import config_checks as checks
+from metarl_jax.algos import settings
 from metarl_jax.algos.api import Algorithm, SharedData, SweepMember
+from metarl_jax.algos.macaw_losses import (
+    inner_policy_loss,
+    outer_policy_loss,
+    state_values,
+    value_loss,
+)
 from metarl_jax.algos.meta_training import (
     active_tasks,
     draw_slots,
@@ -39,13 +50,9 @@ from metarl_jax.algos.meta_training import (
     per_task_keys,
     pool_size,
 )
+from metarl_jax.algos.settings import setting
 from metarl_jax.envs import Env
-from metarl_jax.nets.weight_transform import (
-    init_wt_mlp,
-    merge,
-    split_adapted,
-    wt_mlp_apply,
-)
+from metarl_jax.nets.weight_transform import init_wt_mlp, merge, split_adapted, wt_mlp_apply
 from metarl_jax.rl import awr
 from metarl_jax.rl.rollout import collect_transitions, episode_returns
 
@@ -54,22 +61,26 @@ FIELDS = ("obs", "actions", "rewards", "returns")
 
 @dataclasses.dataclass(frozen=True)
 class MacawConfig:
-    hidden_sizes: tuple[int, ...] = (100, 100, 100)
-    latent_size: int = 100  # of every weight-transform layer
+    hidden_sizes: tuple[int, ...] = settings.hidden_sizes((100, 100, 100))
+    latent_size: int = settings.latent_size(100)  # of every weight-transform layer
     horizon: int = 200
     max_meta_batch_size: int = 5  # tasks per meta-iteration
-    batch_size: int = 256  # transitions in each of D_tr and D_ts
-    inner_lr_init: float = 1e-3
-    value_lr: float = 1e-5
-    policy_lr: float = 1e-4
-    advantage_coef: float = 0.01  # lambda
-    temperature: float = 1.0  # T of exp(A / T)
-    max_weight: float = 20.0  # clamp of exp(A / T)
-    normalize_advantages: bool = True  # standardise A over the batch before exp(A / T) (macaw)
-    policy_std: float = 0.2  # fixed sigma of the tanh-mean Gaussian policy (continuous actions)
-    inner_steps: int = 1  # at meta-test, the headline's number of adaptation steps
-    eval_adapt_steps: int = 1  # meta-test curve after 0..K steps
-    eval_episodes: int = 10  # online episodes per test task after adaptation
+    batch_size: int = settings.batch_size()
+    inner_lr: float = settings.inner_lr(1e-3)
+    value_lr: float = setting(1e-5, "MACAW: outer Adam learning rate of the value function.")
+    policy_lr: float = setting(1e-4, "MACAW: outer Adam learning rate of the policy.")
+    advantage_coef: float = setting(0.01, "MACAW: weight lambda of the advantage-head loss.")
+    awr_temperature: float = setting(1.0, "MACAW: temperature T of the weights exp(A/T).")
+    max_awr_weight: float = setting(20.0, "MACAW: clamp of the weights exp(A/T).")
+    normalize_advantages: bool = setting(
+        True, "MACAW: standardise A over the batch before exp(A/T) (as macaw)."
+    )
+    policy_std: float = setting(
+        0.2, "MACAW: fixed standard deviation of the policy (continuous actions)."
+    )
+    inner_steps: int = settings.inner_steps()
+    eval_adapt_steps: int = settings.eval_adapt_steps(1)
+    eval_episodes: int = settings.eval_episodes(10)
 
     def __post_init__(self):
         checks.layer_sizes(self, "hidden_sizes")
@@ -79,11 +90,11 @@ class MacawConfig:
             "horizon",
             "max_meta_batch_size",
             "batch_size",
-            "inner_lr_init",
+            "inner_lr",
             "value_lr",
             "policy_lr",
-            "temperature",
-            "max_weight",
+            "awr_temperature",
+            "max_awr_weight",
             "policy_std",
             "inner_steps",
             "eval_episodes",
@@ -101,224 +112,256 @@ class MacawData(NamedTuple):
     test_tasks: object
 
 
-def _action_inputs(actions, env: Env):
-    return jax.nn.one_hot(actions, env.action_size) if env.discrete else actions
+@flax.struct.dataclass
+class MacawOptState:
+    value: optax.OptState  # Adam over {value, value_lrs}
+    policy: optax.OptState  # Adam over {policy, policy_lrs}
 
 
-def _standardized(advantages, enabled: bool):
-    if not enabled:
-        return advantages
-    return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+@flax.struct.dataclass
+class MacawState:
+    """One sweep member's training state. The fields carry the names of the dict that held it
+    before, so a checkpoint saved in either layout restores into it."""
+
+    params: dict  # {value, policy: {body, advantage_head}, value_lrs, policy_lrs}
+    opt_state: MacawOptState
+    key: jax.Array
+    iteration: jax.Array
+
+
+class MacawParts(NamedTuple):
+    """The pieces of a meta-iteration, for benchmarks and tests; `make_macaw` composes them.
+    Buffers are a data set's split (`MacawData.train` or `.test`), passed in, never closed over."""
+
+    init_params: Callable  # key -> {value, policy: {body, advantage_head}, value_lrs, policy_lrs}
+    draw_batch: Callable  # (buffers, task_index, key) -> batch of `batch_size` transitions
+    adapt_value: Callable  # (params, batch) -> phi': one inner step of the value's latents
+    adapt_policy: Callable  # (params, policy, value, batch) -> theta': one inner step
+    task_losses: Callable  # (params, task_index, key, buffers) -> outer (value, policy) losses
+    meta_step: Callable  # (params, opt_state, buffers, task indices, weights, key) -> ...
+    evaluate_task: Callable  # (params, buffers, task_index, task, key) -> returns [K + 1]
+    value_optimizer: optax.GradientTransformation
+    policy_optimizer: optax.GradientTransformation
+
+
+def macaw_parts(config: MacawConfig, env: Env) -> MacawParts:
+    value_optimizer = optax.adam(config.value_lr)
+    policy_optimizer = optax.adam(config.policy_lr)
+
+    def bind(fn):
+        return functools.partial(fn, config, env)
+
+    return MacawParts(
+        init_params=bind(init_params),
+        draw_batch=functools.partial(draw_batch, config),
+        adapt_value=adapt_value,
+        adapt_policy=bind(adapt_policy),
+        task_losses=bind(task_losses),
+        meta_step=functools.partial(meta_step, config, env, value_optimizer, policy_optimizer),
+        evaluate_task=bind(evaluate_task),
+        value_optimizer=value_optimizer,
+        policy_optimizer=policy_optimizer,
+    )
+
+
+def init_params(config: MacawConfig, env: Env, key) -> dict:
+    """Weight-transform value and policy networks, the policy's advantage head, and the inner
+    loop's per-parameter step sizes (all `inner_lr`)."""
+    hidden = tuple(config.hidden_sizes)
+    value_key, policy_key, head_key = jax.random.split(key, 3)
+    value = init_wt_mlp(value_key, (env.obs_size, *hidden, 1), config.latent_size)
+    policy = {
+        "body": init_wt_mlp(
+            policy_key, (env.obs_size, *hidden, env.action_size), config.latent_size
+        ),
+        "advantage_head": init_wt_mlp(
+            head_key, (hidden[-1] + env.action_size, 1), config.latent_size
+        ),
+    }
+    return {
+        "value": value,
+        "policy": policy,
+        "value_lrs": awr.init_inner_lrs(split_adapted(value)[0], config.inner_lr),
+        "policy_lrs": awr.init_inner_lrs(split_adapted(policy)[0], config.inner_lr),
+    }
+
+
+def value_part(params: dict) -> dict:
+    """What the value's optimizer trains: its network and its inner step sizes."""
+    return {"value": params["value"], "value_lrs": params["value_lrs"]}
+
+
+def policy_part(params: dict) -> dict:
+    """What the policy's optimizer trains: its network, its head and their inner step sizes."""
+    return {"policy": params["policy"], "policy_lrs": params["policy_lrs"]}
+
+
+def draw_batch(config: MacawConfig, buffers, task_index, key) -> dict:
+    """A batch of `batch_size` transitions of one task's buffer, uniform with replacement."""
+    size = jax.tree.leaves(buffers)[0].shape[1]
+    rows = jax.random.randint(key, (config.batch_size,), 0, size)
+    return {name: buffers[name][task_index, rows] for name in FIELDS}
+
+
+# ----- the inner loop: one step of the latents, learned step sizes --------------------------
+
+
+def adapt_value(params, batch):
+    """phi' = phi - eta * grad L_V(phi, D_tr), on the value's latents only."""
+    adapted, fixed = split_adapted(params["value"])
+
+    def loss(adapted, fixed):
+        return value_loss(merge(adapted, fixed), batch)
+
+    return merge(awr.inner_sgd_step(loss, adapted, fixed, params["value_lrs"]), fixed)
+
+
+def adapt_policy(config: MacawConfig, env: Env, params, policy, value, batch):
+    """theta' = theta - alpha * grad [L_AWR + lambda L_ADV](theta, phi', D_tr), on the policy's
+    latents only, against the adapted value phi' (held fixed)."""
+    values = jax.lax.stop_gradient(state_values(value, batch["obs"]))
+    adapted, fixed = split_adapted(policy)
+
+    def loss(adapted, fixed):
+        return inner_policy_loss(merge(adapted, fixed), batch, values, config, env)
+
+    return merge(awr.inner_sgd_step(loss, adapted, fixed, params["policy_lrs"]), fixed)
+
+
+# ----- the outer step -----------------------------------------------------------------------
+
+
+def task_losses(config: MacawConfig, env: Env, params, task_index, key, buffers):
+    """One task's outer losses (value, policy): adapt on a batch D_tr of its buffer, then
+    L_V(phi', D_ts) and L_AWR(theta', phi', D_ts) on another, D_ts."""
+    train_key, test_key = jax.random.split(key)
+    train_batch = draw_batch(config, buffers, task_index, train_key)
+    test_batch = draw_batch(config, buffers, task_index, test_key)
+    value = adapt_value(params, train_batch)
+    policy = adapt_policy(config, env, params, params["policy"], value, train_batch)
+    test_values = jax.lax.stop_gradient(state_values(value, test_batch["obs"]))
+    return (
+        value_loss(value, test_batch),
+        outer_policy_loss(policy, test_batch, test_values, config, env),
+    )
+
+
+def meta_step(
+    config: MacawConfig,
+    env: Env,
+    value_optimizer,
+    policy_optimizer,
+    params,
+    opt_state: MacawOptState,
+    buffers,
+    task_indices,
+    task_weights,
+    key,
+):
+    """One Adam step of each of value and policy on the weighted sum of the tasks' outer losses
+    (through the inner step: second order). Returns (params, opt_state, metrics)."""
+
+    def meta_loss(params):
+        value_losses, policy_losses = jax.vmap(
+            functools.partial(task_losses, config, env), in_axes=(None, 0, 0, None)
+        )(params, task_indices, per_task_keys(key, task_indices.shape[0]), buffers)
+        value_loss, policy_loss = (
+            jnp.sum(task_weights * value_losses),
+            jnp.sum(task_weights * policy_losses),
+        )
+        return value_loss + policy_loss, (value_loss, policy_loss)
+
+    grads, (value_loss, policy_loss) = jax.grad(meta_loss, has_aux=True)(params)
+    value_updates, value_state = value_optimizer.update(
+        value_part(grads), opt_state.value, value_part(params)
+    )
+    policy_updates, policy_state = policy_optimizer.update(
+        policy_part(grads), opt_state.policy, policy_part(params)
+    )
+    params = {
+        **optax.apply_updates(value_part(params), value_updates),
+        **optax.apply_updates(policy_part(params), policy_updates),
+    }
+    metrics = {
+        "optim/value_loss": value_loss,
+        "optim/policy_loss": policy_loss,
+        "optim/inner_lr_value": _mean_of_leaves(params["value_lrs"]),
+        "optim/inner_lr_policy": _mean_of_leaves(params["policy_lrs"]),
+    }
+    return params, MacawOptState(value=value_state, policy=policy_state), metrics
+
+
+def _mean_of_leaves(tree):
+    return jnp.mean(jnp.concatenate([x.ravel() for x in jax.tree.leaves(tree)]))
+
+
+# ----- evaluation: offline adaptation, online returns ---------------------------------------
+
+
+def policy_actions(config: MacawConfig, env: Env, policy, deterministic: bool):
+    """choose(key, obs) -> actions of the policy in the env's units (bandits: sampled arms)."""
+
+    def choose(key, obs):
+        outputs = wt_mlp_apply(policy["body"], obs)
+        if env.discrete:
+            return jax.random.categorical(key, outputs)
+        mean = jnp.tanh(outputs)
+        if not deterministic:
+            mean = mean + config.policy_std * jax.random.normal(key, mean.shape)
+        return jnp.clip(mean, -1.0, 1.0) * env.action_bound
+
+    return choose
+
+
+def evaluate_task(config: MacawConfig, env: Env, params, buffers, task_index, task, key):
+    """Online returns after 0..K offline adaptation steps on one test task."""
+    adapt_keys = jax.random.split(jax.random.fold_in(key, 0), config.eval_adapt_steps)
+    run_keys = jax.random.split(jax.random.fold_in(key, 1), config.eval_adapt_steps + 1)
+
+    def returns_of(policy, run_key):
+        transitions = collect_transitions(
+            env,
+            policy_actions(config, env, policy, True),
+            task,
+            run_key,
+            config.eval_episodes,
+            config.horizon,
+        )
+        return jnp.mean(episode_returns(transitions))
+
+    def adapt(carry, adapt_key):
+        value, policy = carry
+        batch = draw_batch(config, buffers, task_index, adapt_key)
+        step_params = {**params, "value": value, "policy": policy}
+        value = adapt_value(step_params, batch)
+        policy = adapt_policy(config, env, step_params, policy, value, batch)
+        return (value, policy), policy
+
+    _, policies = jax.lax.scan(adapt, (params["value"], params["policy"]), adapt_keys)
+    policies = jax.tree.map(
+        lambda first, rest: jnp.concatenate([first[None], rest]), params["policy"], policies
+    )
+    return jax.vmap(returns_of)(policies, run_keys)
+
+
+# ----- the algorithm ------------------------------------------------------------------------
 
 
 def make_macaw(config: MacawConfig, env: Env, data: MacawData) -> Algorithm:
-    num_tasks = config.max_meta_batch_size
+    parts = macaw_parts(config, env)
     num_train = jax.tree.leaves(data.train)[0].shape[0]
     num_test = jax.tree.leaves(data.test)[0].shape[0]
-    hidden = tuple(config.hidden_sizes)
-    value_opt = optax.adam(config.value_lr)
-    policy_opt = optax.adam(config.policy_lr)
 
-    def init_params(key):
-        value_key, policy_key, head_key = jax.random.split(key, 3)
-        value = init_wt_mlp(value_key, (env.obs_size, *hidden, 1), config.latent_size)
-        policy = {
-            "body": init_wt_mlp(
-                policy_key, (env.obs_size, *hidden, env.action_size), config.latent_size
-            ),
-            "advantage_head": init_wt_mlp(
-                head_key, (hidden[-1] + env.action_size, 1), config.latent_size
-            ),
-        }
-        return {
-            "value": value,
-            "policy": policy,
-            "value_lrs": awr.init_inner_lrs(split_adapted(value)[0], config.inner_lr_init),
-            "policy_lrs": awr.init_inner_lrs(split_adapted(policy)[0], config.inner_lr_init),
-        }
-
-    def values_of(value, obs):
-        return wt_mlp_apply(value, obs)[..., 0]
-
-    def log_probs_and_advantages(policy, batch):
-        outputs, features = wt_mlp_apply(policy["body"], batch["obs"], return_features=True)
-        if env.discrete:
-            log_probs = jnp.take_along_axis(
-                jax.nn.log_softmax(outputs), batch["actions"][..., None], axis=-1
-            )[..., 0]
-        else:
-            log_probs = awr.fixed_std_gaussian_log_prob(
-                outputs, batch["actions"], config.policy_std
-            )
-        head_inputs = jnp.concatenate([features, _action_inputs(batch["actions"], env)], -1)
-        return log_probs, wt_mlp_apply(policy["advantage_head"], head_inputs)[..., 0]
-
-    def adapt_value(params, batch):
-        adapted, fixed = split_adapted(params["value"])
-
-        def loss(adapted, fixed):
-            values = values_of(merge(adapted, fixed), batch["obs"])
-            return awr.value_regression_loss(values, batch["returns"])
-
-        return merge(awr.inner_sgd_step(loss, adapted, fixed, params["value_lrs"]), fixed)
-
-    def adapt_policy(params, policy, value, batch):
-        """One inner step of the policy's latents on AWR + lambda ADV, against the adapted value."""
-        values = jax.lax.stop_gradient(values_of(value, batch["obs"]))
-        advantages = batch["returns"] - values
-        adapted, fixed = split_adapted(policy)
-
-        def loss(adapted, fixed):
-            log_probs, predicted = log_probs_and_advantages(merge(adapted, fixed), batch)
-            return awr.awr_policy_loss(
-                log_probs,
-                _standardized(advantages, config.normalize_advantages),
-                config.temperature,
-                config.max_weight,
-            ) + config.advantage_coef * awr.advantage_head_loss(predicted, batch["returns"], values)
-
-        return merge(awr.inner_sgd_step(loss, adapted, fixed, params["policy_lrs"]), fixed)
-
-    def draw(buffers, task_index, key):
-        """A batch of `batch_size` transitions of one task's buffer, uniform with replacement."""
-        size = jax.tree.leaves(buffers)[0].shape[1]
-        rows = jax.random.randint(key, (config.batch_size,), 0, size)
-        return {name: buffers[name][task_index, rows] for name in FIELDS}
-
-    def task_losses(params, task_index, key, buffers):
-        train_key, test_key = jax.random.split(key)
-        train_batch = draw(buffers, task_index, train_key)
-        test_batch = draw(buffers, task_index, test_key)
-        value = adapt_value(params, train_batch)
-        policy = adapt_policy(params, params["policy"], value, train_batch)
-        value_loss = awr.value_regression_loss(
-            values_of(value, test_batch["obs"]), test_batch["returns"]
-        )
-        test_values = jax.lax.stop_gradient(values_of(value, test_batch["obs"]))
-        log_probs, _ = log_probs_and_advantages(policy, test_batch)
-        test_advantages = _standardized(
-            test_batch["returns"] - test_values, config.normalize_advantages
-        )
-        policy_loss = awr.awr_policy_loss(
-            log_probs, test_advantages, config.temperature, config.max_weight
-        )
-        return value_loss, policy_loss
-
-    def init(member: SweepMember, shared: MacawData):
+    def init(member: SweepMember, shared: MacawData) -> MacawState:
         del shared
-        key, init_key = jax.random.split(jax.random.PRNGKey(member.seed))
-        params = init_params(init_key)
-        return {
-            "params": params,
-            "opt_state": {
-                "value": value_opt.init(_value_part(params)),
-                "policy": policy_opt.init(_policy_part(params)),
-            },
-            "key": key,
-            "iteration": jnp.asarray(0, jnp.int32),
-        }
+        return init_state(parts, member)
 
-    def _value_part(params):
-        return {"value": params["value"], "value_lrs": params["value_lrs"]}
+    def update(state: MacawState, member: SweepMember, shared: MacawData):
+        return meta_iteration(config, parts, num_train, state, member, shared)
 
-    def _policy_part(params):
-        return {"policy": params["policy"], "policy_lrs": params["policy_lrs"]}
-
-    def update(state, member: SweepMember, shared: MacawData):
-        key, task_key, batch_key = jax.random.split(state["key"], 3)
-        indices = draw_slots(task_key, num_tasks, pool_size(member, num_train))
-        weights = active_tasks(member, num_tasks) / member.meta_batch_size
-
-        def meta_loss(params):
-            value_losses, policy_losses = jax.vmap(task_losses, in_axes=(None, 0, 0, None))(
-                params, indices, per_task_keys(batch_key, num_tasks), shared.train
-            )
-            value_loss, policy_loss = (
-                jnp.sum(weights * value_losses),
-                jnp.sum(weights * policy_losses),
-            )
-            return value_loss + policy_loss, (value_loss, policy_loss)
-
-        grads, (value_loss, policy_loss) = jax.grad(meta_loss, has_aux=True)(state["params"])
-        params = state["params"]
-        value_updates, value_state = value_opt.update(
-            _value_part(grads), state["opt_state"]["value"], _value_part(params)
-        )
-        policy_updates, policy_state = policy_opt.update(
-            _policy_part(grads), state["opt_state"]["policy"], _policy_part(params)
-        )
-        params = {
-            **optax.apply_updates(_value_part(params), value_updates),
-            **optax.apply_updates(_policy_part(params), policy_updates),
-        }
-        metrics = {
-            "optim/value_loss": value_loss,
-            "optim/policy_loss": policy_loss,
-            "optim/inner_lr_value": jnp.mean(
-                jnp.concatenate([x.ravel() for x in jax.tree.leaves(params["value_lrs"])])
-            ),
-            "optim/inner_lr_policy": jnp.mean(
-                jnp.concatenate([x.ravel() for x in jax.tree.leaves(params["policy_lrs"])])
-            ),
-        }
-        new_state = {
-            "params": params,
-            "opt_state": {"value": value_state, "policy": policy_state},
-            "key": key,
-            "iteration": state["iteration"] + 1,
-        }
-        return new_state, metrics
-
-    def act(policy, deterministic):
-        def choose(key, obs):
-            outputs = wt_mlp_apply(policy["body"], obs)
-            if env.discrete:
-                return jax.random.categorical(key, outputs)
-            mean = jnp.tanh(outputs)
-            if not deterministic:
-                mean = mean + config.policy_std * jax.random.normal(key, mean.shape)
-            return jnp.clip(mean, -1.0, 1.0) * env.action_bound
-
-        return choose
-
-    def evaluate_task(params, buffers, task_index, task, key):
-        """Online returns after 0..K offline adaptation steps on one test task."""
-        adapt_keys = jax.random.split(jax.random.fold_in(key, 0), config.eval_adapt_steps)
-        run_keys = jax.random.split(jax.random.fold_in(key, 1), config.eval_adapt_steps + 1)
-
-        def returns_of(policy, run_key):
-            transitions = collect_transitions(
-                env, act(policy, True), task, run_key, config.eval_episodes, config.horizon
-            )
-            return jnp.mean(episode_returns(transitions))
-
-        def adapt(carry, adapt_key):
-            value, policy = carry
-            batch = draw(buffers, task_index, adapt_key)
-            step_params = {**params, "value": value, "policy": policy}
-            value = adapt_value(step_params, batch)
-            policy = adapt_policy(step_params, policy, value, batch)
-            return (value, policy), policy
-
-        _, policies = jax.lax.scan(adapt, (params["value"], params["policy"]), adapt_keys)
-        policies = jax.tree.map(
-            lambda first, rest: jnp.concatenate([first[None], rest]), params["policy"], policies
-        )
-        return jax.vmap(returns_of)(policies, run_keys)
-
-    def evaluate(state, member: SweepMember, shared: MacawData):
+    def evaluate(state: MacawState, member: SweepMember, shared: MacawData):
         del member
-        _, data_key = evaluation_keys(state["iteration"])
-        returns = jax.vmap(evaluate_task, in_axes=(None, None, 0, 0, 0))(
-            state["params"],
-            shared.test,
-            jnp.arange(num_test),
-            shared.test_tasks,
-            per_task_keys(data_key, num_test),
-        ).mean(axis=0)
-        metrics = {f"eval/return_step{k}": returns[k] for k in range(config.eval_adapt_steps + 1)}
-        metrics["eval/return"] = returns[min(config.inner_steps, config.eval_adapt_steps)]
-        return metrics
+        return evaluation_metrics(config, parts, num_test, state, shared)
 
     def env_steps_per_iteration(member: SweepMember):
         del member
@@ -332,3 +375,48 @@ def make_macaw(config: MacawConfig, env: Env, data: MacawData) -> Algorithm:
         loss_metrics=("optim/value_loss", "optim/policy_loss"),
         shared_data=SharedData(data),
     )
+
+
+def init_state(parts: MacawParts, member: SweepMember) -> MacawState:
+    key, init_key = jax.random.split(jax.random.PRNGKey(member.seed))
+    params = parts.init_params(init_key)
+    return MacawState(
+        params=params,
+        opt_state=MacawOptState(
+            value=parts.value_optimizer.init(value_part(params)),
+            policy=parts.policy_optimizer.init(policy_part(params)),
+        ),
+        key=key,
+        iteration=jnp.asarray(0, jnp.int32),
+    )
+
+
+def meta_iteration(
+    config: MacawConfig, parts: MacawParts, num_train: int, state: MacawState, member, shared
+):
+    """A task batch drawn among the member's first k training buffers, then one meta-step; task
+    j weighs 1/m for j < m (the member's task batch size), else 0."""
+    key, task_key, batch_key = jax.random.split(state.key, 3)
+    num_tasks = config.max_meta_batch_size
+    indices = draw_slots(task_key, num_tasks, pool_size(member, num_train))
+    weights = active_tasks(member, num_tasks) / member.meta_batch_size
+    params, opt_state, metrics = parts.meta_step(
+        state.params, state.opt_state, shared.train, indices, weights, batch_key
+    )
+    return MacawState(params, opt_state, key, state.iteration + 1), metrics
+
+
+def evaluation_metrics(config: MacawConfig, parts: MacawParts, num_test: int, state, shared):
+    """Mean online return over every test task after k = 0..K offline steps; the headline after
+    `inner_steps`."""
+    _, data_key = evaluation_keys(state.iteration)
+    returns = jax.vmap(parts.evaluate_task, in_axes=(None, None, 0, 0, 0))(
+        state.params,
+        shared.test,
+        jnp.arange(num_test),
+        shared.test_tasks,
+        per_task_keys(data_key, num_test),
+    ).mean(axis=0)
+    metrics = {f"eval/return_step{k}": returns[k] for k in range(config.eval_adapt_steps + 1)}
+    metrics["eval/return"] = returns[min(config.inner_steps, config.eval_adapt_steps)]
+    return metrics

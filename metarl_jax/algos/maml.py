@@ -20,6 +20,7 @@ the KL's gradient vanishes). The surrogate's gradient reuses the same linearizat
 """
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 from typing import NamedTuple
@@ -30,6 +31,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from metarl_jax.algos import config_checks as checks
+from metarl_jax.algos import settings
 from metarl_jax.algos.api import Algorithm, SweepMember
 from metarl_jax.algos.meta_training import (
     active_tasks,
@@ -40,6 +42,7 @@ from metarl_jax.algos.meta_training import (
     per_task_keys,
     task_samplers,
 )
+from metarl_jax.algos.settings import setting
 from metarl_jax.envs import Env
 from metarl_jax.nets import ACTIVATIONS
 from metarl_jax.rl import (
@@ -89,40 +92,45 @@ class MamlParts(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class MamlConfig:
-    outer_optimizer: str = "trpo"
-    hidden_sizes: tuple[int, ...] = (64, 64)
-    activation: str = "tanh"
+    outer_optimizer: str = "trpo"  # set by the algorithm's name: maml_trpo | maml_ppo
+    hidden_sizes: tuple[int, ...] = settings.hidden_sizes((64, 64))
+    activation: str = setting("tanh", f"Policy activation: one of {tuple(ACTIVATIONS)}.")
     horizon: int = 100
-    rollouts_per_task: int = 20
+    rollouts_per_task: int = setting(20, "Episodes per task per adaptation step.")
     max_meta_batch_size: int = 20
     # inner loop
-    inner_steps: int = 1
-    inner_lr: float = 0.1
-    # 'lvc' (ProMP's likelihood ratio; both outer steps) | 'reinforce' (pytorch-maml-rl's MAML-TRPO,
-    # whose fixed-data curvature makes TRPO's post-update return decline: BUILD_NOTES, issue 14)
-    inner_loss: str = "lvc"
-    first_order: bool = False
-    gamma: float = 0.99
-    gae_lambda: float = 1.0
+    inner_steps: int = settings.inner_steps()
+    inner_lr: float = settings.inner_lr(0.1)
+    inner_loss: str = setting(
+        "lvc",
+        "Inner objective: lvc (ProMP's likelihood ratio) | reinforce (log-prob; "
+        "pytorch-maml-rl's MAML-TRPO, whose fixed-data curvature makes TRPO's post-update "
+        "return decline).",
+    )
+    first_order: bool = setting(False, "First-order MAML (no gradient through the inner step).")
+    gamma: float = settings.gamma()
+    gae_lambda: float = settings.gae_lambda()
     # TRPO outer step
-    max_kl: float = 0.01
-    cg_iterations: int = 10
-    cg_damping: float = 1e-5
-    line_search_steps: int = 15
-    line_search_ratio: float = 0.8
-    fisher_subsample: float = 1.0  # fraction of each task's episodes in Fisher-vector products
+    max_kl: float = setting(0.01, "TRPO: KL bound.")
+    cg_iterations: int = setting(10, "TRPO: conjugate-gradient iterations.")
+    cg_damping: float = setting(1e-5, "TRPO: damping added to the Fisher-vector product.")
+    line_search_steps: int = setting(15, "TRPO: backtracking steps.")
+    line_search_ratio: float = setting(0.8, "TRPO: backtracking ratio.")
+    fisher_subsample: float = setting(
+        1.0, "TRPO: fraction of each task's episodes used in Fisher-vector products."
+    )
     # PPO (ProMP) outer step
-    outer_lr: float = 1e-3
-    ppo_steps: int = 5
-    clip: float = 0.3
-    inner_kl_coef: float = 5e-4
+    outer_lr: float = settings.outer_lr()
+    ppo_steps: int = setting(5, "MAML-PPO: gradient steps per meta-iteration.")
+    clip: float = settings.clip(0.3)
+    inner_kl_coef: float = setting(5e-4, "MAML-PPO: ProMP's KL penalty on the pre-update policy.")
     # tasks and meta-test evaluation
     train_tasks: Restriction = dataclasses.field(default_factory=Restriction)
     eval_tasks: Restriction = dataclasses.field(default_factory=Restriction)
-    task_pool_seed: int = 0
-    num_eval_tasks: int = 40
-    eval_adapt_steps: int = 3
-    eval_train_region: bool = False  # also evaluate on the training region (eval_train/...)
+    task_pool_seed: int = settings.task_pool_seed()
+    num_eval_tasks: int = settings.num_eval_tasks()
+    eval_adapt_steps: int = settings.eval_adapt_steps(3)
+    eval_train_region: bool = settings.eval_train_region()
 
     def __post_init__(self):
         checks.one_of(self, "outer_optimizer", OUTER_OPTIMIZERS)
@@ -155,201 +163,242 @@ class MamlConfig:
 
 def maml_parts(config: MamlConfig, env: Env) -> MamlParts:
     policy = make_policy(env, config.hidden_sizes, config.activation)
-    inner_loss = INNER_LOSSES[config.inner_loss]
-    num_episodes = config.rollouts_per_task
-    fisher_episodes = max(1, math.ceil(config.fisher_subsample * num_episodes))
     optimizer = optax.adam(config.outer_lr)
 
-    # ----- the inner loop -----------------------------------------------------------------
+    def in_env(fn):
+        return functools.partial(fn, config, env, policy)
 
-    def collect(params, task, key) -> tuple[Batch, jax.Array]:
-        trajectory = rollout(env, policy, params, task, key, num_episodes, config.horizon)
-        batch = make_batch(trajectory, config.gamma, config.gae_lambda)
-        return batch, jnp.mean(episode_returns(trajectory))
-
-    def adapt(params, batch: Batch):
-        """One inner policy-gradient step."""
-        grads = jax.grad(lambda p: inner_loss(policy, p, batch))(params)
-        if config.first_order:
-            grads = jax.lax.stop_gradient(grads)
-        return jax.tree.map(lambda p, g: p - config.inner_lr * g, params, grads)
-
-    def adapt_through(params, inner_batches: Batch):
-        """theta^K(theta): the inner steps replayed on fixed data, differentiable in theta."""
-        return jax.lax.scan(lambda p, b: (adapt(p, b), None), params, inner_batches)[0]
-
-    def adaptation_steps(params, task, key, num_steps):
-        """Collect a batch with theta^k and adapt, for k = 0..num_steps (no step after the last).
-
-        One scan holds the only copy of the rollout, which keeps compilation short for MJX.
-        """
-
-        def step(p, k):
-            batch, mean_return = collect(p, task, jax.random.fold_in(key, k))
-            p = jax.lax.cond(k < num_steps, adapt, lambda p, _: p, p, batch)
-            return p, (batch, mean_return)
-
-        return jax.lax.scan(step, params, jnp.arange(num_steps + 1))[1]
-
-    def sample_task(params, task, key):
-        """Collect the inner batches and the post-adaptation batch of one task."""
-        batches, step_returns = adaptation_steps(params, task, key, config.inner_steps)
-        inner_batches = jax.tree.map(lambda x: x[:-1], batches)
-        post_batch = jax.tree.map(lambda x: x[-1], batches)
-        return inner_batches, post_batch, step_returns
-
-    # ----- per-task objectives on the post-adaptation data, as functions of the outputs ----
-
-    def post_dist_params(params, inner_batches, post_batch):
-        return policy.apply(adapt_through(params, inner_batches), post_batch.obs)
-
-    def surrogate_loss(dists, post: Batch, weights):
-        """-sum_i w_i E[pi_theta'(a|s) / pi_sample(a|s) A] over the meta-batch."""
-        log_ratio = policy.dist.log_prob(dists, post.actions) - post.log_probs
-        per_task = jax.vmap(masked_mean)(jnp.exp(log_ratio) * post.advantages, post.valid)
-        return -jnp.sum(weights * per_task)
-
-    def mean_kl(old_dists, dists, valid, weights):
-        per_task = jax.vmap(masked_mean)(policy.dist.kl(old_dists, dists), valid)
-        return jnp.sum(weights * per_task)
-
-    # ----- the outer steps ------------------------------------------------------------------
-
-    def trpo_problem(params, inner_batches, post: Batch, weights) -> TrpoProblem:
-        """The outer objective linearized at theta: loss, gradient, Fisher products, step test."""
-        flat, unravel = ravel_pytree(params)
-
-        def outputs(flat_params, inner, post_b):
-            return jax.vmap(post_dist_params, in_axes=(None, 0, 0))(
-                unravel(flat_params), inner, post_b
-            )
-
-        if fisher_episodes < num_episodes:
-            dists, outputs_vjp = jax.vjp(lambda f: outputs(f, inner_batches, post), flat)
-            fisher_inner = _episode_prefix(inner_batches, fisher_episodes, episode_axis=3)
-            fisher_post = _episode_prefix(post, fisher_episodes, episode_axis=2)
-            fisher_dists, fisher_jvp = jax.linearize(
-                lambda f: outputs(f, fisher_inner, fisher_post), flat
-            )
-            fisher_vjp = jax.linear_transpose(fisher_jvp, flat)
-            fisher_valid = fisher_post.valid
-        else:
-            dists, outputs_jvp = jax.linearize(lambda f: outputs(f, inner_batches, post), flat)
-            outputs_vjp = jax.linear_transpose(outputs_jvp, flat)
-            fisher_dists, fisher_jvp, fisher_vjp = dists, outputs_jvp, outputs_vjp
-            fisher_valid = post.valid
-        loss_before, loss_cotangent = jax.value_and_grad(surrogate_loss)(dists, post, weights)
-        gradient = outputs_vjp(loss_cotangent)[0]
-        kl_gradient = jax.grad(lambda d: mean_kl(fisher_dists, d, fisher_valid, weights))
-
-        def fisher_vector_product(v):
-            tangent = fisher_jvp(v)
-            curvature = jax.jvp(kl_gradient, (fisher_dists,), (tangent,))[1]
-            return fisher_vjp(curvature)[0] + config.cg_damping * v
-
-        def evaluate_step(step):
-            new_dists = outputs(flat + step, inner_batches, post)
-            return surrogate_loss(new_dists, post, weights), mean_kl(
-                dists, new_dists, post.valid, weights
-            )
-
-        return TrpoProblem(
-            flat, unravel, loss_before, gradient, fisher_vector_product, evaluate_step
-        )
-
-    def trpo_step(params, inner_batches, post: Batch, weights):
-        problem = trpo_problem(params, inner_batches, post, weights)
-        direction, residual = conjugate_gradient(
-            problem.fisher_vector_product, -problem.gradient, config.cg_iterations
-        )
-        curvature = jnp.vdot(direction, -problem.gradient - residual)  # = direction^T F direction
-        full_step = max_step(direction, curvature, config.max_kl)
-        fraction, loss_after, kl, tried = backtracking_line_search(
-            lambda fraction: problem.evaluate_step(fraction * full_step),
-            problem.loss_before,
-            config.max_kl,
-            config.line_search_steps,
-            config.line_search_ratio,
-        )
-        metrics = {
-            "loss_before": problem.loss_before,
-            "loss_after": loss_after,
-            "kl": kl,
-            "line_search_tries": tried.astype(jnp.float32),
-            "step_accepted": (fraction > 0).astype(jnp.float32),
-        }
-        return problem.unravel(problem.flat + fraction * full_step), metrics
-
-    def ppo_step(params, opt_state, inner_batches, post: Batch, weights):
-        first_inner = jax.tree.map(lambda x: x[:, 0], inner_batches)
-        pre_dists_before = jax.vmap(policy.apply, in_axes=(None, 0))(params, first_inner.obs)
-
-        def promp_loss(p):
-            dists = jax.vmap(post_dist_params, in_axes=(None, 0, 0))(p, inner_batches, post)
-            log_ratio = policy.dist.log_prob(dists, post.actions) - post.log_probs
-            clip_loss = jax.vmap(clipped_surrogate_loss, in_axes=(0, 0, 0, None))(
-                log_ratio, post.advantages, post.valid, config.clip
-            )
-            pre_dists = jax.vmap(policy.apply, in_axes=(None, 0))(p, first_inner.obs)
-            pre_kl = jax.vmap(masked_mean)(
-                policy.dist.kl(pre_dists_before, pre_dists), first_inner.valid
-            )
-            return jnp.sum(weights * (clip_loss + config.inner_kl_coef * pre_kl)), jnp.sum(
-                weights * pre_kl
-            )
-
-        def one_step(carry, _):
-            p, s = carry
-            (loss, pre_kl), grads = jax.value_and_grad(promp_loss, has_aux=True)(p)
-            updates, s = optimizer.update(grads, s, p)
-            return (optax.apply_updates(p, updates), s), (loss, pre_kl)
-
-        (params, opt_state), (losses, pre_kls) = jax.lax.scan(
-            one_step, (params, opt_state), None, length=config.ppo_steps
-        )
-        metrics = {"loss_before": losses[0], "loss_after": losses[-1], "kl": pre_kls[-1]}
-        return params, opt_state, metrics
-
-    def diagnostics(params, new_params, inner_batches: Batch, weights):
-        """What the inner step does and how far the outer step moved the pre-update policy:
-        the first inner gradient's norm, the whole inner displacement |theta^K - theta|, the
-        KL(pi_theta || pi_theta_new) on the first inner batch, the mean log-std there."""
-
-        def per_task(inner):
-            first = jax.tree.map(lambda x: x[0], inner)
-            first_step = jax.tree.map(jnp.subtract, adapt(params, first), params)
-            displacement = (
-                first_step
-                if config.inner_steps == 1
-                else jax.tree.map(jnp.subtract, adapt_through(params, inner), params)
-            )
-            dists = policy.apply(params, first.obs)
-            kl = masked_mean(
-                policy.dist.kl(dists, policy.apply(new_params, first.obs)), first.valid
-            )
-            log_std = masked_mean(dists[1].mean(axis=-1), first.valid) if not env.discrete else 0.0
-            grad_norm = optax.tree.norm(first_step) / config.inner_lr
-            return grad_norm, optax.tree.norm(displacement), kl, log_std
-
-        values = jax.vmap(per_task)(inner_batches)
-        names = ("inner_grad_norm", "inner_step_norm", "pre_kl", "log_std")
-        metrics = {name: jnp.sum(weights * v) for name, v in zip(names, values, strict=True)}
-        if env.discrete:
-            del metrics["log_std"]
-        return metrics
+    def on_data(fn):
+        return functools.partial(fn, config, policy)
 
     return MamlParts(
-        policy,
-        optimizer,
-        collect,
-        adapt,
-        adaptation_steps,
-        sample_task,
-        trpo_problem,
-        trpo_step,
-        ppo_step,
-        diagnostics,
+        policy=policy,
+        optimizer=optimizer,
+        collect=in_env(collect),
+        adapt=on_data(adapt),
+        adaptation_steps=in_env(adaptation_steps),
+        sample_task=in_env(sample_task),
+        trpo_problem=on_data(trpo_problem),
+        trpo_step=on_data(trpo_step),
+        ppo_step=functools.partial(ppo_step, config, policy, optimizer),
+        diagnostics=in_env(inner_diagnostics),
     )
+
+
+# ----- the inner loop -------------------------------------------------------------------------
+
+
+def collect(config: MamlConfig, env: Env, policy: Policy, params, task, key):
+    """`rollouts_per_task` episodes with theta: (batch with advantages, mean return)."""
+    trajectory = rollout(env, policy, params, task, key, config.rollouts_per_task, config.horizon)
+    batch = make_batch(trajectory, config.gamma, config.gae_lambda)
+    return batch, jnp.mean(episode_returns(trajectory))
+
+
+def adapt(config: MamlConfig, policy: Policy, params, batch: Batch):
+    """One inner policy-gradient step: theta - alpha grad L_inner(theta, D)."""
+    inner_loss = INNER_LOSSES[config.inner_loss]
+    grads = jax.grad(lambda p: inner_loss(policy, p, batch))(params)
+    if config.first_order:
+        grads = jax.lax.stop_gradient(grads)
+    return jax.tree.map(lambda p, g: p - config.inner_lr * g, params, grads)
+
+
+def adapt_through(config: MamlConfig, policy: Policy, params, inner_batches: Batch):
+    """theta^K(theta): the inner steps replayed on fixed data, differentiable in theta."""
+    step = functools.partial(adapt, config, policy)
+    return jax.lax.scan(lambda p, b: (step(p, b), None), params, inner_batches)[0]
+
+
+def adaptation_steps(config: MamlConfig, env: Env, policy: Policy, params, task, key, num_steps):
+    """Collect a batch with theta^k and adapt, for k = 0..num_steps (no step after the last).
+
+    One scan holds the only copy of the rollout, which keeps compilation short for MJX.
+    """
+    step_on = functools.partial(adapt, config, policy)
+
+    def step(p, k):
+        batch, mean_return = collect(config, env, policy, p, task, jax.random.fold_in(key, k))
+        p = jax.lax.cond(k < num_steps, step_on, lambda p, _: p, p, batch)
+        return p, (batch, mean_return)
+
+    return jax.lax.scan(step, params, jnp.arange(num_steps + 1))[1]
+
+
+def sample_task(config: MamlConfig, env: Env, policy: Policy, params, task, key):
+    """Collect the inner batches and the post-adaptation batch of one task."""
+    batches, step_returns = adaptation_steps(
+        config, env, policy, params, task, key, config.inner_steps
+    )
+    inner_batches = jax.tree.map(lambda x: x[:-1], batches)
+    post_batch = jax.tree.map(lambda x: x[-1], batches)
+    return inner_batches, post_batch, step_returns
+
+
+# ----- per-task objectives on the post-adaptation data, as functions of the outputs --------
+
+
+def post_dist_params(config: MamlConfig, policy: Policy, params, inner, post: Batch):
+    """The adapted policy's distribution parameters on D' (through the inner steps)."""
+    return policy.apply(adapt_through(config, policy, params, inner), post.obs)
+
+
+def surrogate_loss(policy: Policy, dists, post: Batch, weights):
+    """-sum_i w_i E[pi_theta'(a|s) / pi_sample(a|s) A] over the meta-batch."""
+    log_ratio = policy.dist.log_prob(dists, post.actions) - post.log_probs
+    per_task = jax.vmap(masked_mean)(jnp.exp(log_ratio) * post.advantages, post.valid)
+    return -jnp.sum(weights * per_task)
+
+
+def mean_kl(policy: Policy, old_dists, dists, valid, weights):
+    per_task = jax.vmap(masked_mean)(policy.dist.kl(old_dists, dists), valid)
+    return jnp.sum(weights * per_task)
+
+
+# ----- the outer steps --------------------------------------------------------------------
+
+
+def trpo_problem(
+    config: MamlConfig, policy: Policy, params, inner_batches, post: Batch, weights
+) -> TrpoProblem:
+    """The outer objective linearized at theta: loss, gradient, Fisher products, step test."""
+    flat, unravel = ravel_pytree(params)
+    num_episodes = config.rollouts_per_task
+    fisher_episodes = max(1, math.ceil(config.fisher_subsample * num_episodes))
+    dists_of = functools.partial(post_dist_params, config, policy)
+
+    def outputs(flat_params, inner, post_b):
+        return jax.vmap(dists_of, in_axes=(None, 0, 0))(unravel(flat_params), inner, post_b)
+
+    if fisher_episodes < num_episodes:
+        dists, outputs_vjp = jax.vjp(lambda f: outputs(f, inner_batches, post), flat)
+        fisher_inner = _episode_prefix(inner_batches, fisher_episodes, episode_axis=3)
+        fisher_post = _episode_prefix(post, fisher_episodes, episode_axis=2)
+        fisher_dists, fisher_jvp = jax.linearize(
+            lambda f: outputs(f, fisher_inner, fisher_post), flat
+        )
+        fisher_vjp = jax.linear_transpose(fisher_jvp, flat)
+        fisher_valid = fisher_post.valid
+    else:
+        dists, outputs_jvp = jax.linearize(lambda f: outputs(f, inner_batches, post), flat)
+        outputs_vjp = jax.linear_transpose(outputs_jvp, flat)
+        fisher_dists, fisher_jvp, fisher_vjp = dists, outputs_jvp, outputs_vjp
+        fisher_valid = post.valid
+    loss_before, loss_cotangent = jax.value_and_grad(
+        lambda d: surrogate_loss(policy, d, post, weights)
+    )(dists)
+    gradient = outputs_vjp(loss_cotangent)[0]
+    kl_gradient = jax.grad(lambda d: mean_kl(policy, fisher_dists, d, fisher_valid, weights))
+
+    def fisher_vector_product(v):
+        tangent = fisher_jvp(v)
+        curvature = jax.jvp(kl_gradient, (fisher_dists,), (tangent,))[1]
+        return fisher_vjp(curvature)[0] + config.cg_damping * v
+
+    def evaluate_step(step):
+        new_dists = outputs(flat + step, inner_batches, post)
+        return surrogate_loss(policy, new_dists, post, weights), mean_kl(
+            policy, dists, new_dists, post.valid, weights
+        )
+
+    return TrpoProblem(flat, unravel, loss_before, gradient, fisher_vector_product, evaluate_step)
+
+
+def trpo_step(config: MamlConfig, policy: Policy, params, inner_batches, post, weights):
+    """Natural-gradient direction by CG, scaled to the KL bound, then a backtracking search."""
+    problem = trpo_problem(config, policy, params, inner_batches, post, weights)
+    direction, residual = conjugate_gradient(
+        problem.fisher_vector_product, -problem.gradient, config.cg_iterations
+    )
+    curvature = jnp.vdot(direction, -problem.gradient - residual)  # = direction^T F direction
+    full_step = max_step(direction, curvature, config.max_kl)
+    fraction, loss_after, kl, tried = backtracking_line_search(
+        lambda fraction: problem.evaluate_step(fraction * full_step),
+        problem.loss_before,
+        config.max_kl,
+        config.line_search_steps,
+        config.line_search_ratio,
+    )
+    metrics = {
+        "loss_before": problem.loss_before,
+        "loss_after": loss_after,
+        "kl": kl,
+        "line_search_tries": tried.astype(jnp.float32),
+        "step_accepted": (fraction > 0).astype(jnp.float32),
+    }
+    return problem.unravel(problem.flat + fraction * full_step), metrics
+
+
+def ppo_step(
+    config: MamlConfig,
+    policy: Policy,
+    optimizer,
+    params,
+    opt_state,
+    inner_batches,
+    post: Batch,
+    weights,
+):
+    """ProMP's outer step: `ppo_steps` Adam steps on the clipped surrogate of the adapted policy
+    plus a KL penalty on the pre-update policy, recomputing the adaptation each step."""
+    first_inner = jax.tree.map(lambda x: x[:, 0], inner_batches)
+    pre_dists_before = jax.vmap(policy.apply, in_axes=(None, 0))(params, first_inner.obs)
+    dists_of = functools.partial(post_dist_params, config, policy)
+
+    def promp_loss(p):
+        dists = jax.vmap(dists_of, in_axes=(None, 0, 0))(p, inner_batches, post)
+        log_ratio = policy.dist.log_prob(dists, post.actions) - post.log_probs
+        clip_loss = jax.vmap(clipped_surrogate_loss, in_axes=(0, 0, 0, None))(
+            log_ratio, post.advantages, post.valid, config.clip
+        )
+        pre_dists = jax.vmap(policy.apply, in_axes=(None, 0))(p, first_inner.obs)
+        pre_kl = jax.vmap(masked_mean)(
+            policy.dist.kl(pre_dists_before, pre_dists), first_inner.valid
+        )
+        return jnp.sum(weights * (clip_loss + config.inner_kl_coef * pre_kl)), jnp.sum(
+            weights * pre_kl
+        )
+
+    def one_step(carry, _):
+        p, s = carry
+        (loss, pre_kl), grads = jax.value_and_grad(promp_loss, has_aux=True)(p)
+        updates, s = optimizer.update(grads, s, p)
+        return (optax.apply_updates(p, updates), s), (loss, pre_kl)
+
+    (params, opt_state), (losses, pre_kls) = jax.lax.scan(
+        one_step, (params, opt_state), None, length=config.ppo_steps
+    )
+    metrics = {"loss_before": losses[0], "loss_after": losses[-1], "kl": pre_kls[-1]}
+    return params, opt_state, metrics
+
+
+def inner_diagnostics(
+    config: MamlConfig, env: Env, policy: Policy, params, new_params, inner_batches, weights
+):
+    """What the inner step does and how far the outer step moved the pre-update policy:
+    the first inner gradient's norm, the whole inner displacement |theta^K - theta|, the
+    KL(pi_theta || pi_theta_new) on the first inner batch, the mean log-std there."""
+
+    def per_task(inner):
+        first = jax.tree.map(lambda x: x[0], inner)
+        first_step = jax.tree.map(jnp.subtract, adapt(config, policy, params, first), params)
+        displacement = (
+            first_step
+            if config.inner_steps == 1
+            else jax.tree.map(jnp.subtract, adapt_through(config, policy, params, inner), params)
+        )
+        dists = policy.apply(params, first.obs)
+        kl = masked_mean(policy.dist.kl(dists, policy.apply(new_params, first.obs)), first.valid)
+        log_std = masked_mean(dists[1].mean(axis=-1), first.valid) if not env.discrete else 0.0
+        grad_norm = optax.tree.norm(first_step) / config.inner_lr
+        return grad_norm, optax.tree.norm(displacement), kl, log_std
+
+    values = jax.vmap(per_task)(inner_batches)
+    names = ("inner_grad_norm", "inner_step_norm", "pre_kl", "log_std")
+    metrics = {name: jnp.sum(weights * v) for name, v in zip(names, values, strict=True)}
+    if env.discrete:
+        del metrics["log_std"]
+    return metrics
 
 
 def make_maml(config: MamlConfig, env: Env) -> Algorithm:
@@ -364,22 +413,22 @@ def make_maml(config: MamlConfig, env: Env) -> Algorithm:
         return initial_state(member, policy.init, optimizer)
 
     def update(state, member: SweepMember):
-        key, task_key, data_key = jax.random.split(state["key"], 3)
+        key, task_key, data_key = jax.random.split(state.key, 3)
         tasks = samplers.train(member)(task_key, num_tasks)
         inner_batches, post, step_returns = jax.vmap(parts.sample_task, in_axes=(None, 0, 0))(
-            state["params"], tasks, per_task_keys(data_key, num_tasks)
+            state.params, tasks, per_task_keys(data_key, num_tasks)
         )
         active = active_tasks(member, num_tasks)
         weights = active / member.meta_batch_size
 
         if config.outer_optimizer == "trpo":
-            params, metrics = parts.trpo_step(state["params"], inner_batches, post, weights)
-            opt_state = state["opt_state"]
+            params, metrics = parts.trpo_step(state.params, inner_batches, post, weights)
+            opt_state = state.opt_state
         else:
             params, opt_state, metrics = parts.ppo_step(
-                state["params"], state["opt_state"], inner_batches, post, weights
+                state.params, state.opt_state, inner_batches, post, weights
             )
-        metrics |= parts.diagnostics(state["params"], params, inner_batches, weights)
+        metrics |= parts.diagnostics(state.params, params, inner_batches, weights)
         mean_returns = jnp.sum(weights[:, None] * step_returns, axis=0)
         metrics = {f"optim/{name}": value for name, value in metrics.items()}
         metrics["train/return"] = mean_returns[-1]
@@ -393,12 +442,12 @@ def make_maml(config: MamlConfig, env: Env) -> Algorithm:
         eval/return is the return after as many steps as meta-training takes (`inner_steps`).
         """
         del member
-        task_key, data_key = evaluation_keys(state["iteration"])
+        task_key, data_key = evaluation_keys(state.iteration)
         task_keys = per_task_keys(data_key, config.num_eval_tasks)
 
         def adaptation_curve(task, task_data_key):
             return parts.adaptation_steps(
-                state["params"], task, task_data_key, config.eval_adapt_steps
+                state.params, task, task_data_key, config.eval_adapt_steps
             )[1]
 
         metrics = {}

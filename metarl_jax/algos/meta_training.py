@@ -2,8 +2,9 @@
 
 import dataclasses
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+import flax.struct
 import jax
 import jax.numpy as jnp
 import optax
@@ -14,25 +15,31 @@ from metarl_jax.tasks import Restriction, TaskSpace, draw_pool, make_sampler
 EVAL_SEED = 0x5EED
 
 
-def initial_state(member: SweepMember, init_params: Callable, optimizer) -> dict:
-    """{params, opt_state, key, iteration}: parameters from the member's seed."""
+@flax.struct.dataclass
+class MetaState:
+    """The state of an on-policy meta-learner (MAML, RL²). Checkpoints restore by field name, so
+    those saved when the state was a dict of the same keys restore into it."""
+
+    params: Any
+    opt_state: Any
+    key: jax.Array
+    iteration: jax.Array
+
+
+def initial_state(member: SweepMember, init_params: Callable, optimizer) -> MetaState:
+    """Parameters from the member's seed, a fresh optimizer state, iteration 0."""
     key, init_key = jax.random.split(jax.random.PRNGKey(member.seed))
     params = init_params(init_key)
-    return {
-        "params": params,
-        "opt_state": optimizer.init(params) if optimizer is not None else optax.EmptyState(),
-        "key": key,
-        "iteration": jnp.asarray(0, jnp.int32),
-    }
+    return MetaState(
+        params=params,
+        opt_state=optimizer.init(params) if optimizer is not None else optax.EmptyState(),
+        key=key,
+        iteration=jnp.asarray(0, jnp.int32),
+    )
 
 
-def next_state(state: dict, params, opt_state, key) -> dict:
-    return {
-        "params": params,
-        "opt_state": opt_state,
-        "key": key,
-        "iteration": state["iteration"] + 1,
-    }
+def next_state(state: MetaState, params, opt_state, key) -> MetaState:
+    return MetaState(params=params, opt_state=opt_state, key=key, iteration=state.iteration + 1)
 
 
 class TaskSamplers(NamedTuple):

@@ -16,9 +16,9 @@ One meta-iteration (Algorithm 2 of the seed paper):
         actor:             L_pi(b_i, stop_gradient(z_i))
         target critic:     Polyak averaging
 
-The SAC losses are `rl.sac`'s (twin Q with target Q networks; oyster's V network is replaced by
-the target-Q form of SAC v2). Buffers are fixed-capacity ring buffers on the device, one per task
-slot of a static pool (`rl.replay`).
+The losses are `algos.pearl_losses`'s, on `rl.sac`'s SAC maths (twin Q with target Q networks;
+oyster's V network is replaced by the target-Q form of SAC v2). Buffers are fixed-capacity ring
+buffers on the device, one per task slot of a static pool (`rl.replay`).
 
 Sweep axes: the meta-batch size masks tasks of the gradient step (task j weighs 0 for j >= m),
 the number of training tasks k restricts every draw of a task slot to the pool's first k slots
@@ -38,15 +38,18 @@ episodes before it. `eval/return_episode{e}`, the headline `eval/return` (the la
 """
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 from typing import NamedTuple
 
+import flax.struct
 import jax
 import jax.numpy as jnp
 import optax
 
 from metarl_jax.algos import config_checks as checks
+from metarl_jax.algos import settings
 from metarl_jax.algos.api import Algorithm, SweepMember
 from metarl_jax.algos.meta_training import (
     active_tasks,
@@ -57,15 +60,10 @@ from metarl_jax.algos.meta_training import (
     pool_size,
     task_samplers,
 )
+from metarl_jax.algos.pearl_losses import PearlNetworks, meta_batch_loss, posterior
+from metarl_jax.algos.settings import setting
 from metarl_jax.envs import Env, with_unit_actions
-from metarl_jax.nets.context import (
-    ContextEncoder,
-    RewardDecoder,
-    kl_to_standard_normal,
-    mean_of_factors,
-    product_of_gaussians,
-    sample_latent,
-)
+from metarl_jax.nets.context import ContextEncoder, RewardDecoder, sample_latent
 from metarl_jax.nets.sac import TanhGaussianActor, TwinQ
 from metarl_jax.rl import replay, sac
 from metarl_jax.rl.rollout import Transitions, collect_transitions, episode_returns
@@ -74,46 +72,68 @@ from metarl_jax.tasks import Restriction, draw_pool
 
 @dataclasses.dataclass(frozen=True)
 class PearlConfig:
-    latent_size: int = 5
-    hidden_sizes: tuple[int, ...] = (300, 300, 300)  # actor and critic
-    encoder_hidden_sizes: tuple[int, ...] = (200, 200, 200)
+    latent_size: int = settings.latent_size(5)
+    hidden_sizes: tuple[int, ...] = settings.hidden_sizes((300, 300, 300))  # actor and critic
+    encoder_hidden_sizes: tuple[int, ...] = setting(
+        (200, 200, 200), "PEARL: context encoder layer widths."
+    )
     horizon: int = 200
     max_meta_batch_size: int = 4  # tasks per gradient step
-    num_task_buffers: int = 2  # slots of the training pool, each with its two buffers
-    num_tasks_sample: int = 5  # tasks that collect data per iteration
-    initial_steps: int = 2000  # per training task, before the first iteration
-    prior_steps: int = 1000  # per sampled task and iteration, z from the prior
-    posterior_steps: int = 1000  # per sampled task and iteration, z from the posterior (RL only)
-    grad_steps: int = 2000  # per iteration
-    batch_size: int = 256  # RL transitions per task and gradient step
-    context_batch_size: int = 256  # context transitions per task and gradient step
-    replay_capacity: int = 1_000_000  # RL buffer, per task
-    gamma: float = 0.99
-    tau: float = 0.005
-    reward_scale: float = 5.0
-    kl_weight: float = 0.1
-    lr: float = 3e-4
-    alpha: float = 1.0  # entropy temperature (initial value when learned)
-    learn_alpha: bool = False
-    deterministic_z: bool = False  # z = mean of the factors' means, no KL (no bottleneck)
-    policy_mean_reg: float = 1e-3
-    policy_std_reg: float = 1e-3
-    context_next_obs: bool = False  # context (s, a, r) as oyster, or (s, a, r, s')
-    eval_episodes: int = 3  # per evaluation task: the first explores with z from the prior
-    eval_deterministic: bool = True  # evaluation acts with the mean action
-    # How the prior phase explores (initial data, collection's prior phase, evaluation's first
-    # episode): "posterior_sampling" (oyster: the policy with z ~ N(0, I)) or "uniform_actions"
-    # (actions uniform in [-1, 1]^A; posterior-phase episodes then all act on the posterior).
-    exploration: str = "posterior_sampling"
-    # Weight of an auxiliary reward-prediction loss that trains the encoder beside the critic:
-    # a decoder predicts reward_scale * r from (s, a, z) on the RL batch (0: oyster, no decoder).
-    reward_decoder_weight: float = 0.0
-    critic_trains_encoder: bool = True  # oyster; False: only the decoder and the KL train it
+    # Slots of the training pool, each with its two buffers (the apps: the sweep's largest k).
+    num_task_buffers: int = 2
+    num_tasks_sample: int = setting(5, "PEARL: training tasks that collect per iteration.")
+    initial_steps: int = setting(
+        2000, "PEARL: transitions per training task before the first iteration."
+    )
+    prior_steps: int = setting(
+        1000, "PEARL: transitions per sampled task and iteration with z ~ prior."
+    )
+    posterior_steps: int = setting(
+        1000, "PEARL: transitions per sampled task and iteration with z ~ posterior (RL only)."
+    )
+    grad_steps: int = setting(2000, "PEARL: gradient steps per iteration.")
+    batch_size: int = settings.batch_size()
+    context_batch_size: int = setting(256, "PEARL: context transitions per task and gradient step.")
+    replay_capacity: int = setting(1_000_000, "PEARL: RL buffer capacity per task.")
+    gamma: float = settings.gamma()
+    tau: float = setting(0.005, "PEARL: Polyak rate of the target critic.")
+    reward_scale: float = setting(5.0, "PEARL: reward scale of the soft Q target.")
+    kl_weight: float = setting(0.1, "PEARL: weight beta of KL(q(z|c) || N(0, I)).")
+    sac_lr: float = setting(3e-4, "PEARL: Adam learning rate (actor, critic, encoder).")
+    alpha: float = setting(1.0, "PEARL: entropy temperature (initial value if learned).")
+    learn_alpha: bool = setting(False, "PEARL: learn the temperature (target entropy -|A|).")
+    deterministic_z: bool = setting(
+        False, "PEARL: z = mean of the factors' means, no KL (no bottleneck)."
+    )
+    policy_mean_reg: float = setting(1e-3, "PEARL: weight of the actor's mean regularizer.")
+    policy_std_reg: float = setting(1e-3, "PEARL: weight of the actor's log-std regularizer.")
+    context_next_obs: bool = setting(
+        False, "PEARL: context (s, a, r, s') instead of oyster's (s, a, r)."
+    )
+    eval_episodes: int = settings.eval_episodes(3)
+    eval_deterministic: bool = setting(True, "PEARL: evaluation acts with the mean action.")
+    exploration: str = setting(
+        "posterior_sampling",
+        "PEARL: how the prior phase (initial data, collection's prior episodes, evaluation's "
+        "first episode) acts: posterior_sampling (oyster: the policy on z ~ N(0, I)) or "
+        "uniform_actions (uniform in [-1, 1]^A; the posterior phase then acts on the "
+        "posterior).",
+    )
+    reward_decoder_weight: float = setting(
+        0.0,
+        "PEARL: weight of an auxiliary loss training the encoder to predict reward_scale * r "
+        "from (s, a, z) (0: none, as oyster).",
+    )
+    critic_trains_encoder: bool = setting(
+        True,
+        "PEARL: the critic's loss trains the encoder (oyster); with --nocritic_trains_encoder "
+        "only the reward decoder and the KL do.",
+    )
     train_tasks: Restriction = dataclasses.field(default_factory=Restriction)
     eval_tasks: Restriction = dataclasses.field(default_factory=Restriction)
-    task_pool_seed: int = 0
-    num_eval_tasks: int = 40
-    eval_train_region: bool = False
+    task_pool_seed: int = settings.task_pool_seed()
+    num_eval_tasks: int = settings.num_eval_tasks()
+    eval_train_region: bool = settings.eval_train_region()
 
     def __post_init__(self):
         checks.layer_sizes(self, "hidden_sizes", "encoder_hidden_sizes")
@@ -132,7 +152,7 @@ class PearlConfig:
             "context_batch_size",
             "replay_capacity",
             "reward_scale",
-            "lr",
+            "sac_lr",
             "alpha",
             "eval_episodes",
             "num_eval_tasks",
@@ -160,8 +180,30 @@ class PearlConfig:
         )
 
 
+@flax.struct.dataclass
+class TaskBuffers:
+    """Both ring buffers of every slot of the training pool, stacked over the slots: the
+    encoder's contexts (cleared and refilled at each draw of the task) and the RL batches."""
+
+    encoder: replay.ReplayBuffer
+    rl: replay.ReplayBuffer
+
+
+@flax.struct.dataclass
+class PearlState:
+    """One sweep member's training state. The fields carry the names of the dict that held it
+    before, so a checkpoint saved in either layout restores into it."""
+
+    params: dict  # {encoder, actor, critic, log_alpha[, decoder]}
+    target_critic: dict
+    opt_state: optax.OptState
+    buffers: TaskBuffers
+    key: jax.Array
+    iteration: jax.Array
+
+
 class PearlParts(NamedTuple):
-    """The pieces of an iteration, for the benchmark and the tests."""
+    """The pieces of an iteration, for the benchmark and the tests; `make_pearl` composes them."""
 
     init_params: Callable  # key -> params {encoder, actor, critic, log_alpha}
     posterior: Callable  # (params, context [N, D], weights [N]) -> (mean, variance)
@@ -176,12 +218,186 @@ class PearlParts(NamedTuple):
     critic: TwinQ
 
 
+def pearl_parts(config: PearlConfig, env: Env) -> PearlParts:
+    if env.discrete:
+        raise ValueError("PEARL needs a continuous action space")
+    env = with_unit_actions(env)  # buffers hold the policy's [-1, 1] actions
+    networks = pearl_networks(config, env)
+    optimizer = optax.adam(config.sac_lr)
+    target_entropy = sac.default_target_entropy(env.action_size)
+    losses = functools.partial(meta_batch_loss, config, networks, target_entropy)
+
+    def with_networks(fn):
+        return functools.partial(fn, config, env, networks)
+
+    return PearlParts(
+        init_params=with_networks(init_params),
+        posterior=functools.partial(task_posterior, config, networks),
+        collect=with_networks(collect),
+        explore=with_networks(explore),
+        collect_for_task=with_networks(collect_for_task),
+        losses=losses,
+        gradient_steps=functools.partial(gradient_steps, config, optimizer, losses),
+        evaluate_task=with_networks(evaluate_task),
+        optimizer=optimizer,
+        actor=networks.actor,
+        critic=networks.critic,
+    )
+
+
+# ----- networks and the latent z ------------------------------------------------------------
+# `env` below acts in [-1, 1]^A (`with_unit_actions`), as the policy does.
+
+
+def pearl_networks(config: PearlConfig, env: Env) -> PearlNetworks:
+    return PearlNetworks(
+        encoder=ContextEncoder(config.latent_size, config.encoder_hidden_sizes),
+        actor=TanhGaussianActor(env.action_size, config.hidden_sizes),
+        critic=TwinQ(config.hidden_sizes),
+        decoder=RewardDecoder(config.encoder_hidden_sizes),
+    )
+
+
+def context_size(config: PearlConfig, env: Env) -> int:
+    """Width of a context vector (s, a, r[, s'])."""
+    return env.obs_size + env.action_size + 1 + (env.obs_size if config.context_next_obs else 0)
+
+
+def init_params(config: PearlConfig, env: Env, networks: PearlNetworks, key) -> dict:
+    encoder_key, actor_key, critic_key = jax.random.split(key, 3)
+    obs_z = jnp.zeros((env.obs_size + config.latent_size,))
+    params = {
+        "encoder": networks.encoder.init(encoder_key, jnp.zeros((1, context_size(config, env)))),
+        "actor": networks.actor.init(actor_key, obs_z),
+        "critic": networks.critic.init(critic_key, obs_z, jnp.zeros((env.action_size,))),
+        "log_alpha": jnp.log(jnp.asarray(config.alpha, jnp.float32)),
+    }
+    if config.reward_decoder_weight > 0:
+        params["decoder"] = networks.decoder.init(
+            jax.random.fold_in(key, 3),
+            jnp.zeros((env.obs_size,)),
+            jnp.zeros((env.action_size,)),
+            jnp.zeros((config.latent_size,)),
+        )
+    return params
+
+
+def task_posterior(config: PearlConfig, networks: PearlNetworks, params, context, weights):
+    """q(z | c) as (mean, variance) for a context [N, D] with weights [N]."""
+    return posterior(
+        networks.encoder.apply, params["encoder"], context, weights, config.deterministic_z
+    )
+
+
+def draw_latent(config: PearlConfig, networks: PearlNetworks, params, context, weights, key):
+    """z ~ q(z | c) (its mean when z is deterministic)."""
+    mean, variance = task_posterior(config, networks, params, context, weights)
+    return mean if config.deterministic_z else sample_latent(key, mean, variance)
+
+
+def prior_latents(config: PearlConfig, key, n: int):
+    """n draws of z ~ N(0, I) (the prior's mean, 0, when z is deterministic)."""
+    if config.deterministic_z:
+        return jnp.zeros((n, config.latent_size))
+    return jax.random.normal(key, (n, config.latent_size))
+
+
 def context_vectors(rows: dict, with_next_obs: bool) -> jax.Array:
     """Transitions (a dict of Transitions' fields) as context vectors (s, a, r[, s'])."""
     parts = [rows["obs"], rows["actions"], rows["rewards"][..., None]]
     if with_next_obs:
         parts.append(rows["next_obs"])
     return jnp.concatenate(parts, axis=-1)
+
+
+# ----- acting and collecting ----------------------------------------------------------------
+
+
+def policy_actions(actor: TanhGaussianActor, actor_params, latents, deterministic: bool):
+    """choose(key, obs [N, S]) -> actions [N, A] of the policy on (s, z), episode i with z_i."""
+
+    def choose(key, obs):
+        mean, log_std = actor.apply(actor_params, jnp.concatenate([obs, latents], axis=-1))
+        if deterministic:
+            return sac.tanh_gaussian_mode(mean)
+        return sac.tanh_gaussian_sample(key, mean, log_std)[0]
+
+    return choose
+
+
+def uniform_actions(action_size: int):
+    """choose(key, obs [N, S]) -> actions [N, A] uniform in [-1, 1]^A."""
+
+    def choose(key, obs):
+        return jax.random.uniform(key, (*obs.shape[:-1], action_size), minval=-1.0, maxval=1.0)
+
+    return choose
+
+
+def collect(
+    config: PearlConfig,
+    env: Env,
+    networks: PearlNetworks,
+    params,
+    task,
+    key,
+    latents,
+    deterministic=False,
+) -> Transitions:
+    """One episode per latent [N, L] on `task`, the policy acting on (s, z_i)."""
+    choose = policy_actions(networks.actor, params["actor"], latents, deterministic)
+    return collect_transitions(env, choose, task, key, latents.shape[0], config.horizon)
+
+
+def explore(config: PearlConfig, env: Env, networks: PearlNetworks, params, task, key, z_key, n):
+    """n episodes of the prior phase: the policy on prior draws of z, or uniform actions."""
+    if config.exploration == "uniform_actions":
+        return collect_transitions(
+            env, uniform_actions(env.action_size), task, key, n, config.horizon
+        )
+    return collect(config, env, networks, params, task, key, prior_latents(config, z_key, n))
+
+
+def collect_for_task(config: PearlConfig, env: Env, networks: PearlNetworks, params, task, key):
+    """One sampled task's data of an iteration: (prior-phase, posterior-phase) transitions."""
+    prior_z_key, prior_key, post_z_key, context_key, post_key = jax.random.split(key, 5)
+    prior = explore(
+        config,
+        env,
+        networks,
+        params,
+        task,
+        prior_key,
+        prior_z_key,
+        config.episodes(config.prior_steps),
+    )
+    latents = posterior_phase_latents(config, networks, params, prior, context_key, post_z_key)
+    return prior, collect(config, env, networks, params, task, post_key, latents)
+
+
+def posterior_phase_latents(
+    config: PearlConfig, networks: PearlNetworks, params, prior, context_key, z_key
+):
+    """z of each posterior-phase episode, from a context batch of the prior phase's transitions:
+    exactly what the task's freshly cleared and refilled encoder buffer holds in oyster. With
+    posterior sampling the first episode acts on the prior (oyster clears z first)."""
+    num_posterior = config.episodes(config.posterior_steps)
+    rows, valid = _as_rows(prior)
+    example = jax.tree.map(lambda x: x[0], rows)
+    local = replay.add(replay.empty_buffer(example, valid.shape[0]), rows, valid)
+
+    def posterior_latent(context_key, z_key):
+        rows = replay.sample(local, context_key, config.context_batch_size)
+        context = context_vectors(rows, config.context_next_obs)
+        return draw_latent(config, networks, params, context, jnp.ones(context.shape[:1]), z_key)
+
+    context_keys = per_task_keys(context_key, num_posterior)
+    z_keys = per_task_keys(z_key, num_posterior)
+    latents = jax.vmap(posterior_latent)(context_keys, z_keys)
+    if config.exploration != "uniform_actions":
+        first = prior_latents(config, jax.random.fold_in(z_key, num_posterior), 1)
+        latents = latents.at[0].set(first[0])
+    return latents
 
 
 def _as_rows(transitions: Transitions) -> tuple[dict, jax.Array]:
@@ -194,249 +410,82 @@ def _as_rows(transitions: Transitions) -> tuple[dict, jax.Array]:
     return rows, valid
 
 
-def pearl_parts(config: PearlConfig, env: Env) -> PearlParts:
-    if env.discrete:
-        raise ValueError("PEARL needs a continuous action space")
-    env = with_unit_actions(env)  # buffers hold the policy's [-1, 1] actions
-    latent = config.latent_size
-    obs_size, action_size = env.obs_size, env.action_size
-    context_size = obs_size + action_size + 1 + (obs_size if config.context_next_obs else 0)
-    encoder = ContextEncoder(latent, config.encoder_hidden_sizes)
-    actor = TanhGaussianActor(action_size, config.hidden_sizes)
-    critic = TwinQ(config.hidden_sizes)
-    decoder = RewardDecoder(config.encoder_hidden_sizes)
-    optimizer = optax.adam(config.lr)
-    target_entropy = sac.default_target_entropy(action_size)
+# ----- the gradient steps -------------------------------------------------------------------
+
+
+def meta_batch(config: PearlConfig, buffers: TaskBuffers, active, slot_key, context_key, batch_key):
+    """(RL batch [M, B, ...], context [M, N, D]) of M task slots drawn among the first `active`:
+    each task's context from its encoder buffer, its RL batch from its RL buffer."""
     num_tasks = config.max_meta_batch_size
-
-    def init_params(key):
-        encoder_key, actor_key, critic_key = jax.random.split(key, 3)
-        obs_z = jnp.zeros((obs_size + latent,))
-        params = {
-            "encoder": encoder.init(encoder_key, jnp.zeros((1, context_size))),
-            "actor": actor.init(actor_key, obs_z),
-            "critic": critic.init(critic_key, obs_z, jnp.zeros((action_size,))),
-            "log_alpha": jnp.log(jnp.asarray(config.alpha, jnp.float32)),
-        }
-        if config.reward_decoder_weight > 0:
-            params["decoder"] = decoder.init(
-                jax.random.fold_in(key, 3),
-                jnp.zeros((obs_size,)),
-                jnp.zeros((action_size,)),
-                jnp.zeros((latent,)),
-            )
-        return params
-
-    def posterior(params, context, weights):
-        means, variances = encoder.apply(params["encoder"], context)
-        if config.deterministic_z:
-            return mean_of_factors(means, weights), jnp.zeros((latent,))
-        return product_of_gaussians(means, variances, weights)
-
-    def draw_latent(params, context, weights, key):
-        mean, variance = posterior(params, context, weights)
-        return mean if config.deterministic_z else sample_latent(key, mean, variance)
-
-    def prior_latents(key, n):
-        if config.deterministic_z:
-            return jnp.zeros((n, latent))
-        return jax.random.normal(key, (n, latent))
-
-    uniform_exploration = config.exploration == "uniform_actions"
-
-    def act(actor_params, latents, deterministic):
-        def choose(key, obs):
-            mean, log_std = actor.apply(actor_params, jnp.concatenate([obs, latents], axis=-1))
-            if deterministic:
-                return sac.tanh_gaussian_mode(mean)
-            return sac.tanh_gaussian_sample(key, mean, log_std)[0]
-
-        return choose
-
-    def act_uniformly(key, obs):
-        return jax.random.uniform(key, (*obs.shape[:-1], action_size), minval=-1.0, maxval=1.0)
-
-    def collect(params, task, key, latents, deterministic=False) -> Transitions:
-        n = latents.shape[0]
-        return collect_transitions(
-            env, act(params["actor"], latents, deterministic), task, key, n, config.horizon
-        )
-
-    def explore(params, task, key, z_key, n) -> Transitions:
-        """n episodes of the prior phase: the policy on prior draws of z, or uniform actions."""
-        if uniform_exploration:
-            return collect_transitions(env, act_uniformly, task, key, n, config.horizon)
-        return collect(params, task, key, prior_latents(z_key, n))
-
-    num_prior = config.episodes(config.prior_steps)
-    num_posterior = config.episodes(config.posterior_steps)
-
-    def collect_for_task(params, task, key):
-        """One sampled task's data of an iteration: (prior-phase, posterior-phase) transitions.
-
-        The posterior phase draws its contexts from the prior phase's transitions, which is
-        exactly what the task's freshly cleared and refilled encoder buffer holds in oyster.
-        """
-        prior_z_key, prior_key, post_z_key, context_key, post_key = jax.random.split(key, 5)
-        prior = explore(params, task, prior_key, prior_z_key, num_prior)
-        rows, valid = _as_rows(prior)
-        example = jax.tree.map(lambda x: x[0], rows)
-        local = replay.add(replay.empty_buffer(example, valid.shape[0]), rows, valid)
-
-        def posterior_latent(context_key, z_key):
-            rows = replay.sample(local, context_key, config.context_batch_size)
-            context = context_vectors(rows, config.context_next_obs)
-            return draw_latent(params, context, jnp.ones(context.shape[:1]), z_key)
-
-        context_keys = per_task_keys(context_key, num_posterior)
-        z_keys = per_task_keys(post_z_key, num_posterior)
-        latents = jax.vmap(posterior_latent)(context_keys, z_keys)
-        if not uniform_exploration:  # oyster: the first episode after clearing z acts on the prior
-            first = prior_latents(jax.random.fold_in(post_z_key, num_posterior), 1)
-            latents = latents.at[0].set(first[0])
-        return prior, collect(params, task, post_key, latents)
-
-    def losses(params, target_critic, batch, context, task_weights, key):
-        """Summed SAC and KL losses of a meta-batch: batch [M, B, ...], context [M, N, D]."""
-        z_keys, action_keys, next_keys = jnp.moveaxis(
-            jax.vmap(lambda k: jax.random.split(k, 3))(per_task_keys(key, num_tasks)), 1, 0
-        )
-        means, variances = jax.vmap(posterior, in_axes=(None, 0, None))(
-            params, context, jnp.ones(context.shape[1:2])
-        )
-        if config.deterministic_z:
-            z, kl = means, jnp.zeros((num_tasks,))
-        else:
-            z = jax.vmap(sample_latent)(z_keys, means, variances)
-            kl = jax.vmap(kl_to_standard_normal)(means, variances)
-        z = jnp.broadcast_to(z[:, None, :], (num_tasks, config.batch_size, latent))
-        weights = jnp.broadcast_to(task_weights[:, None], z.shape[:2])
-        alpha = jnp.exp(params["log_alpha"])
-        fixed_alpha = jax.lax.stop_gradient(alpha)
-
-        def policy_sample(actor_params, obs_z, keys):
-            mean, log_std = actor.apply(actor_params, obs_z)
-            action, log_prob = jax.vmap(sac.tanh_gaussian_sample)(keys, mean, log_std)
-            return action, log_prob, mean, log_std
-
-        detached_z = jax.lax.stop_gradient(z)
-        critic_z = z if config.critic_trains_encoder else detached_z
-        critic_loss, actor_loss, (q1, log_prob, mean, log_std) = sac.actor_critic_losses(
-            actor.apply,
-            critic.apply,
-            params,
-            target_critic,
-            batch,
-            policy_sample,
-            next_keys,
-            action_keys,
-            gamma=config.gamma,
-            reward_scale=config.reward_scale,
-            alpha=fixed_alpha,
-            critic_obs=jnp.concatenate([batch["obs"], critic_z], axis=-1),  # trains q(z|c)
-            policy_obs=jnp.concatenate([batch["obs"], detached_z], axis=-1),
-            next_obs=jnp.concatenate([batch["next_obs"], detached_z], axis=-1),
-            weights=weights,
-        )
-        kl_loss = config.kl_weight * jnp.sum(task_weights * kl)
-        actor_loss = (
-            actor_loss
-            + config.policy_mean_reg * _weighted_mean(jnp.mean(mean**2, -1), weights)
-            + config.policy_std_reg * _weighted_mean(jnp.mean(log_std**2, -1), weights)
-        )
-        total = critic_loss + kl_loss + actor_loss
-        if config.learn_alpha:
-            total += sac.temperature_loss(params["log_alpha"], log_prob, target_entropy, weights)
-        extra = {}
-        if config.reward_decoder_weight > 0:
-            predicted = decoder.apply(params["decoder"], batch["obs"], batch["actions"], z)
-            error = (predicted - config.reward_scale * batch["rewards"]) ** 2
-            extra["reward_decoder_loss"] = _weighted_mean(error, weights)
-            total += config.reward_decoder_weight * extra["reward_decoder_loss"]
-        diagnostics = {
-            **extra,
-            "critic_loss": critic_loss,
-            "actor_loss": actor_loss,
-            "kl": _weighted_mean(kl, task_weights),
-            "q_mean": _weighted_mean(q1, weights),
-            "entropy": -_weighted_mean(log_prob, weights),
-            "alpha": alpha,
-            "posterior_variance": _weighted_mean(jnp.mean(variances, -1), task_weights),
-        }
-        return total, diagnostics
-
-    def gradient_steps(train_state, buffers, active, task_weights, key):
-        """`grad_steps` SAC + encoder steps; train_state = (params, target_critic, opt_state)."""
-
-        def gradient_step(carry, step_key):
-            params, target_critic, opt_state = carry
-            slot_key, context_key, batch_key, loss_key = jax.random.split(step_key, 4)
-            slots = draw_slots(slot_key, num_tasks, active)
-            context_rows = jax.vmap(replay.sample_slot, in_axes=(None, 0, 0, None))(
-                buffers["encoder"],
-                slots,
-                per_task_keys(context_key, num_tasks),
-                config.context_batch_size,
-            )
-            context = context_vectors(context_rows, config.context_next_obs)
-            batch = jax.vmap(replay.sample_slot, in_axes=(None, 0, 0, None))(
-                buffers["rl"], slots, per_task_keys(batch_key, num_tasks), config.batch_size
-            )
-            grads, diagnostics = jax.grad(losses, has_aux=True)(
-                params, target_critic, batch, context, task_weights, loss_key
-            )
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-            params = optax.apply_updates(params, updates)
-            target_critic = sac.polyak_update(target_critic, params["critic"], config.tau)
-            return (params, target_critic, opt_state), diagnostics
-
-        train_state, diagnostics = jax.lax.scan(
-            gradient_step, train_state, jax.random.split(key, config.grad_steps)
-        )
-        return train_state, jax.tree.map(jnp.mean, diagnostics)
-
-    def evaluate_task(params, task, key):
-        """Returns of `eval_episodes` episodes in a row, the context growing after each."""
-        capacity = config.eval_episodes * config.horizon
-
-        def episode(carry, episode_key):
-            context, weights, e = carry
-            z_key, run_key = jax.random.split(episode_key)
-            z = draw_latent(params, context, weights, z_key)
-            transitions = collect(params, task, run_key, z[None], config.eval_deterministic)
-            if uniform_exploration:
-                explored = explore(params, task, run_key, z_key, 1)
-                transitions = jax.tree.map(
-                    lambda a, b: jnp.where(e == 0, a, b), explored, transitions
-                )
-            rows = context_vectors(transitions._asdict(), config.context_next_obs)[:, 0]  # [T, D]
-            start = e * config.horizon
-            context = jax.lax.dynamic_update_slice(context, rows, (start, 0))
-            weights = jax.lax.dynamic_update_slice(weights, transitions.valid[:, 0], (start,))
-            return (context, weights, e + 1), episode_returns(transitions)[0]
-
-        initial = (jnp.zeros((capacity, context_size)), jnp.zeros((capacity,)), 0)
-        _, returns = jax.lax.scan(episode, initial, jax.random.split(key, config.eval_episodes))
-        return returns
-
-    return PearlParts(
-        init_params,
-        posterior,
-        collect,
-        explore,
-        collect_for_task,
-        losses,
-        gradient_steps,
-        evaluate_task,
-        optimizer,
-        actor,
-        critic,
+    slots = draw_slots(slot_key, num_tasks, active)
+    sample = jax.vmap(replay.sample_slot, in_axes=(None, 0, 0, None))
+    context_rows = sample(
+        buffers.encoder, slots, per_task_keys(context_key, num_tasks), config.context_batch_size
     )
+    batch = sample(buffers.rl, slots, per_task_keys(batch_key, num_tasks), config.batch_size)
+    return batch, context_vectors(context_rows, config.context_next_obs)
 
 
-def _weighted_mean(x, weights):
-    weights = jnp.broadcast_to(weights, x.shape)
-    return jnp.sum(x * weights) / jnp.maximum(jnp.sum(weights), 1e-8)
+def gradient_steps(
+    config: PearlConfig,
+    optimizer,
+    losses,
+    train_state,
+    buffers: TaskBuffers,
+    active,
+    task_weights,
+    key,
+):
+    """`grad_steps` SAC + encoder steps (a lax.scan); train_state = (params, target_critic,
+    opt_state); diagnostics averaged over the steps."""
+
+    def gradient_step(carry, step_key):
+        params, target_critic, opt_state = carry
+        slot_key, context_key, batch_key, loss_key = jax.random.split(step_key, 4)
+        batch, context = meta_batch(config, buffers, active, slot_key, context_key, batch_key)
+        grads, diagnostics = jax.grad(losses, has_aux=True)(
+            params, target_critic, batch, context, task_weights, loss_key
+        )
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        target_critic = sac.polyak_update(target_critic, params["critic"], config.tau)
+        return (params, target_critic, opt_state), diagnostics
+
+    train_state, diagnostics = jax.lax.scan(
+        gradient_step, train_state, jax.random.split(key, config.grad_steps)
+    )
+    return train_state, jax.tree.map(jnp.mean, diagnostics)
+
+
+# ----- evaluation ---------------------------------------------------------------------------
+
+
+def evaluate_task(config: PearlConfig, env: Env, networks: PearlNetworks, params, task, key):
+    """Returns of `eval_episodes` episodes in a row, the context growing after each."""
+    capacity = config.eval_episodes * config.horizon
+
+    def episode(carry, episode_key):
+        context, weights, e = carry
+        z_key, run_key = jax.random.split(episode_key)
+        z = draw_latent(config, networks, params, context, weights, z_key)
+        transitions = collect(
+            config, env, networks, params, task, run_key, z[None], config.eval_deterministic
+        )
+        if config.exploration == "uniform_actions":
+            explored = explore(config, env, networks, params, task, run_key, z_key, 1)
+            transitions = jax.tree.map(lambda a, b: jnp.where(e == 0, a, b), explored, transitions)
+        rows = context_vectors(transitions._asdict(), config.context_next_obs)[:, 0]  # [T, D]
+        start = e * config.horizon
+        context = jax.lax.dynamic_update_slice(context, rows, (start, 0))
+        weights = jax.lax.dynamic_update_slice(weights, transitions.valid[:, 0], (start,))
+        return (context, weights, e + 1), episode_returns(transitions)[0]
+
+    initial = (jnp.zeros((capacity, context_size(config, env))), jnp.zeros((capacity,)), 0)
+    _, returns = jax.lax.scan(episode, initial, jax.random.split(key, config.eval_episodes))
+    return returns
+
+
+# ----- the algorithm: buffers per slot, one meta-iteration, evaluation ----------------------
 
 
 def training_pool(config: PearlConfig, env: Env):
@@ -456,121 +505,19 @@ def buffer_bytes(config: PearlConfig, env: Env) -> int:
 def make_pearl(config: PearlConfig, env: Env) -> Algorithm:
     parts = pearl_parts(config, env)
     pool = training_pool(config, env)
-    slots = config.num_task_buffers
     samplers = task_samplers(
         env.task_space, config.train_tasks, config.eval_tasks, config.task_pool_seed
     )
-    episodes = config.eval_episodes
-    num_initial = config.episodes(config.initial_steps)
-    example_row = {
-        "obs": jnp.zeros((env.obs_size,)),
-        "actions": jnp.zeros((env.action_size,)),
-        "rewards": jnp.zeros(()),
-        "next_obs": jnp.zeros((env.obs_size,)),
-        "dones": jnp.zeros(()),
-    }
 
-    def active_slots(member: SweepMember):
-        return pool_size(member, slots)
+    def init(member: SweepMember) -> PearlState:
+        return init_state(config, env, parts, pool, member)
 
-    def task_weights(member: SweepMember):
-        return active_tasks(member, config.max_meta_batch_size)
+    def update(state: PearlState, member: SweepMember):
+        return meta_iteration(config, parts, pool, state, member)
 
-    def stacked_buffers(capacity):
-        one = replay.empty_buffer(example_row, capacity)
-        return jax.tree.map(lambda x: jnp.broadcast_to(x, (slots, *x.shape)), one)
-
-    def store(buffers, slot, transitions: Transitions):
-        rows, valid = _as_rows(transitions)
-        return replay.add_to_slot(buffers, slot, rows, valid)
-
-    def init(member: SweepMember):
-        """Parameters from the member's seed; every slot's buffers filled with prior-z data."""
-        key, init_key, data_key = jax.random.split(jax.random.PRNGKey(member.seed), 3)
-        params = parts.init_params(init_key)
-
-        def initial_data(slot_key, task):
-            z_key, run_key = jax.random.split(slot_key)
-            return parts.explore(params, task, run_key, z_key, num_initial)
-
-        data = jax.vmap(initial_data)(per_task_keys(data_key, slots), pool)
-        buffers = {
-            "encoder": stacked_buffers(config.encoder_capacity),
-            "rl": stacked_buffers(config.replay_capacity),
-        }
-
-        def fill(buffers, slot):
-            transitions = jax.tree.map(lambda x: x[slot], data)
-            return {name: store(b, slot, transitions) for name, b in buffers.items()}, None
-
-        buffers, _ = jax.lax.scan(fill, buffers, jnp.arange(slots))
-        return {
-            "params": params,
-            "target_critic": params["critic"],
-            "opt_state": parts.optimizer.init(params),
-            "buffers": buffers,
-            "key": key,
-            "iteration": jnp.asarray(0, jnp.int32),
-        }
-
-    def update(state, member: SweepMember):
-        key, slot_key, data_key, train_key = jax.random.split(state["key"], 4)
-        params, buffers = state["params"], state["buffers"]
-        active = active_slots(member)
-        sampled = draw_slots(slot_key, config.num_tasks_sample, active)
-        tasks = jax.tree.map(lambda leaf: leaf[sampled], pool)
-        prior, posterior = jax.vmap(parts.collect_for_task, in_axes=(None, 0, 0))(
-            params, tasks, per_task_keys(data_key, config.num_tasks_sample)
-        )
-
-        def write(buffers, i):
-            slot = sampled[i]
-            prior_i, posterior_i = jax.tree.map(lambda x: x[i], (prior, posterior))
-            encoder = store(replay.clear_slot(buffers["encoder"], slot), slot, prior_i)
-            rl = store(store(buffers["rl"], slot, prior_i), slot, posterior_i)
-            return {"encoder": encoder, "rl": rl}, None
-
-        buffers, _ = jax.lax.scan(write, buffers, jnp.arange(config.num_tasks_sample))
-        (params, target_critic, opt_state), diagnostics = parts.gradient_steps(
-            (params, state["target_critic"], state["opt_state"]),
-            buffers,
-            active,
-            task_weights(member),
-            train_key,
-        )
-        prior_returns = jax.vmap(episode_returns)(prior)
-        posterior_returns = jax.vmap(episode_returns)(posterior)
-        metrics = {f"optim/{name}": value for name, value in diagnostics.items()}
-        metrics["train/return"] = jnp.mean(
-            jnp.concatenate([prior_returns.reshape(-1), posterior_returns.reshape(-1)])
-        )
-        metrics["train/return_prior"] = jnp.mean(prior_returns)
-        metrics["train/return_posterior"] = jnp.mean(posterior_returns)
-        new_state = {
-            "params": params,
-            "target_critic": target_critic,
-            "opt_state": opt_state,
-            "buffers": buffers,
-            "key": key,
-            "iteration": state["iteration"] + 1,
-        }
-        return new_state, metrics
-
-    def evaluate(state, member: SweepMember):
+    def evaluate(state: PearlState, member: SweepMember):
         del member
-        task_key, data_key = evaluation_keys(state["iteration"])
-        metrics = {}
-        for prefix, sample_tasks in evaluation_sets(samplers, config.eval_train_region).items():
-            tasks = sample_tasks(task_key, config.num_eval_tasks)
-            returns = jax.vmap(parts.evaluate_task, in_axes=(None, 0, 0))(
-                state["params"], tasks, per_task_keys(data_key, config.num_eval_tasks)
-            ).mean(axis=0)
-            for e in range(episodes):
-                metrics[f"{prefix}/return_episode{e}"] = returns[e]
-            metrics[f"{prefix}/return"] = returns[-1]
-            if episodes > 1:  # what task inference buys: posterior episodes against the prior one
-                metrics[f"{prefix}/inference_gain"] = jnp.mean(returns[1:]) - returns[0]
-        return metrics
+        return evaluation_metrics(config, parts, samplers, state.params, state.iteration)
 
     steps_per_task = (
         config.episodes(config.prior_steps) + config.episodes(config.posterior_steps)
@@ -581,7 +528,8 @@ def make_pearl(config: PearlConfig, env: Env) -> Algorithm:
         return jnp.asarray(config.num_tasks_sample * steps_per_task, jnp.float32)
 
     def initial_env_steps(member: SweepMember):
-        return active_slots(member).astype(jnp.float32) * num_initial * config.horizon
+        active = pool_size(member, config.num_task_buffers).astype(jnp.float32)
+        return active * config.episodes(config.initial_steps) * config.horizon
 
     return Algorithm(
         init=init,
@@ -591,3 +539,137 @@ def make_pearl(config: PearlConfig, env: Env) -> Algorithm:
         loss_metrics=("optim/critic_loss", "optim/actor_loss", "train/return"),
         initial_env_steps=initial_env_steps,
     )
+
+
+def init_state(config: PearlConfig, env: Env, parts: PearlParts, pool, member) -> PearlState:
+    """Parameters from the member's seed; every slot's buffers filled with prior-phase data."""
+    key, init_key, data_key = jax.random.split(jax.random.PRNGKey(member.seed), 3)
+    params = parts.init_params(init_key)
+    return PearlState(
+        params=params,
+        target_critic=params["critic"],
+        opt_state=parts.optimizer.init(params),
+        buffers=initial_buffers(config, env, parts, pool, params, data_key),
+        key=key,
+        iteration=jnp.asarray(0, jnp.int32),
+    )
+
+
+def empty_buffers(config: PearlConfig, env: Env) -> TaskBuffers:
+    example_row = {
+        "obs": jnp.zeros((env.obs_size,)),
+        "actions": jnp.zeros((env.action_size,)),
+        "rewards": jnp.zeros(()),
+        "next_obs": jnp.zeros((env.obs_size,)),
+        "dones": jnp.zeros(()),
+    }
+
+    def stacked(capacity):
+        one = replay.empty_buffer(example_row, capacity)
+        return jax.tree.map(lambda x: jnp.broadcast_to(x, (config.num_task_buffers, *x.shape)), one)
+
+    return TaskBuffers(encoder=stacked(config.encoder_capacity), rl=stacked(config.replay_capacity))
+
+
+def store(buffer: replay.ReplayBuffer, slot, transitions: Transitions) -> replay.ReplayBuffer:
+    """Append a slot's valid transitions to its ring buffer, episode by episode."""
+    rows, valid = _as_rows(transitions)
+    return replay.add_to_slot(buffer, slot, rows, valid)
+
+
+def initial_buffers(config: PearlConfig, env: Env, parts: PearlParts, pool, params, key):
+    """oyster's initial data: `initial_steps` of prior-phase episodes per slot, into both of its
+    buffers."""
+    slots = config.num_task_buffers
+
+    def initial_data(slot_key, task):
+        z_key, run_key = jax.random.split(slot_key)
+        return parts.explore(params, task, run_key, z_key, config.episodes(config.initial_steps))
+
+    data = jax.vmap(initial_data)(per_task_keys(key, slots), pool)
+
+    def fill(buffers: TaskBuffers, slot):
+        transitions = jax.tree.map(lambda x: x[slot], data)
+        return TaskBuffers(
+            encoder=store(buffers.encoder, slot, transitions),
+            rl=store(buffers.rl, slot, transitions),
+        ), None
+
+    buffers, _ = jax.lax.scan(fill, empty_buffers(config, env), jnp.arange(slots))
+    return buffers
+
+
+def meta_iteration(config: PearlConfig, parts: PearlParts, pool, state: PearlState, member):
+    """Collect on `num_tasks_sample` drawn tasks, write their buffers, take the gradient steps."""
+    key, slot_key, data_key, train_key = jax.random.split(state.key, 4)
+    active = pool_size(member, config.num_task_buffers)
+    sampled = draw_slots(slot_key, config.num_tasks_sample, active)
+    tasks = jax.tree.map(lambda leaf: leaf[sampled], pool)
+    prior, posterior = jax.vmap(parts.collect_for_task, in_axes=(None, 0, 0))(
+        state.params, tasks, per_task_keys(data_key, config.num_tasks_sample)
+    )
+    buffers = write_collected(state.buffers, sampled, prior, posterior)
+    (params, target_critic, opt_state), diagnostics = parts.gradient_steps(
+        (state.params, state.target_critic, state.opt_state),
+        buffers,
+        active,
+        active_tasks(member, config.max_meta_batch_size),
+        train_key,
+    )
+    metrics = {f"optim/{name}": value for name, value in diagnostics.items()}
+    metrics |= collection_returns(prior, posterior)
+    new_state = PearlState(
+        params=params,
+        target_critic=target_critic,
+        opt_state=opt_state,
+        buffers=buffers,
+        key=key,
+        iteration=state.iteration + 1,
+    )
+    return new_state, metrics
+
+
+def write_collected(buffers: TaskBuffers, sampled, prior, posterior) -> TaskBuffers:
+    """In draw order (a task drawn twice is cleared twice, as in oyster): the drawn slot's encoder
+    buffer is cleared and holds its prior phase; its RL buffer gains both phases."""
+
+    def write(buffers: TaskBuffers, i):
+        slot = sampled[i]
+        prior_i, posterior_i = jax.tree.map(lambda x: x[i], (prior, posterior))
+        encoder = store(replay.clear_slot(buffers.encoder, slot), slot, prior_i)
+        rl = store(store(buffers.rl, slot, prior_i), slot, posterior_i)
+        return TaskBuffers(encoder=encoder, rl=rl), None
+
+    buffers, _ = jax.lax.scan(write, buffers, jnp.arange(sampled.shape[0]))
+    return buffers
+
+
+def collection_returns(prior: Transitions, posterior: Transitions) -> dict:
+    """Mean episode returns of an iteration's collection: both phases, and each alone."""
+    prior_returns = jax.vmap(episode_returns)(prior)
+    posterior_returns = jax.vmap(episode_returns)(posterior)
+    return {
+        "train/return": jnp.mean(
+            jnp.concatenate([prior_returns.reshape(-1), posterior_returns.reshape(-1)])
+        ),
+        "train/return_prior": jnp.mean(prior_returns),
+        "train/return_posterior": jnp.mean(posterior_returns),
+    }
+
+
+def evaluation_metrics(config: PearlConfig, parts: PearlParts, samplers, params, iteration):
+    """Mean return of each evaluation episode on every evaluation set; the headline is the last
+    episode's, and `inference_gain` the posterior episodes' mean minus the prior episode's."""
+    task_key, data_key = evaluation_keys(iteration)
+    metrics = {}
+    for prefix, sample_tasks in evaluation_sets(samplers, config.eval_train_region).items():
+        tasks = sample_tasks(task_key, config.num_eval_tasks)
+        returns = jax.vmap(parts.evaluate_task, in_axes=(None, 0, 0))(
+            params, tasks, per_task_keys(data_key, config.num_eval_tasks)
+        ).mean(axis=0)
+        for e in range(config.eval_episodes):
+            metrics[f"{prefix}/return_episode{e}"] = returns[e]
+        metrics[f"{prefix}/return"] = returns[-1]
+        if config.eval_episodes > 1:
+            metrics[f"{prefix}/inference_gain"] = jnp.mean(returns[1:]) - returns[0]
+    return metrics

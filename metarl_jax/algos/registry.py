@@ -1,7 +1,7 @@
 """Which algorithm is which: one entry per algorithm, the only place the apps look them up.
 
-Adding an algorithm = its module + one entry here + its flag files (and, until the flags are
-generated from the configs, its settings in `experiments/cli.py`).
+Adding an algorithm = its module (its config's fields declared with `algos.settings.setting`
+become its flags) + one entry here + its flag files.
 """
 
 import dataclasses
@@ -29,8 +29,9 @@ class AlgorithmEntry:
     # The study experiments it joins: (a) training tasks, (b) offline tasks/buffers, (c) meta-batch
     # size, (d) out-of-sample tasks, (e) test-time gradient steps.
     study_experiments: frozenset[str]
-    # Reference defaults of shared settings where they differ from the flags' (flag name -> value
-    # as absl holds it), from the algorithm's reference implementation.
+    # Reference defaults of the run flags that are no config setting (flag name -> value as absl
+    # holds it), from the algorithm's reference implementation; its settings' defaults are its
+    # config's.
     reference_defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     # Config fields that tell variants sharing a config class apart (MAML's outer step).
     config_settings: Mapping[str, Any] = dataclasses.field(default_factory=dict)
@@ -73,7 +74,7 @@ ENTRIES = (
         continuous_actions=True,
         offline=False,
         study_experiments=frozenset("acd"),
-        reference_defaults={"hidden_sizes": ["64"], "meta_batch_size": ["100"], "clip": 0.2},
+        reference_defaults={"meta_batch_size": ["100"]},
     ),
     AlgorithmEntry(
         name="pearl",
@@ -83,7 +84,7 @@ ENTRIES = (
         continuous_actions=True,
         offline=False,
         study_experiments=frozenset("acd"),
-        reference_defaults={"hidden_sizes": ["300", "300", "300"], "meta_batch_size": ["4"]},
+        reference_defaults={"meta_batch_size": ["4"]},
         member_memory_bytes=buffer_bytes,
     ),
     AlgorithmEntry(
@@ -94,14 +95,7 @@ ENTRIES = (
         continuous_actions=True,
         offline=True,
         study_experiments=frozenset("b"),
-        reference_defaults={
-            "hidden_sizes": ["100", "100", "100"],
-            "meta_batch_size": ["5"],
-            "latent_size": 100,
-            "inner_lr": 1e-3,
-            "eval_adapt_steps": 1,
-            "eval_episodes": 10,
-        },
+        reference_defaults={"meta_batch_size": ["5"]},
     ),
 )
 REGISTRY: Mapping[str, AlgorithmEntry] = {entry.name: entry for entry in ENTRIES}

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import optax
 
 from metarl_jax.algos import config_checks as checks
+from metarl_jax.algos import settings
 from metarl_jax.algos.api import Algorithm, SweepMember
 from metarl_jax.algos.meta_training import (
     active_tasks,
@@ -35,6 +36,7 @@ from metarl_jax.algos.meta_training import (
     per_task_keys,
     task_samplers,
 )
+from metarl_jax.algos.settings import setting
 from metarl_jax.envs import Env
 from metarl_jax.rl import (
     RecurrentAgent,
@@ -47,31 +49,51 @@ from metarl_jax.rl import (
     rollout_trials,
     trial_gae,
     unroll,
+    unwindowed,
+    windowed,
 )
 from metarl_jax.tasks import Restriction
+
+RECURRENT_UNROLLS = ("cell_steps", "fused")
 
 
 @dataclasses.dataclass(frozen=True)
 class Rl2Config:
-    hidden_sizes: tuple[int, ...] = (64,)
+    hidden_sizes: tuple[int, ...] = settings.hidden_sizes((64,))
     horizon: int = 200
-    episodes_per_trial: int = 2
-    trials_per_task: int = 1
+    episodes_per_trial: int = setting(2, "RL²: episodes per trial (state kept across).")
+    trials_per_task: int = setting(1, "RL²: trials per task per iteration.")
     max_meta_batch_size: int = 100
-    gamma: float = 0.99
-    gae_lambda: float = 1.0
-    lr: float = 1e-3
-    ppo_epochs: int = 5
-    num_minibatches: int = 1
-    clip: float = 0.2
-    value_coef: float = 0.5
-    entropy_coef: float = 0.0
-    max_grad_norm: float = 0.0  # 0: no clipping
+    gamma: float = settings.gamma()
+    gae_lambda: float = settings.gae_lambda()
+    outer_lr: float = settings.outer_lr()
+    ppo_epochs: int = setting(5, "RL²: PPO epochs per iteration.")
+    num_minibatches: int = setting(1, "RL²: minibatches (of tasks) per epoch.")
+    clip: float = settings.clip(0.2)
+    value_coef: float = setting(0.5, "RL²: weight of the value loss.")
+    entropy_coef: float = setting(0.0, "RL²: weight of the entropy bonus.")
+    max_grad_norm: float = setting(0.0, "RL²: global gradient-norm clip (0: none).")
+    recurrent_unroll: str = setting(
+        "cell_steps",
+        "RL²: how training unrolls the GRUs over a trial: cell_steps (the flax cells stepped in "
+        "a scan; the faster on CPUs) | fused (gate kernels concatenated, input projections "
+        "hoisted out of the scan, both networks' recurrent products batched, weight gradients "
+        "out of the backward scan: rl.gru_sequence; the same numbers, built for accelerators).",
+    )
+    scan_unroll: int = setting(
+        1, "RL²: time steps per loop iteration of the training unroll's scans (speed only)."
+    )
+    bptt_window: int = setting(
+        0,
+        "RL²: truncated backpropagation through time: the PPO loss unrolls windows of this many "
+        "steps, each from the recurrent state stored at collection (no gradient across windows; "
+        "a change of the algorithm, not only of its speed). 0: whole trials.",
+    )
     train_tasks: Restriction = dataclasses.field(default_factory=Restriction)
     eval_tasks: Restriction = dataclasses.field(default_factory=Restriction)
-    task_pool_seed: int = 0
-    num_eval_tasks: int = 40
-    eval_train_region: bool = False  # also evaluate on the training region (eval_train/...)
+    task_pool_seed: int = settings.task_pool_seed()
+    num_eval_tasks: int = settings.num_eval_tasks()
+    eval_train_region: bool = settings.eval_train_region()
 
     def __post_init__(self):
         checks.layer_sizes(self, "hidden_sizes")
@@ -81,14 +103,24 @@ class Rl2Config:
             "episodes_per_trial",
             "trials_per_task",
             "max_meta_batch_size",
-            "lr",
+            "outer_lr",
             "ppo_epochs",
             "num_minibatches",
+            "scan_unroll",
             "clip",
             "num_eval_tasks",
         )
         checks.non_negative(self, "value_coef", "entropy_coef", "max_grad_norm")
         checks.in_unit_interval(self, "gamma", "gae_lambda")
+        checks.one_of(self, "recurrent_unroll", RECURRENT_UNROLLS)
+        checks.non_negative(self, "bptt_window")
+        trial_steps = self.episodes_per_trial * self.horizon
+        if self.bptt_window and trial_steps % self.bptt_window:
+            checks.fail(
+                "bptt_window",
+                self.bptt_window,
+                f"0 or a divisor of the trial's {trial_steps} steps (episodes_per_trial * horizon)",
+            )
         if self.num_minibatches > self.max_meta_batch_size:
             checks.fail(
                 "num_minibatches",
@@ -106,6 +138,7 @@ class PpoBatch(NamedTuple):
     advantages: jax.Array  # normalized
     value_targets: jax.Array
     weights: jax.Array  # valid step of an active task
+    carries: tuple | None  # the recurrent state each step read at collection (bptt_window)
 
 
 class Rl2Parts(NamedTuple):
@@ -116,6 +149,7 @@ class Rl2Parts(NamedTuple):
     collect: Callable  # (params, task, key) -> TrialTrajectory [T, trials_per_task, ...]
     trial_returns: Callable  # (params, tasks, key) -> episode returns [num_tasks, E]
     make_ppo_batch: Callable  # (trajectories [tasks, T, trials, ...], active) -> PpoBatch
+    trial_outputs: Callable  # (params, PpoBatch) -> (distribution parameters, values) [T, N, ...]
     ppo_update: Callable  # (params, opt_state, batch, active, key) -> (params, opt_state, metrics)
 
 
@@ -125,13 +159,21 @@ def rl2_parts(config: Rl2Config, env: Env) -> Rl2Parts:
     num_tasks = config.max_meta_batch_size
     num_minibatches = min(config.num_minibatches, num_tasks)
     tasks_per_minibatch = math.ceil(num_tasks / num_minibatches)
-    optimizer = optax.adam(config.lr)
+    optimizer = optax.adam(config.outer_lr)
     if config.max_grad_norm > 0:
         optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optimizer)
 
     def collect(params, task, key) -> TrialTrajectory:
         return rollout_trials(
-            env, agent, params, task, key, trials, config.episodes_per_trial, config.horizon
+            env,
+            agent,
+            params,
+            task,
+            key,
+            trials,
+            config.episodes_per_trial,
+            config.horizon,
+            record_carries=config.bptt_window > 0,
         )
 
     def trial_returns(params, tasks, key):
@@ -158,10 +200,27 @@ def rl2_parts(config: Rl2Config, env: Env) -> Rl2Parts:
             advantages=normalize(advantages, weights),
             value_targets=advantages + flat.values,
             weights=weights,
+            carries=flat.carries,
         )
 
+    def trial_outputs(params, batch: PpoBatch):
+        """Distribution parameters and values [T, N, ...]: whole trials from the zero state, or
+        windows of bptt_window steps from the states stored at collection."""
+        inputs, valid, carry = batch.inputs, batch.weights > 0, None
+        window = config.bptt_window
+        if window:
+            inputs, valid = windowed(inputs, window), windowed(valid, window)
+            carry = jax.tree.map(lambda c: windowed(c, window)[0], batch.carries)
+        if config.recurrent_unroll == "fused":
+            outputs = agent.fused_unroll(params, inputs, valid, config.scan_unroll, carry)
+        else:
+            outputs = unroll(agent, params, inputs, valid, config.scan_unroll, carry)
+        if window:
+            outputs = jax.tree.map(lambda x: unwindowed(x, batch.inputs.shape[0]), outputs)
+        return outputs
+
     def ppo_loss(params, batch: PpoBatch):
-        dist_params, values = unroll(agent, params, batch.inputs, batch.weights > 0)
+        dist_params, values = trial_outputs(params, batch)
         log_ratio = agent.dist.log_prob(dist_params, batch.actions) - batch.log_probs
         policy_loss = clipped_surrogate_loss(
             log_ratio, batch.advantages, batch.weights, config.clip
@@ -232,7 +291,9 @@ def rl2_parts(config: Rl2Config, env: Env) -> Rl2Parts:
         metrics["clip_fraction"] = diagnostics["clip_fraction"][-1]
         return params, opt_state, metrics
 
-    return Rl2Parts(agent, optimizer, collect, trial_returns, make_ppo_batch, ppo_update)
+    return Rl2Parts(
+        agent, optimizer, collect, trial_returns, make_ppo_batch, trial_outputs, ppo_update
+    )
 
 
 def make_rl2(config: Rl2Config, env: Env) -> Algorithm:
@@ -248,15 +309,15 @@ def make_rl2(config: Rl2Config, env: Env) -> Algorithm:
         return initial_state(member, agent.init, optimizer)
 
     def update(state, member: SweepMember):
-        key, task_key, data_key, minibatch_key = jax.random.split(state["key"], 4)
+        key, task_key, data_key, minibatch_key = jax.random.split(state.key, 4)
         tasks = samplers.train(member)(task_key, num_tasks)
         trajectories = jax.vmap(parts.collect, in_axes=(None, 0, 0))(
-            state["params"], tasks, per_task_keys(data_key, num_tasks)
+            state.params, tasks, per_task_keys(data_key, num_tasks)
         )
         active = active_tasks(member, num_tasks)
         batch = parts.make_ppo_batch(trajectories, active)
         params, opt_state, optim_metrics = parts.ppo_update(
-            state["params"], state["opt_state"], batch, active, minibatch_key
+            state.params, state.opt_state, batch, active, minibatch_key
         )
 
         per_task = jax.vmap(lambda t: episode_returns_per_trial(t, episodes).mean(axis=1))(
@@ -275,11 +336,11 @@ def make_rl2(config: Rl2Config, env: Env) -> Algorithm:
         The evaluation key depends only on the iteration, as for MAML.
         """
         del member
-        task_key, data_key = evaluation_keys(state["iteration"])
+        task_key, data_key = evaluation_keys(state.iteration)
         metrics = {}
         for prefix, sample_tasks in evaluation_sets(samplers, config.eval_train_region).items():
             tasks = sample_tasks(task_key, config.num_eval_tasks)
-            returns = parts.trial_returns(state["params"], tasks, data_key).mean(axis=0)
+            returns = parts.trial_returns(state.params, tasks, data_key).mean(axis=0)
             for e in range(episodes):
                 metrics[f"{prefix}/return_episode{e}"] = returns[e]
             metrics[f"{prefix}/return"] = returns[-1]

@@ -20,6 +20,8 @@ from metarl_jax.rl.recurrent import (
     make_recurrent_agent,
     rollout_trials,
     unroll,
+    unwindowed,
+    windowed,
 )
 from metarl_jax.rl.returns import discounted_returns, gae, masked_mean, normalize, trial_gae
 from metarl_jax.rl.rollout import (
@@ -67,4 +69,6 @@ __all__ = [
     "sac",
     "trial_gae",
     "unroll",
+    "unwindowed",
+    "windowed",
 ]

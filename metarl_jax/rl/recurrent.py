@@ -20,6 +20,7 @@ import jax.numpy as jnp
 from metarl_jax.envs import Env
 from metarl_jax.nets import GRUCategoricalPolicy, GRUGaussianPolicy, GRUValue, zero_carry
 from metarl_jax.rl.distributions import CATEGORICAL, DIAG_GAUSSIAN, Family
+from metarl_jax.rl.gru_sequence import fused_unroll
 
 
 class RecurrentAgent(NamedTuple):
@@ -29,6 +30,9 @@ class RecurrentAgent(NamedTuple):
     action_features: Callable[[jax.Array], jax.Array]  # action -> its part of the next input
     dist: Family
     input_size: int
+    # (params, inputs [T, N, I], valid [T, N], scan_unroll) -> (distribution parameters, values):
+    # `unroll`'s numbers on valid steps, fused for training (rl.gru_sequence)
+    fused_unroll: Callable
 
 
 class TrialTrajectory(NamedTuple):
@@ -38,6 +42,8 @@ class TrialTrajectory(NamedTuple):
     valid: jax.Array  # [T, N] float
     log_probs: jax.Array  # [T, N] under the sampling policy
     values: jax.Array  # [T, N] value estimates at collection
+    # the recurrent state each step read, (policy, value) layers of [T, N, H] (record_carries)
+    carries: tuple | None = None
 
 
 def make_recurrent_agent(env: Env, hidden_sizes: Sequence[int]) -> RecurrentAgent:
@@ -70,7 +76,12 @@ def make_recurrent_agent(env: Env, hidden_sizes: Sequence[int]) -> RecurrentAgen
     def initial_carry(batch_shape):
         return (zero_carry(hidden_sizes, batch_shape), zero_carry(hidden_sizes, batch_shape))
 
-    return RecurrentAgent(init, step, initial_carry, action_features, family, input_size)
+    def trial_outputs(params, inputs, valid, scan_unroll=1, carry=None):
+        return fused_unroll(params, inputs, valid, not env.discrete, scan_unroll, carry)
+
+    return RecurrentAgent(
+        init, step, initial_carry, action_features, family, input_size, trial_outputs
+    )
 
 
 def _keep_where(mask, new, old):
@@ -89,8 +100,10 @@ def rollout_trials(
     num_trials: int,
     episodes_per_trial: int,
     horizon: int,
+    record_carries: bool = False,
 ) -> TrialTrajectory:
-    """`num_trials` independent trials of one task, each from the zero recurrent state."""
+    """`num_trials` independent trials of one task, each from the zero recurrent state; with
+    `record_carries`, the recurrent state every step read (for truncated BPTT)."""
     action_size = env.action_size
     context = (
         jnp.zeros((num_trials, action_size)),  # previous action's features
@@ -125,7 +138,15 @@ def rollout_trials(
                 (next_obs, next_env_state, next_carry, next_context),
                 (obs, env_state, carry, (prev_action, prev_reward, prev_done)),
             )
-            out = TrialTrajectory(inputs, action, reward * valid, valid, log_prob, value)
+            out = TrialTrajectory(
+                inputs,
+                action,
+                reward * valid,
+                valid,
+                log_prob,
+                value,
+                carry if record_carries else None,
+            )
             return (*kept[:2], alive & ~done, *kept[2:]), out
 
         state = (obs, env_state, alive, carry, context)
@@ -138,16 +159,34 @@ def rollout_trials(
     return jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), trajectory)
 
 
-def unroll(agent: RecurrentAgent, params, inputs: jax.Array, valid: jax.Array):
-    """Distribution parameters and values along trials [T, N, ...], from the zero state."""
+def unroll(
+    agent: RecurrentAgent, params, inputs: jax.Array, valid: jax.Array, scan_unroll=1, carry=None
+):
+    """Distribution parameters and values along trials [T, N, ...], from the zero state (or from
+    `carry`, the agent's (policy, value) state for each of the N rows)."""
 
     def step(carry, x):
         step_inputs, step_valid = x
         next_carry, dist_params, value = agent.step(params, carry, step_inputs)
         return _keep_where(step_valid > 0, next_carry, carry), (dist_params, value)
 
-    carry = agent.initial_carry(inputs.shape[1:2])
-    return jax.lax.scan(step, carry, (inputs, valid))[1]
+    if carry is None:
+        carry = agent.initial_carry(inputs.shape[1:2])
+    return jax.lax.scan(step, carry, (inputs, valid), unroll=scan_unroll)[1]
+
+
+def windowed(x: jax.Array, window: int) -> jax.Array:
+    """[T, N, ...] -> [window, (T / window) * N, ...]: each window of steps its own rows."""
+    steps, rows = x.shape[:2]
+    x = x.reshape(steps // window, window, rows, *x.shape[2:])
+    return jnp.swapaxes(x, 0, 1).reshape(window, -1, *x.shape[3:])
+
+
+def unwindowed(x: jax.Array, steps: int) -> jax.Array:
+    """The inverse of `windowed`: [window, (T / window) * N, ...] -> [T, N, ...]."""
+    window = x.shape[0]
+    x = x.reshape(window, steps // window, -1, *x.shape[2:])
+    return jnp.swapaxes(x, 0, 1).reshape(steps, -1, *x.shape[3:])
 
 
 def episode_returns_per_trial(trajectory: TrialTrajectory, episodes_per_trial: int) -> jax.Array:

@@ -1,4 +1,4 @@
-"""Behaviour agents that generate MACAW's offline data: one learning agent per task.
+"""The behaviour agents whose buffers are MACAW's offline data: one learning agent per task.
 
 Continuous control: a single-task SAC agent per task (SAC v2 with twin target critics and an
 optional learned temperature, `rl.sac`), all tasks `vmap`ped in one compiled function. One
@@ -34,12 +34,11 @@ import optax
 
 from metarl_jax.baselines import rollout as bandit_rollout
 from metarl_jax.envs import Env, with_unit_actions
+from metarl_jax.io.offline import FIELDS
 from metarl_jax.nets.sac import TanhGaussianActor, TwinQ
 from metarl_jax.rl import replay, sac
 from metarl_jax.rl.returns import discounted_returns
 from metarl_jax.rl.rollout import collect_transitions
-
-FIELDS = ("obs", "actions", "rewards", "next_obs", "dones", "returns")
 
 
 @dataclasses.dataclass(frozen=True)

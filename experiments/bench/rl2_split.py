@@ -1,0 +1,84 @@
+"""What an RL² iteration spends its time on: the trial collection alone, the PPO update alone (the
+batch built from the collected trials, then every epoch), and the whole compiled iteration, for one
+sweep member and for several vmapped in one call. Shared by rl2_bandit and rl2_cheetah.
+"""
+
+import jax
+import jax.numpy as jnp
+from absl import flags
+
+from experiments.bench.measure import compiled_seconds, member_counts, vmapped_members
+from metarl_jax.algos import make_rl2
+from metarl_jax.algos.rl2 import RECURRENT_UNROLLS, rl2_parts
+
+flags.DEFINE_enum(
+    "recurrent_unroll",
+    "cell_steps",
+    list(RECURRENT_UNROLLS),
+    "rl2_bandit, rl2_cheetah: how the PPO update unrolls the GRUs (the run flag of that name).",
+)
+flags.DEFINE_integer(
+    "bptt_window", 0, "rl2_bandit, rl2_cheetah: truncated BPTT window (the run flag; 0: off)."
+)
+FLAGS = flags.FLAGS
+
+
+def measure_split(prefix: str, env, config, sweep_members: int, repeats: int) -> dict:
+    """Prints one line per member count and returns the single member's milliseconds."""
+    parts = rl2_parts(config, env)
+    algorithm = make_rl2(config, env)
+    num_tasks = config.max_meta_batch_size
+    steps = num_tasks * config.trials_per_task * config.episodes_per_trial * config.horizon
+    collect_tasks = jax.vmap(jax.vmap(parts.collect, in_axes=(None, 0, 0)))
+    batch_of = jax.vmap(parts.make_ppo_batch, in_axes=(0, None))
+    active = jnp.ones((num_tasks,))
+    single = {}
+    for members in member_counts(sweep_members):
+        member = vmapped_members(members, num_tasks)
+        state = jax.jit(jax.vmap(algorithm.init))(member)
+        tasks = jax.vmap(lambda k: jax.vmap(env.task_space.sample)(jax.random.split(k, num_tasks)))(
+            jax.random.split(jax.random.PRNGKey(1), members)
+        )
+        keys = jax.random.split(jax.random.PRNGKey(2), members * num_tasks).reshape(
+            members, num_tasks, -1
+        )
+        collect = jax.jit(collect_tasks)
+        _, collect_s = compiled_seconds(collect, state.params, tasks, keys, repeats=repeats)
+        trajectories = collect(state.params, tasks, keys)
+        update_keys = jax.random.split(jax.random.PRNGKey(3), members)
+
+        def update(params, opt_state, trajectories, keys):
+            batch = batch_of(trajectories, active)
+            return jax.vmap(parts.ppo_update, in_axes=(0, 0, 0, None, 0))(
+                params, opt_state, batch, active, keys
+            )
+
+        update_compile_s, update_s = compiled_seconds(
+            jax.jit(update),
+            state.params,
+            state.opt_state,
+            trajectories,
+            update_keys,
+            repeats=repeats,
+        )
+        compile_s, iteration_s = compiled_seconds(
+            jax.jit(jax.vmap(algorithm.update)), state, member, repeats=repeats
+        )
+        print(
+            f"{members} member(s) in one call: collection {collect_s * 1e3:.1f} ms, PPO update "
+            f"{update_s * 1e3:.1f} ms, iteration {iteration_s * 1e3:.1f} ms = "
+            f"{iteration_s / collect_s:.1f}x the collection (compile: update "
+            f"{update_compile_s:.1f} s, iteration {compile_s:.1f} s); "
+            f"{members * steps / iteration_s:,.0f} env steps/s",
+            flush=True,
+        )
+        if members == 1:
+            single = {"collect": collect_s, "update": update_s, "iteration": iteration_s}
+        else:
+            print(f"{prefix}_collect_ms_{members}_members: {collect_s * 1e3:.2f}")
+            print(f"{prefix}_update_ms_{members}_members: {update_s * 1e3:.2f}")
+            print(f"{prefix}_iteration_ms_{members}_members: {iteration_s * 1e3:.2f}")
+    for name, seconds in single.items():
+        print(f"{prefix}_{name}_ms: {seconds * 1e3:.2f}")
+    print(f"{prefix}_iteration_over_collect: {single['iteration'] / single['collect']:.2f}")
+    return single

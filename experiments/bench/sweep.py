@@ -1,0 +1,90 @@
+"""sweep: one compiled sweep of --sweep_members members against the same members as separate runs.
+
+The members are seeds of the quickstart's MAML-TRPO navigation configuration (meta-batch 20 x 20
+episodes, horizon 100, Fisher subsample 0.25, 3 evaluation adaptation steps on 20 tasks), trained
+for --sweep_iterations iterations in one chunk, sharded over every visible device; the separate runs
+are one compiled 1-member function on one device, called once per seed. Compilation is timed apart
+(first call minus a second, cached call) and left out of the steady-state ratio; totals with
+compilation are printed too. Last line: separate-runs seconds over sweep seconds, steady state.
+"""
+
+import time
+
+import jax
+from absl import flags
+
+from experiments.bench.measure import machine_description, sizes
+from metarl_jax.algos import MamlConfig, make_maml
+from metarl_jax.envs import make_env
+from metarl_jax.sweep import sweep_members, train
+
+flags.DEFINE_integer("sweep_iterations", None, "sweep: meta-iterations of every member (5).")
+
+
+def run() -> None:
+    print(f"machine: {machine_description()}")
+    size = sizes(
+        {"sweep_members": 8, "sweep_iterations": 5, "meta_batch_size": 20, "rollouts_per_task": 20}
+    )
+    num_members, iterations = size["sweep_members"], size["sweep_iterations"]
+    meta_batch = size["meta_batch_size"]
+    config = MamlConfig(
+        outer_optimizer="trpo",
+        horizon=100,
+        rollouts_per_task=size["rollouts_per_task"],
+        max_meta_batch_size=meta_batch,
+        fisher_subsample=0.25,
+        eval_adapt_steps=3,
+        num_eval_tasks=20,
+    )
+    algorithm = make_maml(config, make_env("navigation", horizon=config.horizon))
+    devices = jax.devices()
+    print(
+        f"MAML-TRPO navigation (quickstart): meta-batch {meta_batch} x "
+        f"{config.rollouts_per_task} episodes x horizon {config.horizon}, Fisher subsample "
+        f"{config.fisher_subsample}; {num_members} members x {iterations} iterations "
+        f"(one chunk, evaluation at its end); {len(devices)} device(s)"
+    )
+
+    def run(seeds, run_devices) -> float:
+        members, _ = sweep_members(seeds, (meta_batch,))
+        start = time.perf_counter()
+        result = list(train(algorithm, members, iterations, iterations, devices=run_devices))[-1]
+        jax.block_until_ready(result.state)
+        return time.perf_counter() - start
+
+    seeds = list(range(num_members))
+    first = run(seeds, devices)  # compiles
+    sweep_s = run(seeds, devices)  # cached
+    sweep_compile = first - sweep_s
+    print(
+        f"one sweep of {num_members} members on {len(devices)} device(s): compile "
+        f"{sweep_compile:.1f} s, run {sweep_s:.2f} s; with compile {first:.1f} s",
+        flush=True,
+    )
+
+    first = run([0], devices[:1])  # compiles the 1-member function
+    separate = [run([seed], devices[:1]) for seed in seeds]
+    single_compile = first - separate[0]
+    separate_s = sum(separate)
+    print(
+        f"{num_members} separate 1-member runs on 1 device: compile {single_compile:.1f} s "
+        f"(once), run {separate_s:.2f} s ({separate_s / num_members:.2f} s each); with compile "
+        f"{single_compile + separate_s:.1f} s in one process, "
+        f"{num_members * single_compile + separate_s:.1f} s as {num_members} processes",
+        flush=True,
+    )
+    member_steps = iterations * meta_batch * config.rollouts_per_task * config.horizon * 2
+    print(
+        f"training env steps/s, all members (evaluation inside the timed call): sweep "
+        f"{num_members * member_steps / sweep_s:,.0f}, separate "
+        f"{num_members * member_steps / separate_s:,.0f}"
+    )
+    sweep_total = sweep_compile + sweep_s
+    print(
+        f"separate / sweep: {separate_s / sweep_s:.2f}x steady state; with compile "
+        f"{(single_compile + separate_s) / sweep_total:.2f}x (one process), "
+        f"{(num_members * single_compile + separate_s) / sweep_total:.2f}x "
+        f"({num_members} processes)"
+    )
+    print(f"sweep_speedup: {separate_s / sweep_s:.3f}")

@@ -1,0 +1,27 @@
+"""One module per section of the report; `SECTIONS` maps an `--experiment` to its writer, which
+takes the section's runs, the figures directory and the set of figure names already used, and
+returns the section's Markdown lines ("" is the runs outside the study)."""
+
+from experiments.report.sections.a_training_tasks import section_a
+from experiments.report.sections.b_macaw import section_b
+from experiments.report.sections.c_meta_batch_size import section_c
+from experiments.report.sections.d_out_of_sample import section_d
+from experiments.report.sections.e_adaptation_steps import section_e
+from experiments.report.sections.other_runs import section_other
+
+TITLES = {
+    "a": "(a) Number of distinct training tasks",
+    "b": "(b) MACAW",
+    "c": "(c) Meta-batch size",
+    "d": "(d) Out-of-sample tasks",
+    "e": "(e) MAML: test-time gradient steps on out-of-sample tasks",
+    "": "Other runs (outside the study)",
+}
+SECTIONS = {
+    "a": section_a,
+    "b": section_b,
+    "c": section_c,
+    "d": section_d,
+    "e": section_e,
+    "": section_other,
+}

@@ -1,0 +1,61 @@
+"""Section (c): the final return against the meta-batch size."""
+
+from experiments.report.figures import (
+    curves_block,
+    errorbar,
+    figure_and_reading,
+    panels,
+    style_final_return_axes,
+)
+from experiments.report.formatting import overlap_text, signed, value_with_ci
+from experiments.report.loading import Run
+from experiments.report.sections.common import by_env, describe_runs, lines_along, member_table
+from metarl_jax.io import report_stats as stats
+
+
+def section_c(runs: list[Run], figures_dir: str, used: set) -> list[str]:
+    lines = describe_runs(runs)
+    lines += ["Final evaluation return per meta-batch size:", ""]
+    lines += member_table(runs)
+    envs = by_env(runs)
+    fig, axes = panels(len(envs))
+    reading = []
+    for ax, (env, env_runs) in zip(axes, envs.items(), strict=True):
+        sizes = set()
+        for run in env_runs:
+            for label, members in lines_along(run, "meta_batch_size").items():
+                points = [(m, m.interval(run.headline["eval"])) for m in members]
+                points = [(m, iv) for m, iv in points if iv]
+                xs = [int(m.sweep["meta_batch_size"]) for m, _ in points]
+                sizes.update(xs)
+                errorbar(ax, xs, [iv for _, iv in points], label)
+                reading.append(_reading_c(env, label, points))
+        ax.set_xscale("log")
+        ax.set_xticks(sorted(sizes), [str(s) for s in sorted(sizes)])
+        ax.minorticks_off()
+        style_final_return_axes(ax, "meta-batch size (tasks per iteration, log scale)", env)
+    lines += figure_and_reading(
+        fig, figures_dir, used, "c_meta_batch_size.png",
+        "final return against the meta-batch size", reading,
+    )  # fmt: skip
+    return lines + curves_block(runs, figures_dir, used)
+
+
+def _reading_c(env: str, label: str, points) -> str:
+    if not points:
+        return f"On {env}, {label}: no evaluation values."
+    if len(points) == 1:
+        m, iv = points[0]
+        return (
+            f"On {env}, {label}: only meta-batch size {m.sweep['meta_batch_size']} was run, final "
+            f"return {value_with_ci(iv)}."
+        )
+    best = max(points, key=lambda p: p[1].mean)
+    worst = min(points, key=lambda p: p[1].mean)
+    overlap = stats.intervals_overlap(best[1], worst[1])
+    return (
+        f"On {env}, {label}: the best meta-batch size is {best[0].sweep['meta_batch_size']} "
+        f"with {value_with_ci(best[1])}, the worst {worst[0].sweep['meta_batch_size']} with "
+        f"{value_with_ci(worst[1])} (difference {signed(best[1].mean - worst[1].mean)}); their "
+        f"confidence intervals {overlap_text(overlap)}."
+    )

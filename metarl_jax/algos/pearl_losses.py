@@ -1,0 +1,201 @@
+"""PEARL's losses on one gradient step's meta-batch: pure functions of the networks' apply
+functions, parameters, batches and settings, so a test can call each on hand-made inputs.
+
+Per task i of a meta-batch of M (weights w_i: the sweep member's meta-batch mask), with a context
+c_i, an RL batch b_i and z_i ~ q(z | c_i) (reparameterised):
+
+    critic + encoder:  L_Q(b_i, z_i)          (z_i detached when the critic does not train q)
+    encoder KL:        beta sum_i w_i KL(q(z | c_i) || N(0, I))   (oyster sums it over tasks)
+    actor:             L_pi(b_i, sg(z_i)) + mean_reg mean(mu^2) + std_reg mean(log_std^2)
+    temperature:       -log alpha (log pi + target entropy)       (only when alpha is learned)
+    reward decoder:    mean((D(s, a, z_i) - reward_scale r)^2)     (only with a decoder weight)
+
+`meta_batch_loss` sums them into the one objective of PEARL's single Adam step.
+"""
+
+from typing import TYPE_CHECKING, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from metarl_jax.algos.meta_training import per_task_keys
+from metarl_jax.nets.context import (
+    ContextEncoder,
+    RewardDecoder,
+    kl_to_standard_normal,
+    mean_of_factors,
+    product_of_gaussians,
+    sample_latent,
+)
+from metarl_jax.nets.sac import TanhGaussianActor, TwinQ
+from metarl_jax.rl import sac
+
+if TYPE_CHECKING:
+    from metarl_jax.algos.pearl import PearlConfig
+
+
+class PearlNetworks(NamedTuple):
+    encoder: ContextEncoder  # context [N, D] -> per-transition factors (means, variances) [N, L]
+    actor: TanhGaussianActor  # (s, z) -> (mean, log_std) of the pre-tanh Gaussian
+    critic: TwinQ  # ((s, z), a) -> (Q1, Q2)
+    decoder: RewardDecoder  # (s, a, z) -> predicted reward_scale * r
+
+
+def weighted_mean(x, weights):
+    weights = jnp.broadcast_to(weights, x.shape)
+    return jnp.sum(x * weights) / jnp.maximum(jnp.sum(weights), 1e-8)
+
+
+def posterior(encoder_apply, encoder_params, context, weights, deterministic_z: bool):
+    """q(z | c) = the product of the encoder's factors over the weighted context, as (mean,
+    variance); a deterministic z is the mean of the factors' means, with variance 0."""
+    means, variances = encoder_apply(encoder_params, context)
+    if deterministic_z:
+        return mean_of_factors(means, weights), jnp.zeros(means.shape[-1:])
+    return product_of_gaussians(means, variances, weights)
+
+
+def encoder_kl_loss(means, variances, task_weights, kl_weight: float):
+    """(beta sum_i w_i KL(N(means_i, variances_i) || N(0, I)), the KL of each task)."""
+    kl = jax.vmap(kl_to_standard_normal)(means, variances)
+    return kl_weight * jnp.sum(task_weights * kl), kl
+
+
+def critic_and_actor_losses(
+    actor_apply,
+    critic_apply,
+    params,
+    target_critic,
+    batch,
+    z,
+    next_keys,
+    action_keys,
+    weights,
+    *,
+    alpha,
+    gamma: float,
+    reward_scale: float,
+    critic_trains_encoder: bool,
+):
+    """SAC's twin-Q and actor losses on (s, z): batch and z [M, B, ...], keys [M], weights [M, B].
+
+    The critic reads z with its gradient, which trains the encoder (oyster), unless
+    `critic_trains_encoder` is off; the actor and the soft Q target read z detached.
+    Returns (critic_loss, actor_loss, (q1, log_prob, mean, log_std)).
+    """
+
+    def policy_sample(actor_params, obs_z, keys):
+        mean, log_std = actor_apply(actor_params, obs_z)
+        action, log_prob = jax.vmap(sac.tanh_gaussian_sample)(keys, mean, log_std)
+        return action, log_prob, mean, log_std
+
+    detached_z = jax.lax.stop_gradient(z)
+    critic_z = z if critic_trains_encoder else detached_z
+    return sac.actor_critic_losses(
+        actor_apply,
+        critic_apply,
+        params,
+        target_critic,
+        batch,
+        policy_sample,
+        next_keys,
+        action_keys,
+        gamma=gamma,
+        reward_scale=reward_scale,
+        alpha=alpha,
+        critic_obs=jnp.concatenate([batch["obs"], critic_z], axis=-1),
+        policy_obs=jnp.concatenate([batch["obs"], detached_z], axis=-1),
+        next_obs=jnp.concatenate([batch["next_obs"], detached_z], axis=-1),
+        weights=weights,
+    )
+
+
+def regularized_actor_loss(actor_loss, mean, log_std, weights, mean_reg: float, std_reg: float):
+    """oyster's actor penalties: actor_loss + mean_reg mean(mu^2) + std_reg mean(log_std^2)."""
+    return (
+        actor_loss
+        + mean_reg * weighted_mean(jnp.mean(mean**2, -1), weights)
+        + std_reg * weighted_mean(jnp.mean(log_std**2, -1), weights)
+    )
+
+
+def reward_decoder_loss(decoder_apply, decoder_params, batch, z, weights, reward_scale: float):
+    """mean((D(s, a, z) - reward_scale r)^2): the decoder's error on the scaled reward."""
+    predicted = decoder_apply(decoder_params, batch["obs"], batch["actions"], z)
+    return weighted_mean((predicted - reward_scale * batch["rewards"]) ** 2, weights)
+
+
+def meta_batch_loss(
+    config: "PearlConfig",
+    networks: PearlNetworks,
+    target_entropy: float,
+    params,
+    target_critic,
+    batch,
+    context,
+    task_weights,
+    key,
+):
+    """The summed losses of a meta-batch (batch [M, B, ...], context [M, N, D]) and their
+    diagnostics. z_i is one draw per task, shared by the task's whole RL batch."""
+    num_tasks, batch_size = batch["obs"].shape[:2]
+    z_keys, action_keys, next_keys = jnp.moveaxis(
+        jax.vmap(lambda k: jax.random.split(k, 3))(per_task_keys(key, num_tasks)), 1, 0
+    )
+    every_transition = jnp.ones(context.shape[1:2])
+    means, variances = jax.vmap(
+        lambda task_context: posterior(
+            networks.encoder.apply,
+            params["encoder"],
+            task_context,
+            every_transition,
+            config.deterministic_z,
+        )
+    )(context)
+    if config.deterministic_z:
+        z, kl = means, jnp.zeros((num_tasks,))
+        kl_loss = config.kl_weight * jnp.sum(task_weights * kl)
+    else:
+        z = jax.vmap(sample_latent)(z_keys, means, variances)
+        kl_loss, kl = encoder_kl_loss(means, variances, task_weights, config.kl_weight)
+    z = jnp.broadcast_to(z[:, None, :], (num_tasks, batch_size, z.shape[-1]))
+    weights = jnp.broadcast_to(task_weights[:, None], z.shape[:2])
+    alpha = jnp.exp(params["log_alpha"])
+    critic_loss, actor_loss, (q1, log_prob, mean, log_std) = critic_and_actor_losses(
+        networks.actor.apply,
+        networks.critic.apply,
+        params,
+        target_critic,
+        batch,
+        z,
+        next_keys,
+        action_keys,
+        weights,
+        alpha=jax.lax.stop_gradient(alpha),
+        gamma=config.gamma,
+        reward_scale=config.reward_scale,
+        critic_trains_encoder=config.critic_trains_encoder,
+    )
+    actor_loss = regularized_actor_loss(
+        actor_loss, mean, log_std, weights, config.policy_mean_reg, config.policy_std_reg
+    )
+    total = critic_loss + kl_loss + actor_loss
+    if config.learn_alpha:
+        total += sac.temperature_loss(params["log_alpha"], log_prob, target_entropy, weights)
+    extra = {}
+    if config.reward_decoder_weight > 0:
+        extra["reward_decoder_loss"] = reward_decoder_loss(
+            networks.decoder.apply, params["decoder"], batch, z, weights, config.reward_scale
+        )
+        total += config.reward_decoder_weight * extra["reward_decoder_loss"]
+    diagnostics = {
+        **extra,
+        "critic_loss": critic_loss,
+        "actor_loss": actor_loss,
+        "kl": weighted_mean(kl, task_weights),
+        "q_mean": weighted_mean(q1, weights),
+        "entropy": -weighted_mean(log_prob, weights),
+        "alpha": alpha,
+        "posterior_variance": weighted_mean(jnp.mean(variances, -1), task_weights),
+    }
+    return total, diagnostics
