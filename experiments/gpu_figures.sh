@@ -6,7 +6,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
 { nvidia-smi -L; nproc; python3 -c "import jax, flax, optax, mujoco, brax; from mujoco import mjx; print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, 'mujoco', mujoco.__version__, jax.devices())"; } 2>&1 | tee $OUT/machine.txt
 t0=$(date +%s)
-timeout 150 python3 -m pytest -q -x -p no:cacheprovider tests/test_locomotion.py::test_mjx_matches_mujoco_c_over_an_episode tests/test_native_env.py::test_native_env_matches_mjx_step_by_step 2>&1 | tail -6 | tee $OUT/exactness.txt
+timeout 150 python3 -m pytest -q -x -o addopts= -p no:cacheprovider tests/test_locomotion.py::test_mjx_matches_mujoco_c_over_an_episode tests/test_native_env.py::test_native_env_matches_mjx_step_by_step 2>&1 | tail -6 | tee $OUT/exactness.txt
 echo "exactness $(( $(date +%s) - t0 )) s"; t0=$(date +%s)
 timeout 200 python3 -m experiments.bench envs --bench_envs=cheetah_dir,ant_dir --env_batch_sizes=8192 2>&1 | grep -v -i warn | tee $OUT/bench_envs.txt
 echo "envs $(( $(date +%s) - t0 )) s"; t0=$(date +%s)
