@@ -153,6 +153,34 @@ class Rl2Parts(NamedTuple):
     ppo_update: Callable  # (params, opt_state, batch, active, key) -> (params, opt_state, metrics)
 
 
+def minibatch_tasks(key, active, num_minibatches: int, tasks_per_minibatch: int):
+    """Task indices of each minibatch [M, tasks_per_minibatch] and whether each is active.
+
+    Active tasks are dealt round-robin in a random order (task i's draw depends only on
+    (key, i)); the remaining slots hold inactive tasks, which weigh nothing.
+    """
+    num_tasks = active.shape[0]
+    draws = jax.vmap(lambda i: jax.random.uniform(jax.random.fold_in(key, i)))(
+        jnp.arange(num_tasks)
+    )
+    rank = jnp.argsort(jnp.argsort(jnp.where(active > 0, draws, 2.0 + draws)))
+    group = jnp.where(active > 0, rank % num_minibatches, num_minibatches)
+
+    def members(j):
+        order = jnp.argsort(jnp.where(group == j, rank, num_tasks + rank))
+        chosen = order[:tasks_per_minibatch]
+        return chosen, (group[chosen] == j).astype(jnp.float32)
+
+    return jax.vmap(members)(jnp.arange(num_minibatches))
+
+
+def select_tasks(batch: PpoBatch, task_indices, task_active, trials: int) -> PpoBatch:
+    """The trials of the chosen tasks (columns of the time-major batch); inactive ones weigh 0."""
+    columns = (task_indices[:, None] * trials + jnp.arange(trials)[None, :]).reshape(-1)
+    selected = jax.tree.map(lambda x: jnp.take(x, columns, axis=1), batch)
+    return selected._replace(weights=selected.weights * jnp.repeat(task_active, trials)[None, :])
+
+
 def rl2_parts(config: Rl2Config, env: Env) -> Rl2Parts:
     agent = make_recurrent_agent(env, config.hidden_sizes)
     trials = config.trials_per_task
@@ -240,32 +268,6 @@ def rl2_parts(config: Rl2Config, env: Env) -> Rl2Parts:
         }
         return loss, diagnostics
 
-    def minibatch_tasks(key, active):
-        """Task indices of each minibatch [M, tasks_per_minibatch] and whether each is active.
-
-        Active tasks are dealt round-robin in a random order (task i's draw depends only on
-        (key, i)); the remaining slots hold inactive tasks, which weigh nothing.
-        """
-        draws = jax.vmap(lambda i: jax.random.uniform(jax.random.fold_in(key, i)))(
-            jnp.arange(num_tasks)
-        )
-        rank = jnp.argsort(jnp.argsort(jnp.where(active > 0, draws, 2.0 + draws)))
-        group = jnp.where(active > 0, rank % num_minibatches, num_minibatches)
-
-        def members(j):
-            order = jnp.argsort(jnp.where(group == j, rank, num_tasks + rank))
-            chosen = order[:tasks_per_minibatch]
-            return chosen, (group[chosen] == j).astype(jnp.float32)
-
-        return jax.vmap(members)(jnp.arange(num_minibatches))
-
-    def select_tasks(batch: PpoBatch, task_indices, task_active) -> PpoBatch:
-        columns = (task_indices[:, None] * trials + jnp.arange(trials)[None, :]).reshape(-1)
-        selected = jax.tree.map(lambda x: jnp.take(x, columns, axis=1), batch)
-        return selected._replace(
-            weights=selected.weights * jnp.repeat(task_active, trials)[None, :]
-        )
-
     def ppo_update(params, opt_state, batch: PpoBatch, active, key):
         def gradient_step(carry, minibatch: PpoBatch):
             params, opt_state = carry
@@ -276,9 +278,11 @@ def rl2_parts(config: Rl2Config, env: Env) -> Rl2Parts:
         def epoch(carry, epoch_key):
             if num_minibatches == 1:
                 return gradient_step(carry, batch)
-            task_indices, task_active = minibatch_tasks(epoch_key, active)
-            minibatches = jax.vmap(select_tasks, in_axes=(None, 0, 0))(
-                batch, task_indices, task_active
+            task_indices, task_active = minibatch_tasks(
+                epoch_key, active, num_minibatches, tasks_per_minibatch
+            )
+            minibatches = jax.vmap(select_tasks, in_axes=(None, 0, 0, None))(
+                batch, task_indices, task_active, trials
             )
             carry, diagnostics = jax.lax.scan(gradient_step, carry, minibatches)
             return carry, jax.tree.map(jnp.mean, diagnostics)
