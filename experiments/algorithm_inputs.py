@@ -66,10 +66,6 @@ def macaw_inputs(derived: dict, env: Env, num_train_tasks) -> MacawData:
             f"--gamma: {FLAGS.gamma}, but the Monte-Carlo returns of {FLAGS.offline_data} are "
             f"discounted with {metadata['gamma']}"
         )
-    if FLAGS.inner_steps != 1:
-        raise UsageError("--inner_steps: MACAW takes one inner step (value, then policy)")
-    if FLAGS.eval_adapt_steps < 1:
-        raise UsageError("--eval_adapt_steps: MACAW's eval/return is after one offline step")
     available = metadata["num_train_tasks"]
     if max(num_train_tasks) > available:
         raise UsageError(

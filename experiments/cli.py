@@ -108,7 +108,7 @@ flags.DEFINE_string(
     "MACAW: directory of an offline data set (python -m experiments.make_offline_data); its "
     "training tasks' buffers train, its test tasks' buffers adapt at evaluation.",
 )
-SETTING_FLAGS = define_setting_flags(ENTRIES)
+define_setting_flags(ENTRIES)
 # Flags renamed since runs were saved: old name -> new (an alias, so old flag files still parse;
 # flags.txt records the new name, and --resume reads a saved old name as the new one).
 RENAMED_FLAGS = {"pearl_exploration": "exploration"}

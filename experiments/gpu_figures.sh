@@ -1,6 +1,6 @@
 #!/bin/bash
 # Accelerator figures left open by issues 3 (item 7), 9 (item 8), 11, and issue 17's RL² split
-# (cell_steps vs fused unroll, bandit and Cheetah-Dir). Run from the repository root on the lent GPU, wheels in .whl/ (BUILD_NOTES,
+# (bandit: cell_steps vs fused unroll; Cheetah-Dir: fused). Run from the repository root on the lent GPU, wheels in .whl/ (BUILD_NOTES,
 # "Accelerator figures still open"): bash .whl/gpu_figures.sh, with .whl carried.
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
@@ -13,7 +13,7 @@ echo "envs $(( $(date +%s) - t0 )) s"; t0=$(date +%s)
 timeout 90 python3 -m experiments.bench rl2_bandit 2>&1 | grep -v -i warn | tee $OUT/bench_rl2.txt
 timeout 90 python3 -m experiments.bench rl2_bandit --recurrent_unroll=fused 2>&1 | grep -v -i warn | tee $OUT/bench_rl2_fused.txt
 echo "rl2 $(( $(date +%s) - t0 )) s"; t0=$(date +%s)
-timeout 150 python3 -m experiments.bench rl2_cheetah --sweep_members=1 --recurrent_unroll=fused 2>&1 | grep -v -i warn | tee $OUT/bench_rl2_cheetah.txt
+timeout 120 python3 -m experiments.bench rl2_cheetah --sweep_members=1 --recurrent_unroll=fused 2>&1 | grep -v -i warn | tee $OUT/bench_rl2_cheetah.txt
 echo "rl2_cheetah $(( $(date +%s) - t0 )) s"; t0=$(date +%s)
 timeout 110 python3 -m experiments.bench pearl 2>&1 | grep -v -i warn | tee $OUT/bench_pearl.txt
 echo "pearl $(( $(date +%s) - t0 )) s"

@@ -14,9 +14,9 @@ import time
 
 import jax
 import numpy as np
-from absl import app, logging
 
 from experiments import cli
+from experiments.app_plumbing import UsageError, run_app
 from metarl_jax.algos.registry import algorithm_entry
 from metarl_jax.io import checkpoints, metrics, plots, summary
 from metarl_jax.sweep import init_states, initialize_distributed, sweep_members, train
@@ -169,20 +169,16 @@ def run(spec: cli.RunSpec, out_dir: str, resume: bool) -> dict:
 
 
 def main(argv):
-    logging.set_verbosity(logging.WARNING)
+    """Exit code 0; 2 for bad input (a UsageError, printed by `run_app`), 1 if the run fails."""
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+        raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if FLAGS.distributed:
         initialize_distributed()  # before anything touches a device
-    try:
-        spec = cli.spec_from_flags()
-        out_dir = FLAGS.out_dir or os.path.join(
-            "runs", f"{FLAGS.name}_{datetime.datetime.now():%Y%m%d-%H%M%S}"
-        )
-        cli.check_out_dir(out_dir, FLAGS.resume)
-    except cli.UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    spec = cli.spec_from_flags()
+    out_dir = FLAGS.out_dir or os.path.join(
+        "runs", f"{FLAGS.name}_{datetime.datetime.now():%Y%m%d-%H%M%S}"
+    )
+    cli.check_out_dir(out_dir, FLAGS.resume)
     if FLAGS.dry_run:
         print(_plan(spec, out_dir))
         return 0
@@ -199,7 +195,7 @@ def main(argv):
 def entry_point():
     if len(sys.argv) == 1:
         sys.argv.append(f"--flagfile={DEFAULT_FLAGFILE}")
-    app.run(lambda argv: sys.exit(main(argv)))
+    run_app(main)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from experiments import cli
+from experiments.app_plumbing import UsageError
 from experiments.flags_file import parse_flag_lines
 from metarl_jax.algos import MamlConfig, PearlConfig, Rl2Config
 from metarl_jax.algos.registry import ENTRIES, algorithm_entry
@@ -102,7 +103,7 @@ def test_an_unset_flag_takes_the_algorithms_default(parse):
     ],
 )
 def test_a_config_check_is_a_one_line_flag_error(parse, args, message):
-    with pytest.raises(cli.UsageError) as error:
+    with pytest.raises(UsageError) as error:
         parse(*args)
     assert str(error.value).startswith(message)
 
@@ -123,10 +124,10 @@ def test_a_renamed_flag_still_parses_and_resumes_under_its_new_name(parse, tmp_p
     (tmp_path / "flags.txt").write_text("\n".join(old) + "\n")
     cli.check_out_dir(str(tmp_path), resume=True)  # same run: accepted
     parse("--algo=pearl", "--exploration=posterior_sampling")
-    with pytest.raises(cli.UsageError, match="--exploration differs"):
+    with pytest.raises(UsageError, match="--exploration differs"):
         cli.check_out_dir(str(tmp_path), resume=True)
     parse("--algo=pearl", "--pearl_exploration=uniform_actions", "--policy_mean_reg=0.5")
-    with pytest.raises(cli.UsageError, match="--policy_mean_reg differs"):
+    with pytest.raises(UsageError, match="--policy_mean_reg differs"):
         cli.check_out_dir(str(tmp_path), resume=True)
 
 

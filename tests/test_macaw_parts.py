@@ -256,7 +256,10 @@ def test_policy_losses_by_hand(normalize):
     standardised), L_ADV = mean((A(s, a) - (R - V))^2); inner = L_AWR + lambda L_ADV."""
     env = make_env("bandit", num_arms=2)
     config = MacawConfig(
-        awr_temperature=0.5, max_awr_weight=2.0, advantage_coef=0.1, normalize_advantages=normalize
+        awr_temperature=0.5,
+        max_awr_weight=2.0,
+        advantage_coef=0.1,
+        standardize_advantages=normalize,
     )
     policy = {
         "body": one_layer(1.0, [0.0, 0.0], [0.0, math.log(3.0)]),

@@ -14,7 +14,7 @@ module's docstring (experiments/bench/NAME.py), its flags in `python -m experime
 --helpfull`. The `sizes:` line says what sizes it ran at: the reference ones, or on a CPU, for the
 benchmarks that would take more than about 5 minutes there, smaller ones (--reference_sizes runs the
 reference on a CPU too). Only the named benchmark's module is imported, so MuJoCo is loaded only
-by envs, pearl and macaw, whose environments are MuJoCo's.
+by envs, rl2_cheetah, pearl and macaw, whose environments are MuJoCo's.
 
 Like every experiment app, it runs with the XLA CPU flag that `experiments/__init__.py` sets
 (MJX batches of >= 512 Ant or 1,024 Cheetah episodes otherwise deadlock with jaxlib 0.10.2).

@@ -72,7 +72,7 @@ class MacawConfig:
     advantage_coef: float = setting(0.01, "MACAW: weight lambda of the advantage-head loss.")
     awr_temperature: float = setting(1.0, "MACAW: temperature T of the weights exp(A/T).")
     max_awr_weight: float = setting(20.0, "MACAW: clamp of the weights exp(A/T).")
-    normalize_advantages: bool = setting(
+    standardize_advantages: bool = setting(
         True, "MACAW: standardise A over the batch before exp(A/T) (as macaw)."
     )
     policy_std: float = setting(
@@ -96,10 +96,15 @@ class MacawConfig:
             "awr_temperature",
             "max_awr_weight",
             "policy_std",
-            "inner_steps",
             "eval_episodes",
         )
-        checks.non_negative(self, "advantage_coef", "eval_adapt_steps")
+        checks.non_negative(self, "advantage_coef")
+        if self.inner_steps != 1:
+            checks.fail("inner_steps", self.inner_steps, "1: MACAW takes one inner step")
+        if self.eval_adapt_steps < 1:
+            checks.fail(
+                "eval_adapt_steps", self.eval_adapt_steps, ">= 1: eval/return is after one step"
+            )
 
 
 class MacawData(NamedTuple):

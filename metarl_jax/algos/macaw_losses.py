@@ -6,7 +6,7 @@ last hidden features and the action), and V a value held fixed (the adapted phi'
 
     L_V(phi, D)        = mean((V_phi(s) - R)^2)                                 MC regression
     L_AWR(theta, D; V) = mean(-log pi_theta(a|s) min(exp(A / T), w_max)),  A = R - V(s)
-                         (A standardised over the batch first when `normalize_advantages`)
+                         (A standardised over the batch first when `standardize_advantages`)
     L_ADV(theta, D; V) = mean((A_theta(s, a) - (R - V(s)))^2)
     inner policy loss  = L_AWR + lambda L_ADV;      outer policy loss = L_AWR
 """
@@ -60,7 +60,7 @@ def advantage_weighted_loss(log_probs, advantages, config: "MacawConfig"):
     """L_AWR given log pi(a|s) and the advantages R - V(s)."""
     return awr.awr_policy_loss(
         log_probs,
-        standardized(advantages, config.normalize_advantages),
+        standardized(advantages, config.standardize_advantages),
         config.awr_temperature,
         config.max_awr_weight,
     )

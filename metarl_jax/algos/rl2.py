@@ -8,7 +8,8 @@ One iteration:
     advantages: GAE over each whole trial (episode ends do not cut it), then normalized
     for each of `ppo_epochs` epochs, for each minibatch of tasks:
         one Adam step on  clipped surrogate + c_v * value error - c_H * entropy,
-        backpropagated through time over the whole trial
+        backpropagated through time over the whole trial (or over windows of `bptt_window`
+        steps, each from the recurrent state stored at collection)
 
 Smaller meta-batches are a mask over the sampled maximum: every mean is over the valid steps of
 active tasks only, and minibatches are drawn among active tasks, so a masked sweep member trains

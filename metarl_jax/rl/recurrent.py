@@ -30,7 +30,8 @@ class RecurrentAgent(NamedTuple):
     action_features: Callable[[jax.Array], jax.Array]  # action -> its part of the next input
     dist: Family
     input_size: int
-    # (params, inputs [T, N, I], valid [T, N], scan_unroll) -> (distribution parameters, values):
+    # (params, inputs [T, N, I], valid [T, N], scan_unroll, carry or None) -> (distribution
+    # parameters, values):
     # `unroll`'s numbers on valid steps, fused for training (rl.gru_sequence)
     fused_unroll: Callable
 
@@ -76,11 +77,11 @@ def make_recurrent_agent(env: Env, hidden_sizes: Sequence[int]) -> RecurrentAgen
     def initial_carry(batch_shape):
         return (zero_carry(hidden_sizes, batch_shape), zero_carry(hidden_sizes, batch_shape))
 
-    def trial_outputs(params, inputs, valid, scan_unroll=1, carry=None):
+    def unroll_fused(params, inputs, valid, scan_unroll=1, carry=None):
         return fused_unroll(params, inputs, valid, not env.discrete, scan_unroll, carry)
 
     return RecurrentAgent(
-        init, step, initial_carry, action_features, family, input_size, trial_outputs
+        init, step, initial_carry, action_features, family, input_size, unroll_fused
     )
 
 
