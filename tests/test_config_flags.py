@@ -143,3 +143,11 @@ def test_configs_declare_a_shared_setting_once():
     for entry in ENTRIES:
         for field in dataclasses.fields(entry.config_class):
             assert field.name in seen or field.name in derived | {"num_task_buffers"}, field.name
+
+
+def test_no_setting_name_starts_with_no():
+    """flags.txt reads `--noX` as X = false (experiments/flags_file.py): a setting named "no…"
+    would be misread."""
+    for entry in ENTRIES:
+        for field in settings_of(entry.config_class):
+            assert not field.name.startswith("no"), field.name
