@@ -10,8 +10,7 @@ collection, updates/s and env steps/s.
 from absl import flags
 
 from experiments.bench.measure import machine_description, sizes
-from experiments.bench.rl2_split import measure_split
-from metarl_jax.algos import Rl2Config
+from experiments.bench.rl2_split import measure_split, rl2_config
 from metarl_jax.envs import make_env
 
 flags.DEFINE_integer("bandit_arms", 5, "rl2_bandit: arms.")
@@ -24,12 +23,10 @@ def run() -> None:
     size = sizes({"repeats": 5, "sweep_members": 8})
     arms, pulls = FLAGS.bandit_arms, FLAGS.bandit_pulls
     env = make_env("bandit", horizon=pulls, num_arms=arms)
-    config = Rl2Config(
+    config = rl2_config(
         horizon=pulls,
         episodes_per_trial=1,
         max_meta_batch_size=100,
-        recurrent_unroll=FLAGS.recurrent_unroll,
-        bptt_window=FLAGS.bptt_window,
     )
     print(
         f"RL²-PPO, {arms}-armed bandits, {pulls} pulls per trial, meta-batch "

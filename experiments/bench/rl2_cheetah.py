@@ -11,8 +11,7 @@ collection.
 from absl import flags
 
 from experiments.bench.measure import machine_description, sizes
-from experiments.bench.rl2_split import measure_split
-from metarl_jax.algos import Rl2Config
+from experiments.bench.rl2_split import measure_split, rl2_config
 from metarl_jax.envs import make_env
 
 flags.DEFINE_integer(
@@ -28,12 +27,10 @@ def run() -> None:
         on_cpu={"repeats": 2, "sweep_members": 1, "rl2_meta_batch_size": 10},
     )
     env = make_env("cheetah_dir", horizon=200)
-    config = Rl2Config(
+    config = rl2_config(
         horizon=200,
         episodes_per_trial=2,
         max_meta_batch_size=size["rl2_meta_batch_size"],
-        recurrent_unroll=FLAGS.recurrent_unroll,
-        bptt_window=FLAGS.bptt_window,
     )
     print(
         f"RL²-PPO on {env.name} (MJX), meta-batch {config.max_meta_batch_size}, trials of "

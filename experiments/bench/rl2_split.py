@@ -7,20 +7,38 @@ import jax
 import jax.numpy as jnp
 from absl import flags
 
+from experiments.app_plumbing import UsageError
 from experiments.bench.measure import compiled_seconds, member_counts, vmapped_members
-from metarl_jax.algos import make_rl2
+from metarl_jax.algos import Rl2Config, make_rl2
+from metarl_jax.algos.config_checks import ConfigError
 from metarl_jax.algos.rl2 import RECURRENT_UNROLLS, rl2_parts
+from metarl_jax.algos.settings import HELP, settings_of
 
+# The run flags of the same names, with Rl2Config's defaults and help.
+_SETTINGS = {field.name: field for field in settings_of(Rl2Config)}
 flags.DEFINE_enum(
     "recurrent_unroll",
-    "cell_steps",
+    _SETTINGS["recurrent_unroll"].default,
     list(RECURRENT_UNROLLS),
-    "rl2_bandit, rl2_cheetah: how the PPO update unrolls the GRUs (the run flag of that name).",
+    "rl2_bandit, rl2_cheetah: " + _SETTINGS["recurrent_unroll"].metadata[HELP],
 )
 flags.DEFINE_integer(
-    "bptt_window", 0, "rl2_bandit, rl2_cheetah: truncated BPTT window (the run flag; 0: off)."
+    "bptt_window",
+    _SETTINGS["bptt_window"].default,
+    "rl2_bandit, rl2_cheetah: " + _SETTINGS["bptt_window"].metadata[HELP],
 )
 FLAGS = flags.FLAGS
+
+
+def rl2_config(**values) -> Rl2Config:
+    """The benchmark's config with --recurrent_unroll and --bptt_window; a failed check is one
+    usage line naming the flag."""
+    try:
+        return Rl2Config(
+            **values, recurrent_unroll=FLAGS.recurrent_unroll, bptt_window=FLAGS.bptt_window
+        )
+    except ConfigError as error:
+        raise UsageError(f"--{error}") from None
 
 
 def measure_split(prefix: str, env, config, sweep_members: int, repeats: int) -> dict:

@@ -192,7 +192,8 @@ def rl2_parts(config: Rl2Config, env: Env) -> Rl2Parts:
     if config.max_grad_norm > 0:
         optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optimizer)
 
-    def collect(params, task, key) -> TrialTrajectory:
+    def collect(params, task, key, record_carries=config.bptt_window > 0) -> TrialTrajectory:
+        """Trials of one task; the states the agent read are kept only for truncated BPTT."""
         return rollout_trials(
             env,
             agent,
@@ -202,12 +203,12 @@ def rl2_parts(config: Rl2Config, env: Env) -> Rl2Parts:
             trials,
             config.episodes_per_trial,
             config.horizon,
-            record_carries=config.bptt_window > 0,
+            record_carries=record_carries,
         )
 
     def trial_returns(params, tasks, key):
         def one_task(task, task_key):
-            trajectory = collect(params, task, task_key)
+            trajectory = collect(params, task, task_key, record_carries=False)
             return episode_returns_per_trial(trajectory, config.episodes_per_trial).mean(axis=1)
 
         num_tasks = jax.tree.leaves(tasks)[0].shape[0]
