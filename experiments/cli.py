@@ -31,6 +31,7 @@ from metarl_jax.algos.config_checks import ConfigError
 from metarl_jax.algos.macaw import MacawData
 from metarl_jax.algos.registry import ALGORITHM_NAMES, ENTRIES, AlgorithmEntry, algorithm_entry
 from metarl_jax.envs import ENV_NAMES, PHYSICS, Env, make_env
+from metarl_jax.sweep import LAYOUTS
 from metarl_jax.tasks import (
     MAX_FINITE_TASKS,
     RestrictionError,
@@ -91,6 +92,14 @@ flags.DEFINE_list(
     "Default: from --train_tasks.",
 )
 flags.DEFINE_integer("num_iterations", 100, "Meta-iterations.")
+flags.DEFINE_enum(
+    "sweep_layout",
+    "packed",
+    list(LAYOUTS),
+    "How the sweep lays out members that differ only in meta-batch size: packed (their real "
+    "tasks side by side, each member pays only for its own; MAML-TRPO, MAML-PPO) or masked "
+    "(each member computes the largest meta-batch and masks the rest; always for the others).",
+)
 flags.DEFINE_integer("log_every", 10, "Iterations per compiled chunk: log, evaluate, checkpoint.")
 flags.DEFINE_string(
     "train_tasks", "full", "Training tasks: full | finite:K | range:.. | complement:.."
@@ -119,7 +128,7 @@ for _old, _new in RENAMED_FLAGS.items():
 LOCATION_FLAGS = ("out_dir", "resume", "distributed", "dry_run")
 PRECISION_FLAGS = ("matmul_precision", "physics_precision")
 # May differ when a run is resumed (to extend it, or under another name).
-RESUMABLE_FLAGS = ("num_iterations", "name")
+RESUMABLE_FLAGS = ("num_iterations", "name", "sweep_layout")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,6 +142,7 @@ class RunSpec:
     sweep_columns: tuple[str, ...]  # the swept flags that get a metrics.csv column
     num_iterations: int
     log_every: int
+    sweep_layout: str = "packed"
     experiment: str = ""  # the study experiment (a-e) the run belongs to, if any
     train_tasks: str = "full"  # the restrictions as given (for the plan and summary.json)
     eval_tasks: str = "full"
@@ -208,6 +218,7 @@ def spec_from_flags() -> RunSpec:
         sweep_columns=tuple(sweep_columns),
         num_iterations=FLAGS.num_iterations,
         log_every=FLAGS.log_every,
+        sweep_layout=FLAGS.sweep_layout,
         experiment=FLAGS.experiment,
         train_tasks=FLAGS.train_tasks,
         eval_tasks=FLAGS.eval_tasks,

@@ -134,7 +134,13 @@ def run(spec: cli.RunSpec, out_dir: str, resume: bool) -> dict:
     started = time.perf_counter()
     last_saved = start_iteration
     for result in train(
-        algorithm, members, spec.num_iterations, spec.log_every, state, start_iteration
+        algorithm,
+        members,
+        spec.num_iterations,
+        spec.log_every,
+        state,
+        start_iteration,
+        layout=spec.sweep_layout,
     ):
         _check_finite(result, algorithm, rows, last_saved)
         if writer:

@@ -148,6 +148,35 @@ def test_one_iteration_fills_the_buffers_as_oyster_does():
         assert int(rl.size[slot]) == int(before.rl.size[slot]) + gained
 
 
+def test_posterior_in_context_puts_both_phases_in_the_encoder_buffer():
+    """With `posterior_in_context` (oyster's num_steps_posterior) a drawn task's cleared encoder
+    buffer holds its prior phase, then its posterior phase, in that order."""
+    config = tiny_pearl(replay_capacity=200, num_tasks_sample=1, posterior_in_context=True)
+    assert config.encoder_capacity == 5 * HORIZON  # 2 prior + 3 posterior episodes
+    env = navigation()
+    algorithm = make_pearl(config, env)
+    members, _ = sweep_members((3,), (4,), (3,))
+    member = jax.tree.map(lambda x: x[0], members)
+    state = jax.jit(algorithm.init)(member)
+    updated, _ = jax.jit(algorithm.update)(state, member)
+
+    _, slot_key, data_key, _ = jax.random.split(state.key, 4)
+    slot = int(draw_slots(slot_key, 1, 3)[0])
+    task = jax.tree.map(lambda x: x[slot], training_pool(config, env))
+    prior, posterior = jax.jit(pearl_parts(config, env).collect_for_task)(
+        state.params, task, per_task_keys(data_key, 1)[0]
+    )
+
+    def rows(phase):
+        obs = np.asarray(jnp.swapaxes(phase.obs, 0, 1).reshape(-1, env.obs_size))
+        return obs[np.asarray(phase.valid.T.reshape(-1)) > 0]
+
+    expected = np.concatenate([rows(prior), rows(posterior)])
+    encoder = updated.buffers.encoder
+    assert int(encoder.size[slot]) == len(expected) == 5 * HORIZON
+    np.testing.assert_allclose(np.asarray(encoder.data["obs"][slot, : len(expected)]), expected)
+
+
 def test_evaluation_explores_with_the_prior_then_conditions_on_what_it_saw():
     """Deterministic z: episode 0 acts with z = 0 (the prior's mean), episode 1 with the mean of
     the encoder's factors over episode 0's transitions."""

@@ -15,8 +15,12 @@ member axis is padded to 8 on 4 devices (2 members each). Two iterations in chun
 - `restored`: the same from that state saved and restored by orbax through `init_states` as the
   template (what `experiments.main --resume` does);
 - `multi` / `multi_restored`: the 2-process run, uninterrupted / resumed as `restored`.
+Those runs use the masked layout, except `multi*` (the default, packed); the packed layout (packs
+of the two meta-batch sizes of a seed: 3 packs padded to 4, one per device) runs as
+`packed_four`, `packed_one` and `packed_resumed` (from `packed_four`'s state after iteration 1).
 """
 
+import functools
 import json
 import os
 import socket
@@ -86,21 +90,25 @@ def _single(out_dir: str) -> None:
     assert len(jax.devices()) == NUM_DEVICES, jax.devices()
     algorithm = make_maml(tiny_config(), tiny_navigation())
     members, _ = sweep_members(SEEDS, META_BATCH_SIZES)
-    four = list(train(algorithm, members, ITERATIONS, chunk_length=1))
-    one = list(train(algorithm, members, ITERATIONS, chunk_length=1, devices=jax.devices()[:1]))
+    masked = functools.partial(train, algorithm, members, ITERATIONS, 1, layout="masked")
+    four = list(masked())
+    one = list(masked(devices=jax.devices()[:1]))
     middle = four[0].state
-    resumed = list(train(algorithm, members, ITERATIONS, 1, state=middle, start_iteration=1))
+    resumed = list(masked(state=middle, start_iteration=1))
     host = jax.device_get(middle)
-    resumed_host = list(train(algorithm, members, ITERATIONS, 1, state=host, start_iteration=1))
+    resumed_host = list(masked(state=host, start_iteration=1))
     manager = checkpoints.checkpoint_manager(os.path.join(out_dir, "checkpoints"))
     checkpoints.save(manager, 1, middle)
     restored_state = checkpoints.restore(manager, 1, init_states(algorithm, members))
-    restored = list(
-        train(algorithm, members, ITERATIONS, 1, state=restored_state, start_iteration=1)
-    )
+    restored = list(masked(state=restored_state, start_iteration=1))
+    packed = functools.partial(train, algorithm, members, ITERATIONS, 1, layout="packed")
+    packed_four = list(packed())
+    packed_one = list(packed(devices=jax.devices()[:1]))
+    packed_resumed = list(packed(state=packed_four[0].state, start_iteration=1))
 
     runs = {"four": four, "one": one, "resumed": resumed, "resumed_host": resumed_host}
-    runs["restored"] = restored
+    runs |= {"restored": restored, "packed_four": packed_four, "packed_one": packed_one}
+    runs["packed_resumed"] = packed_resumed
     arrays = {
         key: value for name, results in runs.items() for key, value in _flat(name, results).items()
     }
@@ -111,6 +119,8 @@ def _single(out_dir: str) -> None:
         "one_sharded": _layout(one[-1].sharded_state),
         "one_state_is_sharded_state": one[-1].state is one[-1].sharded_state,
         "restored_template": _layout(init_states(algorithm, members)),
+        "packed_sharded": _layout(packed_four[-1].sharded_state),
+        "packed_state": _layout(packed_four[-1].state),
     }
     padded = jax.device_get(four[-1].sharded_state.params)
     facts["padding_repeats_last_member"] = all(
@@ -220,14 +230,14 @@ def _run(arrays, name):
     return {key[len(name) :]: value for key, value in arrays.items() if key.startswith(name + "[")}
 
 
-def _assert_runs_equal(arrays, name, reference):
+def _assert_runs_equal(arrays, name, reference, rtol=RTOL, atol=ATOL):
     actual, expected = _run(arrays, name), _run(arrays, reference)
     assert actual.keys() == expected.keys()
     assert any(key.startswith("['state'].params") for key in expected)
     assert any(key.startswith("['eval']") for key in expected)
     for key, value in expected.items():
         assert value.shape[0] == NUM_MEMBERS, key
-        np.testing.assert_allclose(actual[key], value, rtol=RTOL, atol=ATOL, err_msg=key)
+        np.testing.assert_allclose(actual[key], value, rtol=rtol, atol=atol, err_msg=key)
 
 
 def test_four_devices_equal_one_device(runs):
@@ -261,6 +271,25 @@ def test_state_is_sharded_over_four_devices(runs):
     assert facts["one_state_is_sharded_state"]
 
 
+def test_packed_layout_on_four_devices_equals_one_device_and_masked(runs):
+    """Packs of a seed's two members, whole packs per device (3 padded to 4) == the packed run on
+    one device, and == the masked run; to test_sweep.py's tolerance (a device's block of 1 or 3
+    packs compiles to another summation order: ~1e-6 apart on parameters near 0)."""
+    arrays, facts = runs
+    _assert_runs_equal(arrays, "packed_four", "packed_one", rtol=1e-4, atol=1e-5)
+    _assert_runs_equal(arrays, "packed_one", "one", rtol=1e-4, atol=1e-5)
+    sharded = facts["single"]["packed_sharded"]
+    assert sharded["shape"][0] == 8 and sharded["devices"] == NUM_DEVICES
+    assert sorted(start for _, start, _ in sharded["shards"]) == [0, 2, 4, 6]
+    assert facts["single"]["packed_state"]["shape"][0] == NUM_MEMBERS  # member order, no padding
+
+
+def test_packed_resume_equals_uninterrupted_run(runs):
+    arrays, facts = runs
+    assert facts["single"]["iterations"]["packed_resumed"] == [2]
+    _assert_runs_equal(arrays, "packed_resumed", "packed_four")
+
+
 @pytest.mark.parametrize("name", ["resumed", "resumed_host", "restored"])
 def test_resume_equals_uninterrupted_run(runs, name):
     """Iteration 2 from the unpadded state after iteration 1 == the uninterrupted run."""
@@ -275,9 +304,10 @@ if __name__ == "__main__":
 
 @pytest.mark.parametrize("name", ["multi", "multi_restored"])
 def test_two_processes_equal_one_process(runs, name):
-    """2 processes x 2 devices (gathered metrics, orbax resume) == 1 process x 4 devices."""
+    """2 processes x 2 devices (gathered metrics, orbax resume; the default packed layout) ==
+    1 process x 4 devices."""
     arrays, facts = runs
-    _assert_runs_equal(arrays, name, "four")
+    _assert_runs_equal(arrays, name, "packed_four")
     sharded = facts["multi"]["sharded"]
     assert facts["multi"]["local_devices"] == 2
     assert sharded["shape"][0] == 8 and sharded["devices"] == NUM_DEVICES

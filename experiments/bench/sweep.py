@@ -6,6 +6,13 @@ for --sweep_iterations iterations in one chunk, sharded over every visible devic
 are one compiled 1-member function on one device, called once per seed. Compilation is timed apart
 (first call minus a second, cached call) and left out of the steady-state ratio; totals with
 compilation are printed too. Last line: separate-runs seconds over sweep seconds, steady state.
+
+With --sweep_layout=packed (or masked) it measures the two layouts against each other instead, on
+the study's (c) shape: MAML-TRPO on 2-D navigation, meta-batch sizes {1, 2, 5, 10, 20, 40} in one
+sweep (the cpu preset's horizon 50, 10 episodes per task, Fisher subsample 0.5). It prints XLA's
+FLOP estimate of one compiled iteration of each (loop bodies counted once, as XLA's cost analysis
+does: the same for both layouts, so their ratio stands) and seconds per iteration (compile left
+out), and last lines `packed_vs_masked_flops` and `packed_vs_masked_seconds`.
 """
 
 import time
@@ -16,12 +23,70 @@ from absl import flags
 from experiments.bench.measure import machine_description, sizes
 from metarl_jax.algos import MamlConfig, make_maml
 from metarl_jax.envs import make_env
-from metarl_jax.sweep import sweep_members, train
+from metarl_jax.sweep import LAYOUTS, iteration_cost, sweep_members, train
 
 flags.DEFINE_integer("sweep_iterations", None, "sweep: meta-iterations of every member (5).")
+flags.DEFINE_enum(
+    "sweep_layout",
+    None,
+    list(LAYOUTS),
+    "sweep: compare the packed and masked layouts on the study's (c) shape instead (either value).",
+)
+STUDY_C_META_BATCH_SIZES = (1, 2, 5, 10, 20, 40)
+
+
+def compare_layouts() -> None:
+    print(f"machine: {machine_description()}")
+    size = sizes(
+        {"sweep_members": 5, "sweep_iterations": 3, "rollouts_per_task": 10},
+        on_cpu={"sweep_members": 1},
+    )
+    seeds, iterations = list(range(size["sweep_members"])), size["sweep_iterations"]
+    config = MamlConfig(
+        outer_optimizer="trpo",
+        horizon=50,
+        rollouts_per_task=size["rollouts_per_task"],
+        max_meta_batch_size=max(STUDY_C_META_BATCH_SIZES),
+        fisher_subsample=0.5,
+        eval_adapt_steps=1,
+        num_eval_tasks=10,
+    )
+    algorithm = make_maml(config, make_env("navigation", horizon=config.horizon))
+    members, _ = sweep_members(seeds, STUDY_C_META_BATCH_SIZES)
+    real = len(seeds) * sum(STUDY_C_META_BATCH_SIZES)
+    print(
+        f"MAML-TRPO navigation, study (c): meta-batch sizes {STUDY_C_META_BATCH_SIZES} x "
+        f"{len(seeds)} seed(s), {config.rollouts_per_task} episodes x horizon {config.horizon}; "
+        f"task slots per iteration: packed {real}, masked "
+        f"{len(seeds) * len(STUDY_C_META_BATCH_SIZES) * config.max_meta_batch_size}; "
+        f"{iterations} iterations per timing, {len(jax.devices())} device(s)"
+    )
+    flops, seconds = {}, {}
+    for layout in ("packed", "masked"):
+        flops[layout] = float(iteration_cost(algorithm, members, layout)["flops"])
+
+        def run(layout=layout):
+            start = time.perf_counter()
+            result = list(train(algorithm, members, iterations, iterations, layout=layout))[-1]
+            jax.block_until_ready(result.state)
+            return time.perf_counter() - start
+
+        first = run()  # compiles
+        seconds[layout] = run() / iterations
+        print(
+            f"{layout}: {flops[layout] / 1e9:.2f} GFLOP per iteration (XLA's estimate), "
+            f"{seconds[layout]:.2f} s per iteration "
+            f"(compile {first - seconds[layout] * iterations:.0f} s)",
+            flush=True,
+        )
+    print(f"packed_vs_masked_flops: {flops['packed'] / flops['masked']:.3f}")
+    print(f"packed_vs_masked_seconds: {seconds['packed'] / seconds['masked']:.3f}")
 
 
 def run() -> None:
+    if flags.FLAGS.sweep_layout:
+        compare_layouts()
+        return
     print(f"machine: {machine_description()}")
     size = sizes(
         {"sweep_members": 8, "sweep_iterations": 5, "meta_batch_size": 20, "rollouts_per_task": 20}

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 State = Any
 Metrics = dict[str, jax.Array]
@@ -36,6 +37,31 @@ def sweep_member(seed: int, meta_batch_size: int, num_train_tasks: int = 0) -> S
         jnp.asarray(meta_batch_size, jnp.int32),
         jnp.asarray(num_train_tasks, jnp.int32),
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class PackLayout:
+    """A pack: G sweep members whose real tasks lie side by side on one task axis of
+    sum(meta_batch_sizes) slots. Slot p belongs to member `segments[p]` and is its task number
+    `positions[p]`; static (hashable), so every pack of a sweep shares one compiled update."""
+
+    meta_batch_sizes: tuple[int, ...]
+
+    @property
+    def num_members(self) -> int:
+        return len(self.meta_batch_sizes)
+
+    @property
+    def num_slots(self) -> int:
+        return sum(self.meta_batch_sizes)
+
+    @property
+    def segments(self) -> np.ndarray:
+        return np.repeat(np.arange(self.num_members), self.meta_batch_sizes).astype(np.int32)
+
+    @property
+    def positions(self) -> np.ndarray:
+        return np.concatenate([np.arange(m) for m in self.meta_batch_sizes]).astype(np.int32)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -57,3 +83,6 @@ class Algorithm(NamedTuple):
     initial_env_steps: Callable[[SweepMember], jax.Array] | None = None
     # When set, init/update/evaluate take `shared_data.arrays` as their last argument.
     shared_data: SharedData | None = None
+    # packed_update(states [G], members [G], layout) -> (states [G], metrics [G]): one iteration
+    # of a pack's G members, computing only their real tasks; equal to `update` per member.
+    packed_update: Callable[[State, SweepMember, PackLayout], tuple[State, Metrics]] | None = None

@@ -32,14 +32,17 @@ from jax.flatten_util import ravel_pytree
 
 from metarl_jax.algos import config_checks as checks
 from metarl_jax.algos import settings
-from metarl_jax.algos.api import Algorithm, SweepMember
+from metarl_jax.algos.api import Algorithm, PackLayout, SweepMember
 from metarl_jax.algos.meta_training import (
     active_tasks,
     evaluation_keys,
     evaluation_sets,
     initial_state,
+    member_sums,
     next_state,
+    packed_task_inputs,
     per_task_keys,
+    slot_values,
     task_samplers,
 )
 from metarl_jax.algos.settings import setting
@@ -58,6 +61,7 @@ from metarl_jax.rl import (
     masked_mean,
     max_step,
     rollout,
+    rowwise_dot,
 )
 from metarl_jax.tasks import Restriction
 
@@ -243,32 +247,49 @@ def post_dist_params(config: MamlConfig, policy: Policy, params, inner, post: Ba
     return policy.apply(adapt_through(config, policy, params, inner), post.obs)
 
 
-def surrogate_loss(policy: Policy, dists, post: Batch, weights):
-    """-sum_i w_i E[pi_theta'(a|s) / pi_sample(a|s) A] over the meta-batch."""
+def surrogate_loss(policy: Policy, dists, post: Batch, weights, pack: PackLayout | None = None):
+    """-sum_i w_i E[pi_theta'(a|s) / pi_sample(a|s) A] over the meta-batch (per packed member)."""
     log_ratio = policy.dist.log_prob(dists, post.actions) - post.log_probs
     per_task = jax.vmap(masked_mean)(jnp.exp(log_ratio) * post.advantages, post.valid)
-    return -jnp.sum(weights * per_task)
+    return -member_sums(weights * per_task, pack)
 
 
-def mean_kl(policy: Policy, old_dists, dists, valid, weights):
+def mean_kl(policy: Policy, old_dists, dists, valid, weights, pack: PackLayout | None = None):
     per_task = jax.vmap(masked_mean)(policy.dist.kl(old_dists, dists), valid)
-    return jnp.sum(weights * per_task)
+    return member_sums(weights * per_task, pack)
 
 
 # ----- the outer steps --------------------------------------------------------------------
 
 
 def trpo_problem(
-    config: MamlConfig, policy: Policy, params, inner_batches, post: Batch, weights
+    config: MamlConfig,
+    policy: Policy,
+    params,
+    inner_batches,
+    post: Batch,
+    weights,
+    pack: PackLayout | None = None,
 ) -> TrpoProblem:
-    """The outer objective linearized at theta: loss, gradient, Fisher products, step test."""
-    flat, unravel = ravel_pytree(params)
+    """The outer objective linearized at theta: loss, gradient, Fisher products, step test.
+
+    With a `pack`, params are the G members' stacked [G, ...] and theta is rows [G, D]; the
+    objective is the sum of the members' (block-separable), so its gradient and Fisher products
+    are the members' own, row by row, and losses and KLs come per member."""
+    if pack is None:
+        flat, unravel = ravel_pytree(params)
+    else:
+        flat = jax.vmap(lambda p: ravel_pytree(p)[0])(params)
+        unravel = ravel_pytree(jax.tree.map(lambda leaf: leaf[0], params))[1]
     num_episodes = config.rollouts_per_task
     fisher_episodes = max(1, math.ceil(config.fisher_subsample * num_episodes))
     dists_of = functools.partial(post_dist_params, config, policy)
 
     def outputs(flat_params, inner, post_b):
-        return jax.vmap(dists_of, in_axes=(None, 0, 0))(unravel(flat_params), inner, post_b)
+        if pack is None:
+            return jax.vmap(dists_of, in_axes=(None, 0, 0))(unravel(flat_params), inner, post_b)
+        per_slot = flat_params[pack.segments]
+        return jax.vmap(lambda f, i, b: dists_of(unravel(f), i, b))(per_slot, inner, post_b)
 
     if fisher_episodes < num_episodes:
         dists, outputs_vjp = jax.vjp(lambda f: outputs(f, inner_batches, post), flat)
@@ -284,11 +305,16 @@ def trpo_problem(
         outputs_vjp = jax.linear_transpose(outputs_jvp, flat)
         fisher_dists, fisher_jvp, fisher_vjp = dists, outputs_jvp, outputs_vjp
         fisher_valid = post.valid
-    loss_before, loss_cotangent = jax.value_and_grad(
-        lambda d: surrogate_loss(policy, d, post, weights)
-    )(dists)
+
+    def total_loss(d):
+        losses = surrogate_loss(policy, d, post, weights, pack)
+        return jnp.sum(losses), losses
+
+    (_, loss_before), loss_cotangent = jax.value_and_grad(total_loss, has_aux=True)(dists)
     gradient = outputs_vjp(loss_cotangent)[0]
-    kl_gradient = jax.grad(lambda d: mean_kl(policy, fisher_dists, d, fisher_valid, weights))
+    kl_gradient = jax.grad(
+        lambda d: jnp.sum(mean_kl(policy, fisher_dists, d, fisher_valid, weights, pack))
+    )
 
     def fisher_vector_product(v):
         tangent = fisher_jvp(v)
@@ -297,23 +323,35 @@ def trpo_problem(
 
     def evaluate_step(step):
         new_dists = outputs(flat + step, inner_batches, post)
-        return surrogate_loss(policy, new_dists, post, weights), mean_kl(
-            policy, dists, new_dists, post.valid, weights
+        return surrogate_loss(policy, new_dists, post, weights, pack), mean_kl(
+            policy, dists, new_dists, post.valid, weights, pack
         )
 
-    return TrpoProblem(flat, unravel, loss_before, gradient, fisher_vector_product, evaluate_step)
+    unravel_rows = unravel if pack is None else jax.vmap(unravel)
+    return TrpoProblem(
+        flat, unravel_rows, loss_before, gradient, fisher_vector_product, evaluate_step
+    )
 
 
-def trpo_step(config: MamlConfig, policy: Policy, params, inner_batches, post, weights):
-    """Natural-gradient direction by CG, scaled to the KL bound, then a backtracking search."""
-    problem = trpo_problem(config, policy, params, inner_batches, post, weights)
+def trpo_step(
+    config: MamlConfig,
+    policy: Policy,
+    params,
+    inner_batches,
+    post,
+    weights,
+    pack: PackLayout | None = None,
+):
+    """Natural-gradient direction by CG, scaled to the KL bound, then a backtracking search
+    (with a `pack`: each member its own solve, step and search; metrics per member)."""
+    problem = trpo_problem(config, policy, params, inner_batches, post, weights, pack)
     direction, residual = conjugate_gradient(
         problem.fisher_vector_product, -problem.gradient, config.cg_iterations
     )
-    curvature = jnp.vdot(direction, -problem.gradient - residual)  # = direction^T F direction
+    curvature = rowwise_dot(direction, -problem.gradient - residual)  # = direction^T F direction
     full_step = max_step(direction, curvature, config.max_kl)
     fraction, loss_after, kl, tried = backtracking_line_search(
-        lambda fraction: problem.evaluate_step(fraction * full_step),
+        lambda fraction: problem.evaluate_step(fraction[..., None] * full_step),
         problem.loss_before,
         config.max_kl,
         config.line_search_steps,
@@ -326,7 +364,7 @@ def trpo_step(config: MamlConfig, policy: Policy, params, inner_batches, post, w
         "line_search_tries": tried.astype(jnp.float32),
         "step_accepted": (fraction > 0).astype(jnp.float32),
     }
-    return problem.unravel(problem.flat + fraction * full_step), metrics
+    return problem.unravel(problem.flat + fraction[..., None] * full_step), metrics
 
 
 def ppo_step(
@@ -338,31 +376,42 @@ def ppo_step(
     inner_batches,
     post: Batch,
     weights,
+    pack: PackLayout | None = None,
 ):
     """ProMP's outer step: `ppo_steps` Adam steps on the clipped surrogate of the adapted policy
-    plus a KL penalty on the pre-update policy, recomputing the adaptation each step."""
+    plus a KL penalty on the pre-update policy, recomputing the adaptation each step. With a
+    `pack`, params and Adam states are the members' stacked ones and metrics come per member."""
     first_inner = jax.tree.map(lambda x: x[:, 0], inner_batches)
-    pre_dists_before = jax.vmap(policy.apply, in_axes=(None, 0))(params, first_inner.obs)
+    param_axis = None if pack is None else 0
+
+    def on_slots(p):
+        return p if pack is None else slot_values(p, pack)
+
+    pre_dists_before = jax.vmap(policy.apply, in_axes=(param_axis, 0))(
+        on_slots(params), first_inner.obs
+    )
     dists_of = functools.partial(post_dist_params, config, policy)
 
     def promp_loss(p):
-        dists = jax.vmap(dists_of, in_axes=(None, 0, 0))(p, inner_batches, post)
+        slot_params = on_slots(p)
+        dists = jax.vmap(dists_of, in_axes=(param_axis, 0, 0))(slot_params, inner_batches, post)
         log_ratio = policy.dist.log_prob(dists, post.actions) - post.log_probs
         clip_loss = jax.vmap(clipped_surrogate_loss, in_axes=(0, 0, 0, None))(
             log_ratio, post.advantages, post.valid, config.clip
         )
-        pre_dists = jax.vmap(policy.apply, in_axes=(None, 0))(p, first_inner.obs)
+        pre_dists = jax.vmap(policy.apply, in_axes=(param_axis, 0))(slot_params, first_inner.obs)
         pre_kl = jax.vmap(masked_mean)(
             policy.dist.kl(pre_dists_before, pre_dists), first_inner.valid
         )
-        return jnp.sum(weights * (clip_loss + config.inner_kl_coef * pre_kl)), jnp.sum(
-            weights * pre_kl
-        )
+        losses = member_sums(weights * (clip_loss + config.inner_kl_coef * pre_kl), pack)
+        return jnp.sum(losses), (losses, member_sums(weights * pre_kl, pack))
+
+    update = optimizer.update if pack is None else jax.vmap(optimizer.update)
 
     def one_step(carry, _):
         p, s = carry
-        (loss, pre_kl), grads = jax.value_and_grad(promp_loss, has_aux=True)(p)
-        updates, s = optimizer.update(grads, s, p)
+        (_, (loss, pre_kl)), grads = jax.value_and_grad(promp_loss, has_aux=True)(p)
+        updates, s = update(grads, s, p)
         return (optax.apply_updates(p, updates), s), (loss, pre_kl)
 
     (params, opt_state), (losses, pre_kls) = jax.lax.scan(
@@ -373,13 +422,20 @@ def ppo_step(
 
 
 def inner_diagnostics(
-    config: MamlConfig, env: Env, policy: Policy, params, new_params, inner_batches, weights
+    config: MamlConfig,
+    env: Env,
+    policy: Policy,
+    params,
+    new_params,
+    inner_batches,
+    weights,
+    pack: PackLayout | None = None,
 ):
     """What the inner step does and how far the outer step moved the pre-update policy:
     the first inner gradient's norm, the whole inner displacement |theta^K - theta|, the
     KL(pi_theta || pi_theta_new) on the first inner batch, the mean log-std there."""
 
-    def per_task(inner):
+    def per_task(inner, params, new_params):
         first = jax.tree.map(lambda x: x[0], inner)
         first_step = jax.tree.map(jnp.subtract, adapt(config, policy, params, first), params)
         displacement = (
@@ -393,9 +449,13 @@ def inner_diagnostics(
         grad_norm = optax.tree.norm(first_step) / config.inner_lr
         return grad_norm, optax.tree.norm(displacement), kl, log_std
 
-    values = jax.vmap(per_task)(inner_batches)
+    if pack is None:
+        values = jax.vmap(per_task, in_axes=(0, None, None))(inner_batches, params, new_params)
+    else:
+        slot_params = slot_values((params, new_params), pack)
+        values = jax.vmap(per_task)(inner_batches, *slot_params)
     names = ("inner_grad_norm", "inner_step_norm", "pre_kl", "log_std")
-    metrics = {name: jnp.sum(weights * v) for name, v in zip(names, values, strict=True)}
+    metrics = {name: member_sums(weights * v, pack) for name, v in zip(names, values, strict=True)}
     if env.discrete:
         del metrics["log_std"]
     return metrics
@@ -418,23 +478,41 @@ def make_maml(config: MamlConfig, env: Env) -> Algorithm:
         inner_batches, post, step_returns = jax.vmap(parts.sample_task, in_axes=(None, 0, 0))(
             state.params, tasks, per_task_keys(data_key, num_tasks)
         )
-        active = active_tasks(member, num_tasks)
-        weights = active / member.meta_batch_size
+        weights = active_tasks(member, num_tasks) / member.meta_batch_size
+        params, opt_state, metrics = outer_step(state, inner_batches, post, step_returns, weights)
+        return next_state(state, params, opt_state, key), metrics
 
+    def packed_update(states, members: SweepMember, pack: PackLayout):
+        """`update` for the G members of a pack at once, on their sum(m_g) real tasks only."""
+        keys = jax.vmap(lambda k: jax.random.split(k, 3))(states.key)
+        tasks, data_keys = packed_task_inputs(
+            samplers.train, members, keys[:, 1], keys[:, 2], num_tasks, pack
+        )
+        inner_batches, post, step_returns = jax.vmap(parts.sample_task)(
+            slot_values(states.params, pack), tasks, data_keys
+        )
+        weights = 1.0 / slot_values(members.meta_batch_size, pack)
+        params, opt_state, metrics = outer_step(
+            states, inner_batches, post, step_returns, weights, pack
+        )
+        return jax.vmap(next_state)(states, params, opt_state, keys[:, 0]), metrics
+
+    def outer_step(state, inner_batches, post, step_returns, weights, pack=None):
+        """The outer step on the sampled tasks and the iteration's metrics (per packed member)."""
         if config.outer_optimizer == "trpo":
-            params, metrics = parts.trpo_step(state.params, inner_batches, post, weights)
+            params, metrics = parts.trpo_step(state.params, inner_batches, post, weights, pack)
             opt_state = state.opt_state
         else:
             params, opt_state, metrics = parts.ppo_step(
-                state.params, state.opt_state, inner_batches, post, weights
+                state.params, state.opt_state, inner_batches, post, weights, pack
             )
-        metrics |= parts.diagnostics(state.params, params, inner_batches, weights)
-        mean_returns = jnp.sum(weights[:, None] * step_returns, axis=0)
+        metrics |= parts.diagnostics(state.params, params, inner_batches, weights, pack)
+        mean_returns = member_sums(weights[:, None] * step_returns, pack)
         metrics = {f"optim/{name}": value for name, value in metrics.items()}
-        metrics["train/return"] = mean_returns[-1]
+        metrics["train/return"] = mean_returns[..., -1]
         for k in range(config.inner_steps + 1):
-            metrics[f"train/return_step{k}"] = mean_returns[k]
-        return next_state(state, params, opt_state, key), metrics
+            metrics[f"train/return_step{k}"] = mean_returns[..., k]
+        return params, opt_state, metrics
 
     def evaluate(state, member: SweepMember):
         """Mean return on fresh evaluation tasks after 0, 1, ..., eval_adapt_steps inner steps.
@@ -469,6 +547,7 @@ def make_maml(config: MamlConfig, env: Env) -> Algorithm:
         evaluate=evaluate,
         env_steps_per_iteration=env_steps_per_iteration,
         loss_metrics=("optim/loss_before", "optim/loss_after", "optim/kl", "train/return"),
+        packed_update=packed_update,
     )
 
 

@@ -124,6 +124,12 @@ class PearlConfig:
         "PEARL: weight of an auxiliary loss training the encoder to predict reward_scale * r "
         "from (s, a, z) (0: none, as oyster).",
     )
+    posterior_in_context: bool = setting(
+        False,
+        "PEARL: the posterior phase's episodes also enter the task's encoder buffer (oyster's "
+        "num_steps_posterior), so contexts mix exploration and acting on the posterior as "
+        "evaluation's later contexts do (off: the prior phase only, oyster's locomotion configs).",
+    )
     critic_trains_encoder: bool = setting(
         True,
         "PEARL: the critic's loss trains the encoder (oyster); with --nocritic_trains_encoder "
@@ -175,9 +181,10 @@ class PearlConfig:
 
     @property
     def encoder_capacity(self) -> int:
-        return self.horizon * max(
-            self.episodes(self.initial_steps), self.episodes(self.prior_steps)
-        )
+        collected = self.episodes(self.prior_steps)
+        if self.posterior_in_context:
+            collected += self.episodes(self.posterior_steps)
+        return self.horizon * max(self.episodes(self.initial_steps), collected)
 
 
 @flax.struct.dataclass
@@ -608,7 +615,7 @@ def meta_iteration(config: PearlConfig, parts: PearlParts, pool, state: PearlSta
     prior, posterior = jax.vmap(parts.collect_for_task, in_axes=(None, 0, 0))(
         state.params, tasks, per_task_keys(data_key, config.num_tasks_sample)
     )
-    buffers = write_collected(state.buffers, sampled, prior, posterior)
+    buffers = write_collected(state.buffers, sampled, prior, posterior, config.posterior_in_context)
     (params, target_critic, opt_state), diagnostics = parts.gradient_steps(
         (state.params, state.target_critic, state.opt_state),
         buffers,
@@ -629,14 +636,19 @@ def meta_iteration(config: PearlConfig, parts: PearlParts, pool, state: PearlSta
     return new_state, metrics
 
 
-def write_collected(buffers: TaskBuffers, sampled, prior, posterior) -> TaskBuffers:
+def write_collected(
+    buffers: TaskBuffers, sampled, prior, posterior, posterior_in_context=False
+) -> TaskBuffers:
     """In draw order (a task drawn twice is cleared twice, as in oyster): the drawn slot's encoder
-    buffer is cleared and holds its prior phase; its RL buffer gains both phases."""
+    buffer is cleared and holds its prior phase (and its posterior phase with
+    `posterior_in_context`); its RL buffer gains both phases."""
 
     def write(buffers: TaskBuffers, i):
         slot = sampled[i]
         prior_i, posterior_i = jax.tree.map(lambda x: x[i], (prior, posterior))
         encoder = store(replay.clear_slot(buffers.encoder, slot), slot, prior_i)
+        if posterior_in_context:
+            encoder = store(encoder, slot, posterior_i)
         rl = store(store(buffers.rl, slot, prior_i), slot, posterior_i)
         return TaskBuffers(encoder=encoder, rl=rl), None
 

@@ -27,14 +27,17 @@ import optax
 
 from metarl_jax.algos import config_checks as checks
 from metarl_jax.algos import settings
-from metarl_jax.algos.api import Algorithm, SweepMember
+from metarl_jax.algos.api import Algorithm, PackLayout, SweepMember
 from metarl_jax.algos.meta_training import (
     active_tasks,
     evaluation_keys,
     evaluation_sets,
     initial_state,
+    member_sums,
     next_state,
+    packed_task_inputs,
     per_task_keys,
+    slot_values,
     task_samplers,
 )
 from metarl_jax.algos.settings import setting
@@ -151,7 +154,8 @@ class Rl2Parts(NamedTuple):
     trial_returns: Callable  # (params, tasks, key) -> episode returns [num_tasks, E]
     make_ppo_batch: Callable  # (trajectories [tasks, T, trials, ...], active) -> PpoBatch
     trial_outputs: Callable  # (params, PpoBatch) -> (distribution parameters, values) [T, N, ...]
-    ppo_update: Callable  # (params, opt_state, batch, active, key) -> (params, opt_state, metrics)
+    # (params, opt_state, batch, active, key[, pack]) -> (params, opt_state, metrics)
+    ppo_update: Callable
 
 
 def minibatch_tasks(key, active, num_minibatches: int, tasks_per_minibatch: int):
@@ -214,8 +218,9 @@ def rl2_parts(config: Rl2Config, env: Env) -> Rl2Parts:
         num_tasks = jax.tree.leaves(tasks)[0].shape[0]
         return jax.vmap(one_task)(tasks, per_task_keys(key, num_tasks))
 
-    def make_ppo_batch(trajectories: TrialTrajectory, active) -> PpoBatch:
-        """Task-major trajectories [tasks, T, trials, ...] to time-major [T, tasks * trials]."""
+    def make_ppo_batch(trajectories: TrialTrajectory, active, pack=None) -> PpoBatch:
+        """Task-major trajectories [tasks, T, trials, ...] to time-major [T, tasks * trials];
+        advantages normalized over a member's own trials (each packed member's apart)."""
         flat = jax.tree.map(
             lambda x: jnp.moveaxis(x, 0, 1).reshape(x.shape[1], -1, *x.shape[3:]), trajectories
         )
@@ -223,11 +228,17 @@ def rl2_parts(config: Rl2Config, env: Env) -> Rl2Parts:
         advantages = trial_gae(
             flat.rewards, flat.values, flat.valid, config.gamma, config.gae_lambda
         )
+        if pack is None:
+            normalized = normalize(advantages, weights)
+        else:
+            masks = member_columns(pack)[:, None, :]  # [G, 1, N]
+            per_member = jax.vmap(normalize, in_axes=(None, 0))(advantages, weights * masks)
+            normalized = jnp.sum(per_member * masks, axis=0)
         return PpoBatch(
             inputs=flat.inputs,
             actions=flat.actions,
             log_probs=flat.log_probs,
-            advantages=normalize(advantages, weights),
+            advantages=normalized,
             value_targets=advantages + flat.values,
             weights=weights,
             carries=flat.carries,
@@ -249,8 +260,38 @@ def rl2_parts(config: Rl2Config, env: Env) -> Rl2Parts:
             outputs = jax.tree.map(lambda x: unwindowed(x, batch.inputs.shape[0]), outputs)
         return outputs
 
-    def ppo_loss(params, batch: PpoBatch):
-        dist_params, values = trial_outputs(params, batch)
+    def member_columns(pack):
+        """[G, N] 1 where a column of the packed batch is one of member g's trials."""
+        columns = jnp.repeat(pack.segments, trials)
+        return (columns[None, :] == jnp.arange(pack.num_members)[:, None]).astype(jnp.float32)
+
+    def packed_trial_outputs(params, batch: PpoBatch, pack):
+        """trial_outputs with each slot's trials unrolled by its own member's parameters."""
+        steps = batch.inputs.shape[0]
+
+        def by_slot(x):  # [T, P * trials, ...] -> [P, T, trials, ...]
+            return jnp.swapaxes(x.reshape(steps, pack.num_slots, trials, *x.shape[2:]), 0, 1)
+
+        def by_column(x):
+            return jnp.swapaxes(x, 0, 1).reshape(steps, -1, *x.shape[3:])
+
+        outputs = jax.vmap(trial_outputs)(slot_values(params, pack), jax.tree.map(by_slot, batch))
+        return jax.tree.map(by_column, outputs)
+
+    def ppo_loss(params, batch: PpoBatch, pack=None):
+        """The PPO loss and its parts; with a pack, the sum of the members' losses (each a mean
+        over its own trials) and the parts per member."""
+        if pack is None:
+            return ppo_loss_terms(trial_outputs(params, batch), batch)
+        outputs = packed_trial_outputs(params, batch, pack)
+        masks = member_columns(pack)[:, None, :]
+        losses, diagnostics = jax.vmap(
+            lambda mask: ppo_loss_terms(outputs, batch._replace(weights=batch.weights * mask))
+        )(masks)
+        return jnp.sum(losses), diagnostics
+
+    def ppo_loss_terms(outputs, batch: PpoBatch):
+        dist_params, values = outputs
         log_ratio = agent.dist.log_prob(dist_params, batch.actions) - batch.log_probs
         policy_loss = clipped_surrogate_loss(
             log_ratio, batch.advantages, batch.weights, config.clip
@@ -270,11 +311,15 @@ def rl2_parts(config: Rl2Config, env: Env) -> Rl2Parts:
         }
         return loss, diagnostics
 
-    def ppo_update(params, opt_state, batch: PpoBatch, active, key):
+    def ppo_update(params, opt_state, batch: PpoBatch, active, key, pack=None):
+        """`ppo_epochs` epochs of minibatch steps; with a pack (one minibatch), every member's
+        step on its own loss: stacked parameters and Adam states, metrics per member."""
+        update = optimizer.update if pack is None else jax.vmap(optimizer.update)
+
         def gradient_step(carry, minibatch: PpoBatch):
             params, opt_state = carry
-            grads, diagnostics = jax.grad(ppo_loss, has_aux=True)(params, minibatch)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
+            grads, diagnostics = jax.grad(ppo_loss, has_aux=True)(params, minibatch, pack)
+            updates, opt_state = update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), diagnostics
 
         def epoch(carry, epoch_key):
@@ -292,7 +337,7 @@ def rl2_parts(config: Rl2Config, env: Env) -> Rl2Parts:
         (params, opt_state), diagnostics = jax.lax.scan(
             epoch, (params, opt_state), jax.random.split(key, config.ppo_epochs)
         )
-        metrics = {name: jnp.mean(values) for name, values in diagnostics.items()}
+        metrics = {name: jnp.mean(values, axis=0) for name, values in diagnostics.items()}
         metrics["approx_kl"] = diagnostics["approx_kl"][-1]
         metrics["clip_fraction"] = diagnostics["clip_fraction"][-1]
         return params, opt_state, metrics
@@ -325,16 +370,35 @@ def make_rl2(config: Rl2Config, env: Env) -> Algorithm:
         params, opt_state, optim_metrics = parts.ppo_update(
             state.params, state.opt_state, batch, active, minibatch_key
         )
-
-        per_task = jax.vmap(lambda t: episode_returns_per_trial(t, episodes).mean(axis=1))(
-            trajectories
-        )  # [tasks, E]
-        episode_means = jnp.sum(active[:, None] * per_task, axis=0) / member.meta_batch_size
-        metrics = {f"optim/{name}": value for name, value in optim_metrics.items()}
-        metrics["train/return"] = jnp.mean(episode_means)
-        for e in range(episodes):
-            metrics[f"train/return_episode{e}"] = episode_means[e]
+        episode_sums = jnp.sum(active[:, None] * per_task_returns(trajectories), axis=0)
+        metrics = iteration_metrics(optim_metrics, episode_sums / member.meta_batch_size)
         return next_state(state, params, opt_state, key), metrics
+
+    def packed_update(states, members: SweepMember, pack: PackLayout):
+        """`update` for the G members of a pack at once, on their sum(m_g) real tasks only."""
+        keys = jax.vmap(lambda k: jax.random.split(k, 4))(states.key)
+        tasks, data_keys = packed_task_inputs(
+            samplers.train, members, keys[:, 1], keys[:, 2], num_tasks, pack
+        )
+        trajectories = jax.vmap(parts.collect)(slot_values(states.params, pack), tasks, data_keys)
+        batch = parts.make_ppo_batch(trajectories, jnp.ones(pack.num_slots), pack)
+        params, opt_state, optim_metrics = parts.ppo_update(  # one minibatch: no minibatch key
+            states.params, states.opt_state, batch, None, keys[0, 3], pack
+        )
+        episode_sums = member_sums(per_task_returns(trajectories), pack)  # [G, E]
+        metrics = iteration_metrics(optim_metrics, episode_sums / members.meta_batch_size[:, None])
+        return jax.vmap(next_state)(states, params, opt_state, keys[:, 0]), metrics
+
+    def per_task_returns(trajectories):
+        """Mean return of each episode of a trial, per task [tasks, E]."""
+        return jax.vmap(lambda t: episode_returns_per_trial(t, episodes).mean(axis=1))(trajectories)
+
+    def iteration_metrics(optim_metrics, episode_means):
+        metrics = {f"optim/{name}": value for name, value in optim_metrics.items()}
+        metrics["train/return"] = jnp.mean(episode_means, axis=-1)
+        for e in range(episodes):
+            metrics[f"train/return_episode{e}"] = episode_means[..., e]
+        return metrics
 
     def evaluate(state, member: SweepMember):
         """Return of each episode of a trial on fresh evaluation tasks; eval/return = the last.
@@ -362,4 +426,6 @@ def make_rl2(config: Rl2Config, env: Env) -> Algorithm:
         evaluate=evaluate,
         env_steps_per_iteration=env_steps_per_iteration,
         loss_metrics=("optim/policy_loss", "optim/value_loss", "train/return"),
+        # packs need one minibatch per epoch: a member's minibatch is a share of its own tasks
+        packed_update=packed_update if config.num_minibatches == 1 else None,
     )

@@ -32,7 +32,12 @@ from metarl_jax.rl.rollout import (
     rollout,
     run_episodes,
 )
-from metarl_jax.rl.trpo import backtracking_line_search, conjugate_gradient, max_step
+from metarl_jax.rl.trpo import (
+    backtracking_line_search,
+    conjugate_gradient,
+    max_step,
+    rowwise_dot,
+)
 
 __all__ = [
     "CATEGORICAL",
@@ -65,6 +70,7 @@ __all__ = [
     "replay",
     "rollout",
     "rollout_trials",
+    "rowwise_dot",
     "run_episodes",
     "sac",
     "trial_gae",

@@ -14,6 +14,14 @@ repeating the last member; the padding is dropped from everything `train` yields
 takes back an unpadded state to resume. One device: no padding, the same computation as a plain
 `jit(vmap(...))`.
 
+Packed layout (`layout="packed"`, for algorithms with a `packed_update`: MAML, RL²): a masked
+member computes all `max_meta_batch_size` tasks and masks those beyond its own meta-batch size. A
+pack instead groups the members that differ only in meta-batch size (same seed, same number of
+training tasks) and lays their real tasks side by side on one task axis (`PackLayout`), so a sweep
+over sizes {1, 2, 5, 10, 20, 40} computes 78 task slots per pack where masks compute 240. Inside
+the engine members are then ordered pack by pack, whole packs per device (padded with repeated
+packs); everything `train` yields is in member order as in the masked layout.
+
 Several processes (hosts), after `initialize_distributed()`: every process runs the same program
 on the same full member arrays; global arrays are assembled with `jax.make_array_from_callback`
 (each process supplies its devices' blocks) and results are brought to the host with
@@ -34,9 +42,10 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from metarl_jax.algos.api import Algorithm, SharedData, State, SweepMember
+from metarl_jax.algos.api import Algorithm, PackLayout, SharedData, State, SweepMember
 
 MEMBER_AXIS = "members"
+LAYOUTS = ("packed", "masked")
 
 
 def sweep_members(
@@ -70,7 +79,8 @@ class ChunkResult(NamedTuple):
     env_steps: np.ndarray  # cumulative, shape [S]
     seconds: float  # wall time of the chunk (compile included on the first)
     # The state as it lives on the devices: padded to a multiple of the device count (the last
-    # member repeated) and sharded over the mesh's member axis.
+    # member repeated) and sharded over the mesh's member axis; in the packed layout, in the
+    # engine's pack-by-pack order (`SweepPlan.order`).
     sharded_state: State = None
 
 
@@ -230,6 +240,44 @@ def _chunk_fn(algorithm: Algorithm, mesh: Mesh, length: int):
 
 
 @functools.lru_cache(maxsize=32)
+def _packed_chunk_fn(algorithm: Algorithm, mesh: Mesh, length: int, pack: PackLayout):
+    """Each device runs `packed_update` on its whole packs (its block of members, pack-major)."""
+    size = pack.num_members
+
+    def run_pack(states, members):
+        states, metrics = jax.lax.scan(
+            lambda s, _: algorithm.packed_update(s, members, pack), states, None, length=length
+        )
+        return states, jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
+
+    def run_block(states, members):
+        def to_packs(leaf):
+            return leaf.reshape(-1, size, *leaf.shape[1:])
+
+        outputs = jax.vmap(run_pack)(
+            jax.tree.map(to_packs, states), jax.tree.map(to_packs, members)
+        )
+        return jax.tree.map(lambda leaf: leaf.reshape(-1, *leaf.shape[2:]), outputs)
+
+    spec = P(MEMBER_AXIS)
+    sharding = NamedSharding(mesh, spec)
+    mapped = jax.shard_map(
+        run_block, mesh=mesh, in_specs=(spec, spec), out_specs=spec, check_vma=False
+    )
+    return jax.jit(mapped, in_shardings=(sharding, sharding), out_shardings=sharding)
+
+
+@functools.lru_cache(maxsize=32)
+def _gather_fn(mesh: Mesh, order: tuple[int, ...]):
+    """Members picked in `order` (the member order back from the packed one), replicated."""
+    index = np.asarray(order)
+    return jax.jit(
+        lambda tree: jax.tree.map(lambda leaf: leaf[index], tree),
+        out_shardings=NamedSharding(mesh, P()),
+    )
+
+
+@functools.lru_cache(maxsize=32)
 def _unpad_fn(mesh: Mesh, num_members: int):
     """The first S members, replicated over the mesh (S not a multiple of the device count)."""
     return jax.jit(
@@ -245,6 +293,42 @@ def _unpad(state: State, mesh: Mesh, num_members: int) -> State:
 
 
 # ----- the engine ---------------------------------------------------------------------------------
+
+
+class SweepPlan(NamedTuple):
+    """How the engine lays the S members out: `order` lists the member behind each row of the
+    device arrays (padding repeats members), `back[i]` is member i's row; `pack` is None for the
+    masked layout."""
+
+    pack: PackLayout | None
+    order: np.ndarray
+    back: np.ndarray
+
+
+def sweep_plan(
+    algorithm: Algorithm, members: SweepMember, num_devices: int, layout: str = "packed"
+) -> SweepPlan:
+    """Packs of the members that share a seed and a number of training tasks when `layout` is
+    "packed", the algorithm has a `packed_update` and every pack holds the same meta-batch sizes
+    (a product sweep); otherwise the masked layout. Packs are padded to a multiple of the device
+    count by repeating the last, so every device holds whole packs."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, not {layout!r}")
+    seeds, sizes, pools = (np.asarray(x) for x in _to_host(tuple(members)))
+    num_members = len(seeds)
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i in range(num_members):
+        groups.setdefault((int(seeds[i]), int(pools[i])), []).append(i)
+    layouts = {tuple(int(sizes[i]) for i in g) for g in groups.values()}
+    if layout == "masked" or algorithm.packed_update is None or len(layouts) != 1:
+        size = padded_size(num_members, num_devices)
+        order = np.minimum(np.arange(size), num_members - 1)
+        return SweepPlan(None, order, np.arange(num_members))
+    packs = list(groups.values())
+    packs += [packs[-1]] * (padded_size(len(packs), num_devices) - len(packs))
+    order = np.concatenate(packs)
+    back = np.asarray([np.flatnonzero(order == i)[0] for i in range(num_members)])
+    return SweepPlan(PackLayout(layouts.pop()), order, back)
 
 
 def _placed_members(members: SweepMember, mesh: Mesh) -> tuple[SweepMember, int, int]:
@@ -263,6 +347,61 @@ def init_states(
     return _unpad(_init_fn(algorithm, mesh)(placed), mesh, num_members)
 
 
+class _Setup(NamedTuple):
+    mesh: Mesh
+    host_members: SweepMember
+    placed: SweepMember
+    state: State
+    chunk_fn: object  # length -> compiled chunk
+    member_order: object  # (tree, on_host) -> the S members in member order
+
+
+def _setup(algorithm, members, state, devices, layout) -> _Setup:
+    """The members and state laid out as the sweep plan says, and the plan's compiled chunk."""
+    mesh = member_mesh(devices)
+    host_members = SweepMember(*_to_host(tuple(members)))
+    plan = sweep_plan(algorithm, host_members, mesh.size, layout)
+    num_members, size = len(plan.back), len(plan.order)
+    if plan.pack is None:
+        placed = _place(host_members, mesh, num_members, size)
+        if state is not None:  # unpadded (or already padded), any placement
+            state = _place(state, mesh, num_members, size)
+        chunk_fn = functools.partial(_chunk_fn, algorithm, mesh)
+
+        def member_order(tree, on_host=False):
+            if on_host:
+                return jax.tree.map(lambda leaf: leaf[:num_members], tree)
+            return _unpad(tree, mesh, num_members)
+    else:
+        placed = _place(_rows(host_members, plan.order), mesh, size, size)
+        if state is not None:
+            state = _place(_rows(_to_host(state), plan.order), mesh, size, size)
+        chunk_fn = functools.partial(_packed_chunk_fn, algorithm, mesh, pack=plan.pack)
+
+        def member_order(tree, on_host=False):
+            if on_host:
+                return _rows(tree, plan.back)
+            return _gather_fn(mesh, tuple(int(i) for i in plan.back))(tree)
+
+    if state is None:
+        state = _init_fn(algorithm, mesh)(placed)
+    return _Setup(mesh, host_members, placed, state, chunk_fn, member_order)
+
+
+def iteration_cost(
+    algorithm: Algorithm,
+    members: SweepMember,
+    layout: str = "packed",
+    devices: Sequence[jax.Device] | None = None,
+) -> dict:
+    """XLA's cost analysis (flops, bytes accessed, ...) of one compiled iteration of every member
+    in `layout`: lowered and compiled, not run."""
+    setup = _setup(algorithm, members, None, devices, layout)
+    compiled = setup.chunk_fn(1).lower(setup.state, setup.placed).compile()
+    cost = compiled.cost_analysis()
+    return cost[0] if isinstance(cost, list) else cost
+
+
 def train(
     algorithm: Algorithm,
     members: SweepMember,
@@ -271,21 +410,19 @@ def train(
     state: State | None = None,
     start_iteration: int = 0,
     devices: Sequence[jax.Device] | None = None,
+    layout: str = "packed",
 ) -> Iterator[ChunkResult]:
     """Run every member from `start_iteration` to `num_iterations`, one chunk at a time.
 
     `state` (to resume) is stacked over the S members, unpadded, with any placement: a
     `ChunkResult.state`, a restored checkpoint or numpy arrays. `devices`: the devices the member
-    axis is sharded over (default: all visible devices).
+    axis is sharded over (default: all visible devices). `layout`: "packed" (members pay only for
+    their own tasks, where the algorithm and the sweep allow it; see `sweep_plan`) or "masked".
     """
-    mesh = member_mesh(devices)
-    placed, num_members, size = _placed_members(members, mesh)
-    if state is None:
-        state = _init_fn(algorithm, mesh)(placed)
-    else:  # unpadded (or already padded), any placement
-        state = _place(state, mesh, num_members, size)
+    mesh, host_members, placed, state, chunk_fn, member_order = _setup(
+        algorithm, members, state, devices, layout
+    )
     evaluate = _evaluate_fn(algorithm, mesh)
-    host_members = SweepMember(*_to_host(tuple(members)))
     steps_per_iteration = np.asarray(jax.vmap(algorithm.env_steps_per_iteration)(host_members))
     initial_steps = (
         np.asarray(jax.vmap(algorithm.initial_env_steps)(host_members))
@@ -296,18 +433,23 @@ def train(
     while iteration < num_iterations:
         length = min(chunk_length, num_iterations - iteration)
         started = time.perf_counter()
-        state, train_metrics = _chunk_fn(algorithm, mesh, length)(state, placed)
+        state, train_metrics = chunk_fn(length)(state, placed)
         eval_metrics = evaluate(state, placed)
-        train_metrics, eval_metrics = jax.tree.map(
-            lambda leaf: leaf[:num_members], _to_host((train_metrics, eval_metrics))
+        train_metrics, eval_metrics = member_order(
+            _to_host((train_metrics, eval_metrics)), on_host=True
         )
         iteration += length
         yield ChunkResult(
             iteration=iteration,
-            state=_unpad(state, mesh, num_members),
+            state=member_order(state),
             train_metrics=train_metrics,
             eval_metrics=eval_metrics,
             env_steps=initial_steps + steps_per_iteration * iteration,
             seconds=time.perf_counter() - started,
             sharded_state=state,
         )
+
+
+def _rows(tree, index: np.ndarray):
+    """The rows `index` of every stacked host leaf."""
+    return jax.tree.map(lambda leaf: np.asarray(leaf)[index], tree)
