@@ -5,7 +5,9 @@ An app validates everything before it compiles or writes anything; a bad value r
 `UsageError("--flag: what is wrong")`, which `run_app` prints as one line and exits with code 2.
 """
 
+import datetime
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 
@@ -117,3 +119,31 @@ def run_app(main: Callable[[list[str]], int]) -> None:
     """absl's app.run around `main(argv) -> exit code`, usage errors as one line."""
     guarded = usage_guarded(main)
     app.run(lambda argv: sys.exit(guarded(argv)))
+
+
+# ----- progress --------------------------------------------------------------------------
+
+
+def run_seconds(result) -> float:
+    """A chunk's wall time less the time JAX spent compiling in it."""
+    return max(result.seconds - result.compile_seconds, 1e-9)
+
+
+def expected_wall_time_line(
+    elapsed: float, per_iteration: float, iterations_left: int, compile_seconds: float
+) -> str:
+    """After a run's first chunk: what the whole run should take, the time spent so far (start,
+    compile, first chunk) plus the iterations left at the first chunk's run time (its compile left
+    out, its checkpoint counted). `experiments.study` reads this line."""
+    total = elapsed + per_iteration * iterations_left
+    return (
+        f"expected wall time {datetime.timedelta(seconds=round(total))} ({total:.0f} s: "
+        f"{elapsed:.0f} s so far, compile {compile_seconds:.0f} s of it, + {iterations_left} "
+        f"iterations at {per_iteration:.3f} s, from the first chunk)"
+    )
+
+
+def expected_seconds(line: str) -> float | None:
+    """The seconds of an `expected wall time H:MM:SS (N s: ...)` line, else None."""
+    found = re.match(r"expected wall time [^(]*\((\d+) s", line)
+    return float(found.group(1)) if found else None

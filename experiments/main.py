@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 from experiments import cli
-from experiments.app_plumbing import UsageError, run_app
+from experiments.app_plumbing import UsageError, expected_wall_time_line, run_app, run_seconds
 from metarl_jax.algos.registry import algorithm_entry
 from metarl_jax.io import checkpoints, metrics, plots, summary
 from metarl_jax.sweep import init_states, initialize_distributed, sweep_members, train
@@ -31,15 +31,15 @@ class RunError(Exception):
 
 
 def _progress_line(result, num_iterations, chunk_iterations):
-    """Rates and ETA from the latest chunk (the first one includes compilation)."""
+    """Rates and ETA from the latest chunk's run time (its compile time left out)."""
     chunk_steps = float(np.sum(result.env_steps)) * chunk_iterations / result.iteration
-    eta = result.seconds / chunk_iterations * (num_iterations - result.iteration)
+    eta = run_seconds(result) / chunk_iterations * (num_iterations - result.iteration)
     logged = {**result.train_metrics, **result.eval_metrics}
     shown = {name: logged[name] for name in metrics.headline_metrics(logged)}
     values = " | ".join(f"{k} {float(np.mean(v)):.2f}" for k, v in shown.items())
     return (
         f"iter {result.iteration}/{num_iterations} | env steps {int(result.env_steps.max()):,} "
-        f"per member | {values} | {_rate(chunk_steps, chunk_iterations, result.seconds)} | "
+        f"per member | {values} | {_rate(chunk_steps, chunk_iterations, run_seconds(result))} | "
         f"ETA {datetime.timedelta(seconds=round(eta))}"
     )
 
@@ -102,6 +102,7 @@ def _append_metrics(metrics_path, result, rows, sweep_columns):
 
 
 def run(spec: cli.RunSpec, out_dir: str, resume: bool) -> dict:
+    run_started = time.perf_counter()
     algorithm = cli.make_algorithm(spec)
     members, rows = sweep_members(spec.seeds, spec.meta_batch_sizes, spec.num_train_tasks)
     sweep_columns = list(spec.sweep_columns)
@@ -145,8 +146,20 @@ def run(spec: cli.RunSpec, out_dir: str, resume: bool) -> dict:
         _check_finite(result, algorithm, rows, last_saved)
         if writer:
             _append_metrics(metrics_path, result, rows, sweep_columns)
+        saving = time.perf_counter()
         checkpoints.save(manager, result.iteration, result.state)
         chunk_iterations = result.iteration - last_saved
+        if last_saved == start_iteration:
+            per_iteration = (run_seconds(result) + time.perf_counter() - saving) / chunk_iterations
+            say(
+                expected_wall_time_line(
+                    time.perf_counter() - run_started,
+                    per_iteration,
+                    spec.num_iterations - result.iteration,
+                    result.compile_seconds,
+                ),
+                flush=True,
+            )
         last_saved = result.iteration
         say(_progress_line(result, spec.num_iterations, chunk_iterations), flush=True)
     wall_seconds = time.perf_counter() - started

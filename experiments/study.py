@@ -18,10 +18,11 @@ import os
 import subprocess
 import sys
 import time
+from typing import NamedTuple
 
 from absl import flags
 
-from experiments.app_plumbing import UsageError, check_no_file_in_the_way, run_app
+from experiments.app_plumbing import UsageError, check_no_file_in_the_way, expected_seconds, run_app
 from experiments.study_presets import DATA_OF, OFFLINE_DATA, PRESETS, STUDY_FLAGS
 
 flags.DEFINE_enum("preset", "cpu", list(PRESETS), "Sizes: cpu (minutes) or gpu (the seed's).")
@@ -138,25 +139,48 @@ def _check_planned_flags(planned, not_made: set, env) -> None:
 
 
 def _run_all(planned, env) -> None:
+    spent = 0.0  # seconds of the runs finished in this invocation
     for i, (flagfile, algo, overrides, run_dir, finished, resume) in enumerate(planned, 1):
         if finished:
             print(f"[{i}/{len(planned)}] {flagfile} {algo}: finished earlier, kept", flush=True)
             continue
         print(f"[{i}/{len(planned)}] {flagfile} {algo} -> {run_dir}", flush=True)
         started = time.perf_counter()
-        result = subprocess.run(
-            _main_command(flagfile, algo, overrides, run_dir, resume),
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+        output = _stream_run(
+            _main_command(flagfile, algo, overrides, run_dir, resume), env, spent, len(planned) - i
         )
-        if result.returncode != 0:
-            print(result.stdout[-4000:], file=sys.stderr)
-            raise StudyFailed(f"{flagfile} --algo={algo} failed (exit {result.returncode})")
-        final = [line for line in result.stdout.splitlines() if line.startswith("iter ")]
-        print(f"    {final[-1] if final else ''}", flush=True)
+        if output.returncode != 0:
+            print("".join(output.lines)[-4000:], file=sys.stderr)
+            raise StudyFailed(f"{flagfile} --algo={algo} failed (exit {output.returncode})")
+        final = [line for line in output.lines if line.startswith("iter ")]
+        print(f"    {final[-1].strip() if final else ''}", flush=True)
+        spent += time.perf_counter() - started
         print(f"    {time.perf_counter() - started:.0f} s", flush=True)
+
+
+class RunOutput(NamedTuple):
+    returncode: int
+    lines: list[str]
+
+
+def _stream_run(command, env, spent: float, runs_after: int) -> RunOutput:
+    """Run one study run, relaying its expected wall time (printed after its first chunk) with
+    the study's expected total so far: the finished runs' time plus this run's expectation."""
+    lines = []
+    with subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as process:
+        for line in process.stdout:
+            lines.append(line)
+            expected = expected_seconds(line)
+            if expected is not None:
+                total = datetime.timedelta(seconds=round(spent + expected))
+                print(
+                    f"    {line.strip()}; the study so far: {total} with this run "
+                    f"({runs_after} run(s) after it)",
+                    flush=True,
+                )
+    return RunOutput(process.returncode, lines)
 
 
 def _report(planned, report_dir: str, env) -> None:

@@ -1,6 +1,7 @@
 """The study: every planned run validates, bad settings are refused, in-sample evaluation."""
 
 import os
+from types import SimpleNamespace
 
 import jax
 import numpy as np
@@ -163,3 +164,17 @@ def test_inner_loss_defaults_and_the_rule_for_old_flags_txt():
     assert check_runs([["--algo=maml_trpo", "--inner_loss=dice"]]) == [
         "--inner_loss: 'dice' must be one of ('reinforce', 'lvc')"
     ]
+
+
+def test_expected_wall_time_line_is_read_back_by_the_study():
+    """main's line after the first chunk: time so far + iterations left at the first chunk's
+    per-iteration time (hand-computed); the study reads the seconds back from it."""
+    from experiments.app_plumbing import expected_seconds, expected_wall_time_line, run_seconds
+
+    first_chunk = SimpleNamespace(seconds=70.0, compile_seconds=50.0)  # 10 iterations in 20 s
+    assert run_seconds(first_chunk) == 20.0
+    line = expected_wall_time_line(80.0, 2.0, 290, first_chunk.compile_seconds)
+    assert line.startswith("expected wall time 0:11:00 (660 s: 80 s so far, compile 50 s of it")
+    assert expected_seconds(line) == 660.0
+    assert expected_seconds("expected wall time 1 day, 0:00:01 (86401 s: ...") == 86401.0
+    assert expected_seconds("iter 10/300 | ...") is None

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 import flax.struct
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from metarl_jax.algos.api import PackLayout, SweepMember
@@ -109,6 +110,20 @@ def member_sums(weighted: jax.Array, pack: PackLayout | None) -> jax.Array:
 def slot_values(tree, pack: PackLayout):
     """Each member's leaves [G, ...] repeated onto its slots of the pack's task axis [P, ...]."""
     return jax.tree.map(lambda leaf: leaf[pack.segments], tree)
+
+
+def unstacked(tree, pack: PackLayout) -> list:
+    """The pack's members' trees one by one (static indexing of the stacked leaves)."""
+    return [jax.tree.map(lambda leaf, g=g: leaf[g], tree) for g in range(pack.num_members)]
+
+
+def member_slices(pack: PackLayout, width: int = 1) -> list[slice]:
+    """Each member's slots of the pack's task axis (contiguous), each slot `width` wide."""
+    ends = [int(e) for e in np.cumsum(pack.meta_batch_sizes)]
+    return [
+        slice((end - m) * width, end * width)
+        for m, end in zip(pack.meta_batch_sizes, ends, strict=True)
+    ]
 
 
 def packed_task_inputs(sample_tasks, members: SweepMember, task_keys, data_keys, num_tasks, pack):

@@ -33,12 +33,13 @@ from metarl_jax.algos.meta_training import (
     evaluation_keys,
     evaluation_sets,
     initial_state,
+    member_slices,
     member_sums,
     next_state,
     packed_task_inputs,
     per_task_keys,
-    slot_values,
     task_samplers,
+    unstacked,
 )
 from metarl_jax.algos.settings import setting
 from metarl_jax.envs import Env
@@ -266,17 +267,16 @@ def rl2_parts(config: Rl2Config, env: Env) -> Rl2Parts:
         return (columns[None, :] == jnp.arange(pack.num_members)[:, None]).astype(jnp.float32)
 
     def packed_trial_outputs(params, batch: PpoBatch, pack):
-        """trial_outputs with each slot's trials unrolled by its own member's parameters."""
-        steps = batch.inputs.shape[0]
-
-        def by_slot(x):  # [T, P * trials, ...] -> [P, T, trials, ...]
-            return jnp.swapaxes(x.reshape(steps, pack.num_slots, trials, *x.shape[2:]), 0, 1)
-
-        def by_column(x):
-            return jnp.swapaxes(x, 0, 1).reshape(steps, -1, *x.shape[3:])
-
-        outputs = jax.vmap(trial_outputs)(slot_values(params, pack), jax.tree.map(by_slot, batch))
-        return jax.tree.map(by_column, outputs)
+        """trial_outputs with each member's trials (contiguous columns of a static width)
+        unrolled by its own parameters: one unroll per member, each with whole matmuls (a
+        per-slot vmap would turn every step's matmul into many matrix-vector products)."""
+        outputs = [
+            trial_outputs(member_params, jax.tree.map(lambda x, c=columns: x[:, c], batch))
+            for member_params, columns in zip(
+                unstacked(params, pack), member_slices(pack, trials), strict=True
+            )
+        ]
+        return jax.tree.map(lambda *parts: jnp.concatenate(parts, axis=1), *outputs)
 
     def ppo_loss(params, batch: PpoBatch, pack=None):
         """The PPO loss and its parts; with a pack, the sum of the members' losses (each a mean
@@ -380,7 +380,7 @@ def make_rl2(config: Rl2Config, env: Env) -> Algorithm:
         tasks, data_keys = packed_task_inputs(
             samplers.train, members, keys[:, 1], keys[:, 2], num_tasks, pack
         )
-        trajectories = jax.vmap(parts.collect)(slot_values(states.params, pack), tasks, data_keys)
+        trajectories = packed_collect(states.params, tasks, data_keys, pack)
         batch = parts.make_ppo_batch(trajectories, jnp.ones(pack.num_slots), pack)
         params, opt_state, optim_metrics = parts.ppo_update(  # one minibatch: no minibatch key
             states.params, states.opt_state, batch, None, keys[0, 3], pack
@@ -388,6 +388,18 @@ def make_rl2(config: Rl2Config, env: Env) -> Algorithm:
         episode_sums = member_sums(per_task_returns(trajectories), pack)  # [G, E]
         metrics = iteration_metrics(optim_metrics, episode_sums / members.meta_batch_size[:, None])
         return jax.vmap(next_state)(states, params, opt_state, keys[:, 0]), metrics
+
+    def packed_collect(params, tasks, keys, pack):
+        """Each member's trials on its own slots (contiguous, static), with its own parameters."""
+        per_member = [
+            jax.vmap(parts.collect, in_axes=(None, 0, 0))(
+                member_params, jax.tree.map(lambda x, s=slots: x[s], tasks), keys[slots]
+            )
+            for member_params, slots in zip(
+                unstacked(params, pack), member_slices(pack), strict=True
+            )
+        ]
+        return jax.tree.map(lambda *parts: jnp.concatenate(parts, axis=0), *per_member)
 
     def per_task_returns(trajectories):
         """Mean return of each episode of a trial, per task [tasks, E]."""

@@ -82,6 +82,23 @@ class ChunkResult(NamedTuple):
     # member repeated) and sharded over the mesh's member axis; in the packed layout, in the
     # engine's pack-by-pack order (`SweepPlan.order`).
     sharded_state: State = None
+    compile_seconds: float = 0.0  # of `seconds`, the time JAX spent tracing and compiling
+
+
+# ----- compile time ---------------------------------------------------------------------------
+
+_COMPILE_EVENT = "/jax/core/compile/"  # tracing, lowering and XLA's compile, as JAX reports them
+_compile_clock = [0.0]  # seconds JAX has spent compiling in this process (once listening)
+
+
+def _count_compile_time(event: str, duration: float, **_) -> None:
+    if event.startswith(_COMPILE_EVENT):
+        _compile_clock[0] += duration
+
+
+@functools.cache
+def _listen_to_compile_time() -> None:
+    jax.monitoring.register_event_duration_secs_listener(_count_compile_time)
 
 
 # ----- devices ----------------------------------------------------------------------------------
@@ -429,11 +446,15 @@ def train(
         if algorithm.initial_env_steps is not None
         else np.zeros_like(steps_per_iteration)
     )
+    _listen_to_compile_time()
     iteration = start_iteration
     while iteration < num_iterations:
         length = min(chunk_length, num_iterations - iteration)
-        started = time.perf_counter()
+        started, compiled_before = time.perf_counter(), _compile_clock[0]
         state, train_metrics = chunk_fn(length)(state, placed)
+        # wait for the chunk, so that compiling `evaluate` (first chunk) does not overlap its run:
+        # `compile_seconds` is then time the chunk did not run
+        jax.block_until_ready(train_metrics)
         eval_metrics = evaluate(state, placed)
         train_metrics, eval_metrics = member_order(
             _to_host((train_metrics, eval_metrics)), on_host=True
@@ -447,6 +468,7 @@ def train(
             env_steps=initial_steps + steps_per_iteration * iteration,
             seconds=time.perf_counter() - started,
             sharded_state=state,
+            compile_seconds=_compile_clock[0] - compiled_before,
         )
 
 
