@@ -22,6 +22,12 @@ from metarl_jax.io import checkpoints, metrics, plots, summary
 from metarl_jax.sweep import init_states, initialize_distributed, sweep_members, train
 
 FLAGS = cli.FLAGS
+cli.flags.DEFINE_bool(
+    "first_chunk_only",
+    False,
+    "Stop after the first chunk (checkpointed; --resume continues) once the expected wall time "
+    "is printed: how experiments.study predicts a preset's total. Not a setting of the run.",
+)
 FLAGS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flags")
 DEFAULT_FLAGFILE = os.path.join(FLAGS_DIR, "quickstart.flags")
 
@@ -162,6 +168,9 @@ def run(spec: cli.RunSpec, out_dir: str, resume: bool) -> dict:
             )
         last_saved = result.iteration
         say(_progress_line(result, spec.num_iterations, chunk_iterations), flush=True)
+        if FLAGS.first_chunk_only:
+            say(f"stopped after the first chunk; --resume continues in {out_dir}", flush=True)
+            return {}
     wall_seconds = time.perf_counter() - started
     if not writer:
         return {}

@@ -1,6 +1,11 @@
 """The robustness study end to end: experiments (a), (c), (d), (e) for every online algorithm,
 (b) for MACAW on an offline data set it makes first, then the report.
 
+Every new run first trains its first chunk alone (`experiments.main --first_chunk_only`), which
+prints the run's expected wall time; the study prints them and their total, then runs every run to
+its end (resumed from that chunk's checkpoint). JAX's persistent compilation cache
+(<out_dir>/jax_cache) hands the second process the executables the first compiled.
+
     python -m experiments.study --preset=cpu     # navigation, bandits: ~25 min on 2 cores
     python -m experiments.study --preset=gpu     # the seed's sizes: Ant-Dir, Cheetah-Vel
     python -m experiments.study --preset=cpu --out_dir=runs/study --dry_run
@@ -32,10 +37,14 @@ flags.DEFINE_bool("dry_run", False, "Validate every run's flags and print the pl
 FLAGS = flags.FLAGS
 
 
-def _subprocess_env():
+def _subprocess_env(out_dir: str):
+    """The runs' environment: this checkout importable, and JAX's persistent compilation cache
+    in <out_dir>/jax_cache, so that a run's second process (after its first chunk) loads the
+    executables the first one compiled instead of compiling again."""
     env = dict(os.environ)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(out_dir, "jax_cache"))
     return env
 
 
@@ -139,23 +148,57 @@ def _check_planned_flags(planned, not_made: set, env) -> None:
 
 
 def _run_all(planned, env) -> None:
-    spent = 0.0  # seconds of the runs finished in this invocation
+    """First every new run's first chunk (its expected wall time, and the preset's total), then
+    every unfinished run to its end (resumed; its executables from the compilation cache)."""
+    expected = _first_chunks(planned, env)
+    started_now = {run_dir for run_dir in expected}
     for i, (flagfile, algo, overrides, run_dir, finished, resume) in enumerate(planned, 1):
         if finished:
             print(f"[{i}/{len(planned)}] {flagfile} {algo}: finished earlier, kept", flush=True)
             continue
+        if run_dir in started_now:
+            resume = ("--resume",)
         print(f"[{i}/{len(planned)}] {flagfile} {algo} -> {run_dir}", flush=True)
         started = time.perf_counter()
-        output = _stream_run(
-            _main_command(flagfile, algo, overrides, run_dir, resume), env, spent, len(planned) - i
-        )
-        if output.returncode != 0:
-            print("".join(output.lines)[-4000:], file=sys.stderr)
-            raise StudyFailed(f"{flagfile} --algo={algo} failed (exit {output.returncode})")
+        output = _run_process(_main_command(flagfile, algo, overrides, run_dir, resume), env)
+        _check_run(output, flagfile, algo)
         final = [line for line in output.lines if line.startswith("iter ")]
         print(f"    {final[-1].strip() if final else ''}", flush=True)
-        spent += time.perf_counter() - started
         print(f"    {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def _first_chunks(planned, env) -> dict[str, float]:
+    """Runs every not yet started run's first chunk; {run_dir: expected wall time in s}."""
+    new = [p for p in planned if not p[4] and not p[5]]
+    if not new:
+        return {}
+    print(f"first chunks of {len(new)} new run(s), to predict the study's wall time:", flush=True)
+    expected = {}
+    for flagfile, algo, overrides, run_dir, _, _ in new:
+        command = _main_command(flagfile, algo, overrides, run_dir, ("--first_chunk_only",))
+        output = _run_process(command, env)
+        _check_run(output, flagfile, algo)
+        seconds = [expected_seconds(line) for line in output.lines]
+        expected[run_dir] = next(s for s in seconds if s is not None)
+        print(
+            f"  {flagfile} {algo}: expected wall time "
+            f"{datetime.timedelta(seconds=round(expected[run_dir]))}",
+            flush=True,
+        )
+    unknown = sum(1 for p in planned if p[5])
+    print(
+        f"expected total of the new runs: "
+        f"{datetime.timedelta(seconds=round(sum(expected.values())))}"
+        + (f" (+ {unknown} half-finished run(s) resuming, not estimated)" if unknown else ""),
+        flush=True,
+    )
+    return expected
+
+
+def _check_run(output, flagfile: str, algo: str) -> None:
+    if output.returncode != 0:
+        print("\n".join(output.lines)[-4000:], file=sys.stderr)
+        raise StudyFailed(f"{flagfile} --algo={algo} failed (exit {output.returncode})")
 
 
 class RunOutput(NamedTuple):
@@ -163,24 +206,12 @@ class RunOutput(NamedTuple):
     lines: list[str]
 
 
-def _stream_run(command, env, spent: float, runs_after: int) -> RunOutput:
-    """Run one study run, relaying its expected wall time (printed after its first chunk) with
-    the study's expected total so far: the finished runs' time plus this run's expectation."""
-    lines = []
-    with subprocess.Popen(
+def _run_process(command, env) -> RunOutput:
+    """One run's process; its output kept (printed if it fails)."""
+    done = subprocess.run(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    ) as process:
-        for line in process.stdout:
-            lines.append(line)
-            expected = expected_seconds(line)
-            if expected is not None:
-                total = datetime.timedelta(seconds=round(spent + expected))
-                print(
-                    f"    {line.strip()}; the study so far: {total} with this run "
-                    f"({runs_after} run(s) after it)",
-                    flush=True,
-                )
-    return RunOutput(process.returncode, lines)
+    )
+    return RunOutput(done.returncode, done.stdout.splitlines())
 
 
 def _report(planned, report_dir: str, env) -> None:
@@ -198,7 +229,7 @@ def _report(planned, report_dir: str, env) -> None:
 
 
 def _study(runs, out_dir: str, report_dir: str) -> int:
-    env = _subprocess_env()
+    env = _subprocess_env(out_dir)
     not_made = _make_offline_data(runs, out_dir, env)
     planned = _planned_runs(runs, out_dir)
     _check_planned_flags(planned, not_made, env)
