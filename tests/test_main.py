@@ -393,3 +393,25 @@ def test_readme_library_example_runs(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 8 and lines[-1].startswith("10 {'seed': 1, 'meta_batch_size': 10")
+
+
+def test_first_chunk_only_then_resume_equals_the_straight_run(straight_run, tmp_path):
+    """The study's two phases: the first chunk alone (expected wall time printed, checkpointed,
+    no summary; flags.txt as a full run's), then --resume to the end == the uninterrupted run."""
+    straight_dir, _ = straight_run
+    out_dir = str(tmp_path / "two_phases")
+    first = _ok(run_main(*SWEEP_FLAGS, "--first_chunk_only", f"--out_dir={out_dir}"))
+    assert "expected wall time" in first.stdout and "stopped after the first chunk" in first.stdout
+    assert not os.path.exists(os.path.join(out_dir, "summary.json"))
+    assert sorted(os.listdir(os.path.join(out_dir, "checkpoints"))) == ["2"]
+    assert _read(os.path.join(out_dir, "flags.txt")) == _read(
+        os.path.join(straight_dir, "flags.txt")
+    )
+    _ok(run_main(*SWEEP_FLAGS, "--resume", f"--out_dir={out_dir}"))
+    assert _rows(out_dir) == _rows(straight_dir)
+    for a, b in zip(
+        jax.tree.leaves(_restore(out_dir, ITERATIONS)),
+        jax.tree.leaves(_restore(straight_dir, ITERATIONS)),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
