@@ -23,6 +23,7 @@ from metarl_jax.io.report_stats import (
     first_reaching,
     intervals_overlap,
     paired_difference,
+    plateau_test,
     t_quantile,
 )
 
@@ -510,3 +511,36 @@ def test_member_table_shows_pearls_inference_gain(tmp_path):
     other = str(tmp_path / "maml")
     write_run(other, experiment="a", algo="maml_trpo", final={20: 10.0 + OFFSETS})
     assert "inference_gain" not in report.member_table([report.load_run(other)])[0]
+
+
+def test_plateau_test_by_hand():
+    """Two seeds, 8 logs: quarter 2. Seed-means 0,1,2,3,4,5,6,6.4 → last quarter 6.2 vs 4.5
+    before: change 1.7; final values 6.0 and 6.8: half-width t(0.975, 1) * 0.5657 / sqrt(2)."""
+    rising = np.array([[0, 1, 2, 3, 4, 5, 6, 6.0], [0, 1, 2, 3, 4, 5, 6, 6.8]])
+    test = plateau_test(rising)
+    assert test.change == pytest.approx(1.7)
+    assert test.half_width == pytest.approx(12.7062 * 0.565685 / math.sqrt(2), rel=1e-4)
+    assert test.converged is True  # 0.7 < 5.08: two seeds this far apart cannot tell a rise
+    flat = np.array(
+        [[5.0, 5.1, 5.0, 5.1, 5.0, 5.1, 5.0, 5.1], [5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0]]
+    )
+    flat[:, 6:] += 0.02
+    assert plateau_test(flat).converged is True
+    climbing = np.array([[0, 1, 2, 3, 4, 5, 6.0, 7.0], [0, 1, 2, 3, 4, 5, 6.1, 7.1]])
+    assert plateau_test(climbing).converged is False  # change 2.05 against 0.64
+    assert plateau_test(climbing[:1]).converged is None  # one seed: cannot tell
+    assert plateau_test(climbing[:, :3]).converged is None  # fewer than 4 logs
+
+
+def test_summary_json_carries_the_convergence_check():
+    rows = [
+        {"iteration": str(i), "env_steps": "1", "seed": str(s), "meta_batch_size": "2",
+         "eval/return": str(v)}
+        for i, (a, b) in enumerate([(0, 0.1), (1, 1.1), (2, 2.1), (3, 3.1)], 1)
+        for s, v in ((0, a), (1, b))
+    ]  # fmt: skip
+    (member,) = summary.final_by_member(rows, ["meta_batch_size"])
+    check = member["convergence"]
+    assert check["metric"] == "eval/return" and check["change"] == pytest.approx(1.0)
+    assert check["converged"] is False  # still rising by 1 per log, seeds 0.1 apart
+    assert "last quarter" in check["test"]

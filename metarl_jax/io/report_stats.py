@@ -54,6 +54,36 @@ def confidence_interval(values: Iterable[float], level: float = 0.95) -> Interva
     return Interval(mean, half, int(data.size), std)
 
 
+@dataclass(frozen=True)
+class PlateauTest:
+    """The convergence check of one sweep member's learning curve (see `plateau_test`)."""
+
+    change: float | None  # seed-mean over the last quarter of the logs minus the quarter before
+    half_width: float | None  # 95% CI half-width over seeds of the final logged value
+    converged: bool | None  # None: cannot tell (fewer than 4 logs, or one seed)
+
+
+PLATEAU_TEST = (
+    "a member has converged when the seed-mean of its evaluation return over the last quarter "
+    "of the logged evaluations differs from its mean over the quarter before by less than the "
+    "95% CI half-width over seeds of the final value"
+)
+
+
+def plateau_test(series, level: float = 0.95) -> PlateauTest:
+    """`PLATEAU_TEST` on `series` [seeds, logged evaluations] (oldest first)."""
+    data = np.asarray(series, dtype=np.float64)
+    quarter = data.shape[1] // 4
+    change = None
+    if quarter:
+        means = data.mean(axis=0)
+        change = float(means[-quarter:].mean() - means[-2 * quarter : -quarter].mean())
+    final = confidence_interval(data[:, -1], level)
+    if change is None or not final.has_interval:
+        return PlateauTest(change, final.half_width, None)
+    return PlateauTest(change, final.half_width, abs(change) < final.half_width)
+
+
 def intervals_overlap(a: Interval, b: Interval) -> bool | None:
     """Whether two intervals share a point; None when either has no interval (one seed)."""
     if not (a.has_interval and b.has_interval):

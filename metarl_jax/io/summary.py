@@ -1,13 +1,17 @@
 """summary.json and the closing table: final metrics per sweep member, aggregated over seeds."""
 
+import dataclasses
 import json
 from collections import defaultdict
 
 import numpy as np
 
+from metarl_jax.io.report_stats import PLATEAU_TEST, plateau_test
+
 
 def final_by_member(rows: list[dict], sweep_columns: list[str]) -> list[dict]:
-    """For the last logged iteration: mean, std and count over seeds of every metric."""
+    """For the last logged iteration: mean, std and count over seeds of every metric, and the
+    convergence check of the member's evaluation return (`report_stats.PLATEAU_TEST`)."""
     if not rows:
         return []
     last = max(int(r["iteration"]) for r in rows)
@@ -25,8 +29,24 @@ def final_by_member(rows: list[dict], sweep_columns: list[str]) -> list[dict]:
             values = np.array([float(r[metric]) for r in group if r[metric] != ""])
             if values.size:
                 entry[metric] = {"mean": float(values.mean()), "std": float(values.std())}
+        if CONVERGENCE_METRIC in rows[0]:
+            entry["convergence"] = convergence(rows, sweep_columns, key)
         summary.append(entry)
     return summary
+
+
+CONVERGENCE_METRIC = "eval/return"
+
+
+def convergence(rows: list[dict], sweep_columns: list[str], member: tuple) -> dict:
+    """The plateau test of one member (its rows of every seed, in logged order)."""
+    by_seed = defaultdict(list)
+    for row in rows:
+        if tuple(row[c] for c in sweep_columns) == member and row[CONVERGENCE_METRIC] != "":
+            by_seed[row["seed"]].append(float(row[CONVERGENCE_METRIC]))
+    length = min(len(series) for series in by_seed.values())
+    test = plateau_test([series[-length:] for series in by_seed.values()])
+    return {"metric": CONVERGENCE_METRIC, "test": PLATEAU_TEST, **dataclasses.asdict(test)}
 
 
 def _number(text):

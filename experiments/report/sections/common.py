@@ -12,6 +12,7 @@ from experiments.report.figures import (
 )
 from experiments.report.formatting import ci_range, ci_text, join_distinct, num, table
 from experiments.report.loading import ALL, Member, Run, sweep_sort_key
+from metarl_jax.io import report_stats as stats
 
 
 def describe_runs(runs: list[Run]) -> list[str]:
@@ -64,6 +65,7 @@ def member_table(runs: list[Run], metric_prefix: str = "eval") -> list[str]:
     with_gain = any(gain in run.rows[0] for run in runs)
     if with_gain:
         header.append(f"final {gain} (95% CI)")
+    header.append("converged (last-quarter change)")
     rows = []
     for run in runs:
         column = run.headline[metric_prefix]
@@ -86,10 +88,30 @@ def member_table(runs: list[Run], metric_prefix: str = "eval") -> list[str]:
             )
             if with_gain:
                 rows[-1].append(ci_text(member.interval(gain)) if gain in member.final else "—")
+            rows[-1].append(plateau_text(member_plateau(run, member, column)))
     lines = table(header, rows)
     if any(row[5] == "1" for row in rows):
         lines += ["Members with one seed have no confidence interval.", ""]
-    return lines
+    return [*lines, f"Convergence check: {stats.PLATEAU_TEST}.", ""]
+
+
+def member_plateau(run: Run, member: Member, column: str) -> stats.PlateauTest | None:
+    """The plateau test of a member's logged `column`, seed by seed (None: nothing logged)."""
+    by_seed = defaultdict(list)
+    for row in run.rows:
+        if all(row.get(k) == v for k, v in member.sweep.items()) and row.get(column, "") != "":
+            by_seed[row["seed"]].append(float(row[column]))
+    if not by_seed:
+        return None
+    length = min(len(series) for series in by_seed.values())
+    return stats.plateau_test([series[-length:] for series in by_seed.values()])
+
+
+def plateau_text(test: stats.PlateauTest | None) -> str:
+    if test is None or test.change is None:
+        return "—"
+    verdict = {True: "yes", False: "no", None: "cannot tell"}[test.converged]
+    return f"{verdict} ({test.change:+.3g})"
 
 
 def by_env(runs: list[Run]) -> dict[str, list[Run]]:
