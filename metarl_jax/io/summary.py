@@ -6,7 +6,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from metarl_jax.io.report_stats import PLATEAU_TEST, plateau_test
+from metarl_jax.io.report_stats import PLATEAU_TEST, PlateauTest, plateau_test
 
 
 def final_by_member(rows: list[dict], sweep_columns: list[str]) -> list[dict]:
@@ -40,13 +40,19 @@ CONVERGENCE_METRIC = "eval/return"
 
 def convergence(rows: list[dict], sweep_columns: list[str], member: tuple) -> dict:
     """The plateau test of one member (its rows of every seed, in logged order)."""
+    series = seed_series(rows, dict(zip(sweep_columns, member, strict=True)), CONVERGENCE_METRIC)
+    test = plateau_test(series) if series and series[0] else PlateauTest(None, None, None)
+    return {"metric": CONVERGENCE_METRIC, "test": PLATEAU_TEST, **dataclasses.asdict(test)}
+
+
+def seed_series(rows: list[dict], sweep: dict[str, str], column: str) -> list[list[float]]:
+    """One member's logged `column`, one list per seed, cut to the shortest (latest kept)."""
     by_seed = defaultdict(list)
     for row in rows:
-        if tuple(row[c] for c in sweep_columns) == member and row[CONVERGENCE_METRIC] != "":
-            by_seed[row["seed"]].append(float(row[CONVERGENCE_METRIC]))
-    length = min(len(series) for series in by_seed.values())
-    test = plateau_test([series[-length:] for series in by_seed.values()])
-    return {"metric": CONVERGENCE_METRIC, "test": PLATEAU_TEST, **dataclasses.asdict(test)}
+        if all(row.get(k) == v for k, v in sweep.items()) and row.get(column, "") != "":
+            by_seed[row["seed"]].append(float(row[column]))
+    length = min((len(series) for series in by_seed.values()), default=0)
+    return [series[len(series) - length :] for series in by_seed.values()]
 
 
 def _number(text):

@@ -13,6 +13,7 @@ from experiments.report.figures import (
 from experiments.report.formatting import ci_range, ci_text, join_distinct, num, table
 from experiments.report.loading import ALL, Member, Run, sweep_sort_key
 from metarl_jax.io import report_stats as stats
+from metarl_jax.io import summary
 
 
 def describe_runs(runs: list[Run]) -> list[str]:
@@ -97,14 +98,8 @@ def member_table(runs: list[Run], metric_prefix: str = "eval") -> list[str]:
 
 def member_plateau(run: Run, member: Member, column: str) -> stats.PlateauTest | None:
     """The plateau test of a member's logged `column`, seed by seed (None: nothing logged)."""
-    by_seed = defaultdict(list)
-    for row in run.rows:
-        if all(row.get(k) == v for k, v in member.sweep.items()) and row.get(column, "") != "":
-            by_seed[row["seed"]].append(float(row[column]))
-    if not by_seed:
-        return None
-    length = min(len(series) for series in by_seed.values())
-    return stats.plateau_test([series[-length:] for series in by_seed.values()])
+    series = summary.seed_series(run.rows, member.sweep, column)
+    return stats.plateau_test(series) if series and series[0] else None
 
 
 def plateau_text(test: stats.PlateauTest | None) -> str:
