@@ -106,17 +106,22 @@ def test_masked_sweep_member_equals_separate_run():
         assert sweep.env_steps[i] == alone.env_steps[0] == expected_steps
 
 
+def one_update(config):
+    """(initial state, state after one update) of seed 3, meta-batch 4, the pool's first 3 tasks."""
+    algorithm = make_pearl(config, navigation())
+    members, _ = sweep_members((3,), (4,), (3,))
+    member = jax.tree.map(lambda x: x[0], members)
+    state = jax.jit(algorithm.init)(member)
+    return state, jax.jit(algorithm.update)(state, member)[0]
+
+
 def test_one_iteration_fills_the_buffers_as_oyster_does():
     """After one update: a drawn task's encoder buffer holds exactly its prior-phase transitions
     (cleared first), its RL buffer gained prior + posterior transitions, other tasks untouched."""
     config = tiny_pearl(replay_capacity=200, num_tasks_sample=3)
     env = navigation()
-    algorithm = make_pearl(config, env)
     parts = pearl_parts(config, env)
-    members, _ = sweep_members((3,), (4,), (3,))
-    member = jax.tree.map(lambda x: x[0], members)
-    state = jax.jit(algorithm.init)(member)
-    updated, _ = jax.jit(algorithm.update)(state, member)
+    state, updated = one_update(config)
 
     _, slot_key, data_key, _ = jax.random.split(state.key, 4)
     drawn = np.asarray(draw_slots(slot_key, config.num_tasks_sample, 3))
@@ -154,11 +159,7 @@ def test_posterior_in_context_puts_both_phases_in_the_encoder_buffer():
     config = tiny_pearl(replay_capacity=200, num_tasks_sample=1, posterior_in_context=True)
     assert config.encoder_capacity == 5 * HORIZON  # 2 prior + 3 posterior episodes
     env = navigation()
-    algorithm = make_pearl(config, env)
-    members, _ = sweep_members((3,), (4,), (3,))
-    member = jax.tree.map(lambda x: x[0], members)
-    state = jax.jit(algorithm.init)(member)
-    updated, _ = jax.jit(algorithm.update)(state, member)
+    state, updated = one_update(config)
 
     _, slot_key, data_key, _ = jax.random.split(state.key, 4)
     slot = int(draw_slots(slot_key, 1, 3)[0])
