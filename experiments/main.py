@@ -17,7 +17,9 @@ import numpy as np
 
 from experiments import cli
 from experiments.app_plumbing import UsageError, expected_wall_time_line, run_app, run_seconds
+from metarl_jax.algos.meta_training import evaluation_keys
 from metarl_jax.algos.registry import algorithm_entry
+from metarl_jax.baselines.levels import headline_metric, reference_levels
 from metarl_jax.io import checkpoints, metrics, plots, summary
 from metarl_jax.sweep import init_states, initialize_distributed, sweep_members, train
 
@@ -107,6 +109,20 @@ def _append_metrics(metrics_path, result, rows, sweep_columns):
     )
 
 
+def evaluation_levels(algorithm, env, iteration: int) -> dict:
+    """{metric prefix: reference level set (`baselines.levels`)} on the tasks and data key of the
+    evaluation at `iteration`; the level set's metric gets the prefix (eval/return, ...)."""
+    if algorithm.evaluation_tasks is None:
+        return {}
+    _, data_key = evaluation_keys(iteration)
+    levels = {}
+    for prefix, tasks in algorithm.evaluation_tasks(iteration).items():
+        found = reference_levels(env, tasks, data_key, algorithm.evaluation_steps)
+        if found:
+            levels[prefix] = {**found, "metric": f"{prefix}/{found['metric']}"}
+    return levels
+
+
 def run(spec: cli.RunSpec, out_dir: str, resume: bool) -> dict:
     run_started = time.perf_counter()
     algorithm = cli.make_algorithm(spec)
@@ -176,8 +192,11 @@ def run(spec: cli.RunSpec, out_dir: str, resume: bool) -> dict:
         return {}
 
     all_rows = metrics.read_rows(metrics_path)
-    plot_paths = plots.write_plots(out_dir, all_rows, sweep_columns)
-    finals = summary.final_by_member(all_rows, sweep_columns)
+    levels = evaluation_levels(algorithm, spec.env, spec.num_iterations)
+    plot_paths = plots.write_plots(out_dir, all_rows, sweep_columns, levels)
+    finals = summary.final_by_member(
+        all_rows, sweep_columns, f"eval/{headline_metric(spec.env.name)}"
+    )
     run_info = {
         "algo": spec.algo,
         "env": spec.env.name,
@@ -188,6 +207,7 @@ def run(spec: cli.RunSpec, out_dir: str, resume: bool) -> dict:
         "num_members": len(rows),
         "wall_seconds_this_session": round(wall_seconds, 2),
         "plots": [os.path.relpath(p, out_dir) for p in plot_paths],
+        "levels": levels,
     }
     summary.write_summary(os.path.join(out_dir, "summary.json"), run_info, finals)
     print(f"\nfinal iteration {spec.num_iterations} (mean ± std over seeds):")

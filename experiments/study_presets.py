@@ -13,8 +13,8 @@ def algorithms_for(flagfile: str) -> tuple[str, ...]:
     return algorithms_for_experiment(flagfile[0], discrete_actions=flagfile.endswith("_bandit"))
 
 
-# CPU sizes: 5 seeds everywhere; bandits with n = 10 pulls, navigation with shorter episodes and
-# fewer of them. Per-algorithm lengths keep every run within a few minutes on 2 cores.
+# CPU sizes: 5 seeds everywhere; bandits with the flag files' n = 20 pulls, navigation with shorter
+# episodes and fewer of them. Per-algorithm lengths keep every run within a few minutes on 2 cores.
 CPU_BANDIT = ("--num_eval_tasks=100", "--log_every=10")
 CPU_NAVIGATION = (
     "--horizon=50",

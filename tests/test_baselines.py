@@ -20,8 +20,11 @@ from metarl_jax.baselines import (
     scripted_returns,
     total_reward_table,
 )
+from metarl_jax.baselines.bayes_optimal import bayes_optimal_value
+from metarl_jax.baselines.levels import headline_metric, position, reference_levels
 from metarl_jax.envs import make_env
 from metarl_jax.tasks import BanditTask, GoalTask, bandit_space, sample_batch
+from metarl_jax.tasks.spaces import DirectionTask
 
 NUM_ARMS = 5
 NUM_PULLS = 100
@@ -254,3 +257,46 @@ def test_navigation_scripted_levels_by_hand():
     levels = scripted_returns(env, tasks, jax.random.PRNGKey(0))
     assert levels["stay_at_start"] == pytest.approx((-1.5 - 0.25) / 2, abs=1e-5)
     assert levels["straight_to_goal"] == pytest.approx((-0.3 + 0.0) / 2, abs=1e-5)
+
+
+def test_bandit_reference_levels_by_hand():
+    """Two tasks with one sure arm each among 5: the best arm pays 1 per pull, random play about
+    1/5; Bayes-optimal play is the exact prior expectation per pull, the upper level; a value
+    halfway between random and Bayes-optimal sits at 0.5."""
+    env = make_env("bandit", horizon=1, num_arms=5)
+    tasks = BanditTask(jnp.array([[1.0, 0, 0, 0, 0], [0, 0, 0, 0, 1.0]]))
+    levels = reference_levels(env, tasks, jax.random.PRNGKey(0), 10)
+    values = levels["values"]
+    assert levels["metric"] == "reward_per_step" == headline_metric("bandit")
+    assert (levels["lower"], levels["upper"]) == ("random", "bayes_optimal")
+    assert values["best_arm"] == 1.0
+    assert values["bayes_optimal"] == pytest.approx(bayes_optimal_value(5, 10) / 10)
+    assert 0.0 < values["random"] < 0.45  # 20 pulls, each paying 1 with probability 1/5
+    assert values["random"] < values["thompson"] <= 1.0 and values["gittins"] <= 1.0
+    middle = (values["random"] + values["bayes_optimal"]) / 2
+    assert position(levels, middle) == pytest.approx(0.5)
+    assert position(levels, values["random"]) == pytest.approx(0.0)
+    # beyond the exact induction's reach (and the Gittins table's), the best arm is the upper level
+    long = reference_levels(env, tasks, jax.random.PRNGKey(0), 1000)
+    assert long["upper"] == "best_arm" and "gittins" not in long["values"]
+    assert "bayes_optimal" not in long["values"]
+
+
+def test_navigation_and_locomotion_reference_levels():
+    nav = make_env("navigation", horizon=4)
+    tasks = GoalTask(jnp.array([[0.3, 0.0], [0.0, -0.2]]))
+    levels = reference_levels(nav, tasks, jax.random.PRNGKey(0), 12)
+    assert levels["values"] == scripted_returns(nav, tasks, jax.random.PRNGKey(0))
+    assert (levels["metric"], levels["lower"], levels["upper"]) == (
+        "return", "stay_at_start", "straight_to_goal"
+    )  # fmt: skip
+    directions = DirectionTask(jnp.array([-1.0, 1.0]))
+    short = reference_levels(make_env("cheetah_dir", physics="native", horizon=5), directions,
+                             jax.random.PRNGKey(0), 5)  # fmt: skip
+    assert list(short["values"]) == ["zero_action"] and short["upper"] is None
+    assert position(short, 100.0) is None
+    # at the seed paper's horizon its reported returns join, the best of them the upper level
+    seed = reference_levels(make_env("cheetah_dir", physics="native"), directions,
+                            jax.random.PRNGKey(0), 200)  # fmt: skip
+    assert seed["upper"] == "seed_pearl" and seed["values"]["seed_pearl"] == 1900.0
+    assert abs(seed["values"]["zero_action"]) < 5.0  # standing still earns about nothing

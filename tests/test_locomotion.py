@@ -245,6 +245,11 @@ def test_algorithms_run_one_iteration_on_every_locomotion_env(tmp_path):
         for metric in ("train/return", "eval/return", *curve):
             assert np.isfinite(member[metric]["mean"]), (env_name, metric)
         assert summary["env"] == env_name
+        # reference levels on the run's evaluation tasks: standing still; no reported upper
+        # level at the smoke runs' horizon
+        levels = summary["levels"]["eval"]
+        assert (levels["lower"], levels["upper"]) == ("zero_action", None)
+        assert np.isfinite(levels["values"]["zero_action"])
         header = (out_dir / "metrics.csv").read_text().splitlines()[0].split(",")
         assert header[:4] == ["iteration", "env_steps", "seed", "meta_batch_size"]
         assert member["env_steps"] == steps

@@ -83,11 +83,18 @@ def test_masked_sweep_member_equals_separate_run():
             np.testing.assert_allclose(logged, value[0], rtol=1e-4, atol=1e-5, err_msg=name)
     assert set(sweep.eval_metrics) == {
         "eval/return",
+        "eval/reward_per_step",
         "eval/return_step0",
         "eval/return_step1",
         "eval/return_step2",
     }
     assert np.all(sweep.eval_metrics["eval/return"] == sweep.eval_metrics["eval/return_step1"])
+    # adaptation is offline: the reward per step is the online return's, over the horizon
+    np.testing.assert_allclose(
+        sweep.eval_metrics["eval/reward_per_step"],
+        sweep.eval_metrics["eval/return"] / tiny_macaw().horizon,
+        rtol=1e-6,
+    )
     assert np.all(sweep.env_steps == 0)
 
 

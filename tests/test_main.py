@@ -18,7 +18,11 @@ import orbax.checkpoint as ocp
 import pytest
 
 from experiments.flags_file import parse_flag_lines
+from metarl_jax.algos.meta_training import evaluation_keys
+from metarl_jax.baselines import scripted_returns
+from metarl_jax.envs import make_env
 from metarl_jax.io import checkpoints
+from metarl_jax.tasks import Restriction, make_sampler
 
 from .conftest import REPO_ROOT, TINY_FLAGS, TINY_PEARL_FLAGS, run_main, snapshot
 
@@ -108,6 +112,16 @@ def test_results_contract(straight_run):
     assert summary["iterations"] == ITERATIONS
     assert summary["num_members"] == len(MEMBERS)
     assert sorted(summary["plots"]) == sorted(f"plots/{p}" for p in plots)
+    # reference levels: the scripted navigation policies on the final evaluation's own tasks
+    env = make_env("navigation", horizon=HORIZON)
+    task_key, data_key = evaluation_keys(ITERATIONS)
+    tasks = make_sampler(env.task_space, Restriction())(task_key, 2)
+    levels = summary["levels"]["eval"]
+    assert levels["metric"] == "eval/return"
+    assert (levels["lower"], levels["upper"]) == ("stay_at_start", "straight_to_goal")
+    expected = scripted_returns(env, tasks, data_key)
+    assert levels["values"] == pytest.approx(expected, rel=1e-6)
+    assert summary["members"][0]["convergence"]["metric"] == "eval/return"
     by_size = {m["meta_batch_size"]: m for m in summary["members"]}
     assert sorted(by_size) == [1, 2]
     for size, member in by_size.items():
@@ -324,6 +338,11 @@ def test_rl2_through_the_app(tmp_path):
         summary = json.load(f)
     assert summary["algo"] == "rl2_ppo"
     assert np.isfinite(summary["members"][0]["eval/return"]["mean"])
+    # the whole trial's reward per step: both episodes of 5 steps
+    final = [r for r in rows if r["iteration"] == "4"]
+    for row in final:
+        played = float(row["eval/return_episode0"]) + float(row["eval/return_episode1"])
+        assert float(row["eval/reward_per_step"]) == pytest.approx(played / 10, rel=1e-5)
 
 
 def test_pearl_through_the_app(tmp_path):

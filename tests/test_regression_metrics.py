@@ -53,6 +53,10 @@ OFFLINE_DATA_FLAGS = (
 )
 
 
+# Metrics logged since the recording (every recorded column must still hold the same numbers).
+ADDED_SINCE_RECORDING = {"eval/reward_per_step"}  # issue 19: the comparable headline
+
+
 def run_case(name: str, out_dir: str) -> str:
     """Runs one case into out_dir (MACAW's offline data beside it); returns metrics.csv's path."""
     args = CASES[name]
@@ -87,10 +91,10 @@ def fresh_runs(tmp_path_factory):
 def test_metrics_csv_equals_the_recorded_run(name, fresh_runs):
     expected_columns, expected = read_metrics(os.path.join(DATA, f"{name}.csv"))
     columns, rows = read_metrics(fresh_runs[name])
-    assert columns == expected_columns
+    assert [c for c in columns if c not in ADDED_SINCE_RECORDING] == expected_columns
     assert len(rows) == len(expected)
     for row, want in zip(rows, expected, strict=True):
-        for column in columns:
+        for column in expected_columns:
             try:
                 got, wanted = float(row[column]), float(want[column])
             except ValueError:

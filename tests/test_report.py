@@ -54,9 +54,12 @@ def write_run(
     iterations=(10, 20),
     seeds=SEEDS,
     extra=None,
+    rise=5.0,
+    levels=None,
 ):
     """A run directory. `final`: {sweep value: eval/return per seed at the last iteration}
-    (earlier iterations log lower returns). `curve`: {sweep value: [seeds, points]} evaluation
+    (earlier iterations log `rise` less per iteration). `levels`: summary.json's reference
+    levels. `curve`: {sweep value: [seeds, points]} evaluation
     curve (MAML steps or RL² episodes by algo); `eval_train`: {sweep value: per seed}."""
     os.makedirs(path)
     is_rl2 = algo.startswith("rl2")
@@ -94,7 +97,7 @@ def write_run(
                     "seed": seed,
                     "meta_batch_size": value if sweep_column == "meta_batch_size" else 20,
                     "train/return": float(per_seed[i]) - 1.0 - lag,
-                    "eval/return": float(per_seed[i]) - 5.0 * lag,
+                    "eval/return": float(per_seed[i]) - rise * lag,
                     "optim/kl": 0.01,
                 }
                 if sweep_column == "num_train_tasks":
@@ -114,6 +117,8 @@ def write_run(
     metrics.append_rows(os.path.join(path, "metrics.csv"), columns, rows)
     all_rows = metrics.read_rows(os.path.join(path, "metrics.csv"))
     info = {"algo": algo, "env": env, "iterations": iterations[-1], "num_members": len(rows)}
+    if levels:
+        info["levels"] = levels
     summary.write_summary(
         os.path.join(path, "summary.json"), info, summary.final_by_member(all_rows, sweep_columns)
     )
@@ -544,3 +549,93 @@ def test_summary_json_carries_the_convergence_check():
     assert check["metric"] == "eval/return" and check["change"] == pytest.approx(1.0)
     assert check["converged"] is False  # still rising by 1 per log, seeds 0.1 apart
     assert "last quarter" in check["test"]
+
+
+NAV_LEVELS = {
+    "eval": {
+        "metric": "eval/return",
+        "values": {"stay_at_start": -7.5, "straight_to_goal": -0.5},
+        "lower": "stay_at_start",
+        "upper": "straight_to_goal",
+        "about": {},
+    }
+}
+
+
+def test_levels_convergence_and_the_summary_at_the_top(tmp_path, capsys):
+    """Meta-batch 5 ends flat at -4 (position (−4 + 7.5) / 7 = 0.5, converged over 8 logs);
+    meta-batch 10 ends at -2.5 (position 5 / 7 = 0.714) but rises by 1 per log, so its last
+    quarter (logs 7, 8) is 2 above the quarter before (5, 6), more than its CI half-width (1.963):
+    not converged, and the answer resting on it is provisional."""
+    flat = write_run(
+        tmp_path / "flat",
+        experiment="c",
+        algo="maml_trpo",
+        final={"5": -4.0 + OFFSETS},
+        iterations=tuple(range(10, 90, 10)),
+        rise=0.0,
+        levels=NAV_LEVELS,
+    )
+    rising = write_run(
+        tmp_path / "rising",
+        experiment="c",
+        algo="rl2_ppo",
+        final={"10": -2.5 + OFFSETS},
+        iterations=tuple(range(10, 90, 10)),
+        rise=1.0,
+        levels=NAV_LEVELS,
+    )
+    code, _, err = _generate(capsys, [flat, rising], tmp_path / "out")
+    assert code == 0, err
+    text = (tmp_path / "out" / "report.md").read_text()
+    rows = {
+        line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")]
+        for line in _section(text, "c").splitlines()
+        if line.startswith(("| maml_trpo |", "| rl2_ppo |"))
+    }
+    assert rows["maml_trpo"][-1] == "0.50" and rows["maml_trpo"][-2] == "yes (+0)"
+    assert rows["rl2_ppo"][-1] == "0.71" and rows["rl2_ppo"][-2] == "no (+2)"
+    reading = _reading(_section(text, "c"))
+    framed = "Between the levels stay_at_start (-7.5) = 0 and straight_to_goal (-0.5) = 1"
+    assert f"{framed}: meta-batch 5 at 0.50." in reading
+    assert f"{framed}: meta-batch 10 at 0.71." in reading
+    # only RL²'s answer is provisional, and it says which member is not converged
+    assert reading.count("*Provisional*") == 1
+    assert "*Provisional* (not converged by the plateau test: meta_batch_size=10;" in reading
+    # the summary comes first and repeats each answer with its convergence
+    top = text[: text.index("## (a)")]
+    assert "## At a glance" in top
+    glance = [line for line in top.splitlines() if line.startswith("| (c) |")]
+    assert len(glance) == 2
+    assert "| maml_trpo | yes |" in glance[0] and "meta-batch 5 at 0.50" in glance[0]
+    assert "| rl2_ppo | no (meta_batch_size=10) |" in glance[1]
+    assert "Reference levels (computed on the run's own evaluation tasks):" in text
+    assert "`eval/return`: stay_at_start -7.5 (lower); straight_to_goal -0.5 (upper)." in text
+
+
+def test_bandits_are_compared_on_the_reward_per_pull_of_the_whole_trial(tmp_path, capsys):
+    """A bandit run that logs eval/reward_per_step is reported on it, not on eval/return; a run
+    logged before that metric existed falls back to eval/return and says so."""
+    per_pull = 0.6 + 0.01 * OFFSETS
+    new = write_run(
+        tmp_path / "new",
+        experiment="c",
+        algo="rl2_ppo",
+        env="bandit",
+        horizon=1,
+        final={"10": 1.0 + OFFSETS / 10},
+        extra={"eval/reward_per_step": per_pull},
+    )
+    code, _, err = _generate(capsys, [new], tmp_path / "out")
+    assert code == 0, err
+    section = _section((tmp_path / "out" / "report.md").read_text(), "c")
+    assert "final eval/reward_per_step" in section
+    row = next(line for line in section.splitlines() if line.startswith("| rl2_ppo |"))
+    assert row.split("|")[9].strip() == "0.6"
+    old = write_run(
+        tmp_path / "old", experiment="c", algo="rl2_ppo", env="bandit", horizon=1,
+        final={"10": 1.0 + OFFSETS / 10},
+    )  # fmt: skip
+    run = report.load_run(old)
+    assert run.headline["eval"] == "eval/return"
+    assert "no `eval/reward_per_step` column (an older run)" in run.notes[0]

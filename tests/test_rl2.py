@@ -147,10 +147,14 @@ def test_metrics_report_every_episode_of_the_trial():
     result, _ = run_rl2(tiny_rl2(), (0,), (4,), (0,), iterations=1)
     assert set(result.eval_metrics) == {
         "eval/return",
+        "eval/reward_per_step",
         "eval/return_episode0",
         "eval/return_episode1",
     }
     assert result.eval_metrics["eval/return"] == result.eval_metrics["eval/return_episode1"]
+    both = result.eval_metrics["eval/return_episode0"] + result.eval_metrics["eval/return_episode1"]
+    per_step = both / (2 * tiny_rl2().horizon)
+    np.testing.assert_allclose(result.eval_metrics["eval/reward_per_step"], per_step, rtol=1e-6)
     for name in ("train/return_episode0", "train/return_episode1", "optim/approx_kl"):
         assert np.isfinite(result.train_metrics[name]).all()
 

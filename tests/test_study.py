@@ -137,8 +137,13 @@ def test_algorithms_report_in_sample_returns_beside_out_of_sample(algo):
         curve = ["return_episode0", "return_episode1"]
     member = sweep_member(0, 2)
     metrics = jax.jit(algorithm.evaluate)(algorithm.init(member), member)
-    expected = {f"{p}/{name}" for p in ("eval", "eval_train") for name in ["return", *curve]}
-    assert set(metrics) == expected
+    names = ["return", "reward_per_step", *curve]
+    assert set(metrics) == {f"{p}/{name}" for p in ("eval", "eval_train") for name in names}
+    for p in ("eval", "eval_train"):
+        # the reward per step over every episode played, adaptation included: both curve points
+        # (MAML: before and after its one step; RL²: both episodes), over the horizon of 4
+        played = (metrics[f"{p}/{curve[0]}"] + metrics[f"{p}/{curve[1]}"]) / 2
+        assert float(metrics[f"{p}/reward_per_step"]) == pytest.approx(float(played) / 4, rel=1e-6)
     # the goals differ (in the quadrant vs outside it), so do the returns
     assert metrics["eval/return"] != metrics["eval_train/return"]
 

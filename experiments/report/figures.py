@@ -12,7 +12,9 @@ from matplotlib.ticker import MaxNLocator
 
 from experiments.report.formatting import slug
 from experiments.report.loading import Run, sweep_sort_key
-from metarl_jax.io.plots import group_over_seeds, x_axis
+from metarl_jax.io.plots import draw_levels, group_over_seeds, x_axis
+
+__all__ = ["draw_levels"]
 
 
 def learning_curves(run: Run, figures_dir: str, used: set) -> str:
@@ -37,6 +39,7 @@ def learning_curves(run: Run, figures_dir: str, used: set) -> str:
                 marker=".",
                 label=f"{what}{label or 'run'}",
             )
+    draw_levels(ax, run.levels_of())
     ax.set_xlabel(f"{x_axis(run.rows)[1]} (per member)")
     ax.set_ylabel(f"{run.headline['eval']} (mean over seeds)")
     ax.set_title(f"{run.algo} on {run.env}: evaluation return", fontsize=10)
@@ -109,9 +112,20 @@ def errorbar(ax, xs, ivs, label, **kwargs):
     ax.errorbar(xs, means, yerr=errors, marker="o", capsize=3, label=label, **kwargs)
 
 
-def style_final_return_axes(ax, xlabel: str, title: str) -> None:
+def env_levels(runs: list[Run], prefix: str = "eval") -> dict | None:
+    """The level set a panel of one environment draws: its first run's that has one (runs of one
+    experiment and env share their evaluation tasks' distribution)."""
+    return next((r.levels_of(prefix) for r in runs if r.levels_of(prefix)), None)
+
+
+def quantity(runs: list[Run], prefix: str = "eval") -> str:
+    """The one quantity a panel shows (runs on one env share their headline metric)."""
+    return " / ".join(dict.fromkeys(r.headline[prefix] for r in runs if prefix in r.headline))
+
+
+def style_final_return_axes(ax, xlabel: str, title: str, runs: list[Run]) -> None:
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("final eval/return (95% CI over seeds)")
+    ax.set_ylabel(f"final {quantity(runs)} (95% CI over seeds)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from experiments.app_plumbing import UsageError
 from experiments.flags_file import read_flags_file
 from metarl_jax.algos.registry import REGISTRY
+from metarl_jax.baselines.levels import headline_metric
 from metarl_jax.io import report_stats as stats
 from metarl_jax.io.metrics import curve_columns, read_rows
 
@@ -65,6 +66,13 @@ class Run:
     curves: dict[str, tuple[list[str], str]]  # prefix -> (curve columns, what the index means)
     members: list[Member]
     notes: list[str] = field(default_factory=list)
+    # prefix -> reference level set (summary.json's `levels`, `baselines.levels`); {} if none
+    levels: dict = field(default_factory=dict)
+
+    def levels_of(self, prefix: str = "eval") -> dict | None:
+        """The level set framing the headline of `prefix` (None: none computed in its metric)."""
+        found = self.levels.get(prefix)
+        return found if found and found["metric"] == self.headline.get(prefix) else None
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -99,9 +107,19 @@ def _prefixed_curve(columns: list[str], prefix: str) -> tuple[list[str], str]:
     return [inner[c] for c in found], label
 
 
-def _headline(columns, prefix, run_flags, notes) -> str | None:
-    """The column of `prefix/return`; for runs logged before it existed, the curve point that
-    defines it (MAML: after --inner_steps steps; RL²: the trial's last episode)."""
+def _headline(columns, prefix, run_flags, notes, env: str) -> str | None:
+    """The column of the env's headline quantity (`baselines.levels.headline_metric`: bandits
+    `prefix/reward_per_step`, else `prefix/return`); for runs logged before it existed,
+    `prefix/return` or the curve point that defines it (MAML: after --inner_steps steps; RL²:
+    the trial's last episode), with a note."""
+    wanted = f"{prefix}/{headline_metric(env)}"
+    if wanted in columns:
+        return wanted
+    if wanted != f"{prefix}/return" and f"{prefix}/return" in columns:
+        notes.append(
+            f"no `{wanted}` column (an older run): used `{prefix}/return`, a different quantity"
+        )
+        return f"{prefix}/return"
     if f"{prefix}/return" in columns:
         return f"{prefix}/return"
     curve, _ = _prefixed_curve(columns, prefix)
@@ -169,7 +187,7 @@ def load_run(path: str) -> Run:
     notes: list[str] = []
     headline = {}
     for prefix in ("eval", "eval_train"):
-        column = _headline(columns, prefix, run_flags, notes)
+        column = _headline(columns, prefix, run_flags, notes, env)
         if column:
             headline[prefix] = column
     if "eval" not in headline:
@@ -194,6 +212,7 @@ def load_run(path: str) -> Run:
         curves={p: c for p, c in curves.items() if c[0]},
         members=members,
         notes=notes,
+        levels=summary.get("levels") or {},
     )
 
 

@@ -49,6 +49,7 @@ from metarl_jax.algos.meta_training import (
     evaluation_keys,
     per_task_keys,
     pool_size,
+    reward_per_step,
 )
 from metarl_jax.algos.settings import setting
 from metarl_jax.envs import Env
@@ -379,6 +380,8 @@ def make_macaw(config: MacawConfig, env: Env, data: MacawData) -> Algorithm:
         env_steps_per_iteration=env_steps_per_iteration,
         loss_metrics=("optim/value_loss", "optim/policy_loss"),
         shared_data=SharedData(data),
+        evaluation_tasks=lambda iteration: {"eval": data.test_tasks},
+        evaluation_steps=config.eval_episodes * config.horizon,
     )
 
 
@@ -423,5 +426,8 @@ def evaluation_metrics(config: MacawConfig, parts: MacawParts, num_test: int, st
         per_task_keys(data_key, num_test),
     ).mean(axis=0)
     metrics = {f"eval/return_step{k}": returns[k] for k in range(config.eval_adapt_steps + 1)}
-    metrics["eval/return"] = returns[min(config.inner_steps, config.eval_adapt_steps)]
+    headline = returns[min(config.inner_steps, config.eval_adapt_steps)]
+    metrics["eval/return"] = headline
+    # adaptation is offline (no env steps): the online episodes after it are the whole trial
+    metrics["eval/reward_per_step"] = reward_per_step(headline, config.horizon)
     return metrics

@@ -37,11 +37,13 @@ from metarl_jax.algos.meta_training import (
     active_tasks,
     evaluation_keys,
     evaluation_sets,
+    evaluation_task_sets,
     initial_state,
     member_sums,
     next_state,
     packed_task_inputs,
     per_task_keys,
+    reward_per_step,
     slot_values,
     task_samplers,
 )
@@ -534,7 +536,11 @@ def make_maml(config: MamlConfig, env: Env) -> Algorithm:
             curve = jax.vmap(adaptation_curve)(tasks, task_keys).mean(axis=0)
             for k in range(config.eval_adapt_steps + 1):
                 metrics[f"{prefix}/return_step{k}"] = curve[k]
-            metrics[f"{prefix}/return"] = curve[min(config.inner_steps, config.eval_adapt_steps)]
+            headline = min(config.inner_steps, config.eval_adapt_steps)
+            metrics[f"{prefix}/return"] = curve[headline]
+            metrics[f"{prefix}/reward_per_step"] = reward_per_step(
+                curve[: headline + 1], config.horizon
+            )
         return metrics
 
     def env_steps_per_iteration(member: SweepMember):
@@ -548,6 +554,12 @@ def make_maml(config: MamlConfig, env: Env) -> Algorithm:
         env_steps_per_iteration=env_steps_per_iteration,
         loss_metrics=("optim/loss_before", "optim/loss_after", "optim/kl", "train/return"),
         packed_update=packed_update,
+        evaluation_tasks=evaluation_task_sets(
+            samplers, config.eval_train_region, config.num_eval_tasks
+        ),
+        evaluation_steps=config.rollouts_per_task
+        * config.horizon
+        * (min(config.inner_steps, config.eval_adapt_steps) + 1),
     )
 
 

@@ -72,6 +72,25 @@ def evaluation_sets(samplers: TaskSamplers, eval_train_region: bool) -> dict[str
     return sets
 
 
+def evaluation_task_sets(samplers: TaskSamplers, eval_train_region: bool, num_eval_tasks: int):
+    """`Algorithm.evaluation_tasks` of an algorithm that samples its evaluation tasks: every
+    evaluation set's tasks at an iteration, drawn as `evaluate` draws them."""
+
+    def tasks(iteration):
+        task_key, _ = evaluation_keys(iteration)
+        sets = evaluation_sets(samplers, eval_train_region)
+        return {prefix: sample(task_key, num_eval_tasks) for prefix, sample in sets.items()}
+
+    return tasks
+
+
+def reward_per_step(episode_returns: jax.Array, horizon: int) -> jax.Array:
+    """`eval/reward_per_step`: the mean reward per env step over every episode an evaluation
+    played on a task, the episodes spent adapting included (the RL² paper's total reward per
+    step). Every algorithm logs it alike, so it is the quantity to compare them on."""
+    return jnp.mean(episode_returns) / horizon
+
+
 def per_task_keys(key: jax.Array, num_tasks: int) -> jax.Array:
     """Task i's key depends only on (key, i): a smaller meta-batch sees a prefix of them."""
     return jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(num_tasks))

@@ -56,8 +56,10 @@ from metarl_jax.algos.meta_training import (
     draw_slots,
     evaluation_keys,
     evaluation_sets,
+    evaluation_task_sets,
     per_task_keys,
     pool_size,
+    reward_per_step,
     task_samplers,
 )
 from metarl_jax.algos.pearl_losses import PearlNetworks, meta_batch_loss, posterior
@@ -545,6 +547,10 @@ def make_pearl(config: PearlConfig, env: Env) -> Algorithm:
         env_steps_per_iteration=env_steps_per_iteration,
         loss_metrics=("optim/critic_loss", "optim/actor_loss", "train/return"),
         initial_env_steps=initial_env_steps,
+        evaluation_tasks=evaluation_task_sets(
+            samplers, config.eval_train_region, config.num_eval_tasks
+        ),
+        evaluation_steps=config.eval_episodes * config.horizon,
     )
 
 
@@ -682,6 +688,7 @@ def evaluation_metrics(config: PearlConfig, parts: PearlParts, samplers, params,
         for e in range(config.eval_episodes):
             metrics[f"{prefix}/return_episode{e}"] = returns[e]
         metrics[f"{prefix}/return"] = returns[-1]
+        metrics[f"{prefix}/reward_per_step"] = reward_per_step(returns, config.horizon)
         if config.eval_episodes > 1:
             metrics[f"{prefix}/inference_gain"] = jnp.mean(returns[1:]) - returns[0]
     return metrics

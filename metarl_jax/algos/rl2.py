@@ -32,12 +32,14 @@ from metarl_jax.algos.meta_training import (
     active_tasks,
     evaluation_keys,
     evaluation_sets,
+    evaluation_task_sets,
     initial_state,
     member_slices,
     member_sums,
     next_state,
     packed_task_inputs,
     per_task_keys,
+    reward_per_step,
     task_samplers,
     unstacked,
 )
@@ -426,6 +428,7 @@ def make_rl2(config: Rl2Config, env: Env) -> Algorithm:
             for e in range(episodes):
                 metrics[f"{prefix}/return_episode{e}"] = returns[e]
             metrics[f"{prefix}/return"] = returns[-1]
+            metrics[f"{prefix}/reward_per_step"] = reward_per_step(returns, config.horizon)
         return metrics
 
     def env_steps_per_iteration(member: SweepMember):
@@ -440,4 +443,8 @@ def make_rl2(config: Rl2Config, env: Env) -> Algorithm:
         loss_metrics=("optim/policy_loss", "optim/value_loss", "train/return"),
         # packs need one minibatch per epoch: a member's minibatch is a share of its own tasks
         packed_update=packed_update if config.num_minibatches == 1 else None,
+        evaluation_tasks=evaluation_task_sets(
+            samplers, config.eval_train_region, config.num_eval_tasks
+        ),
+        evaluation_steps=episodes * config.horizon,
     )

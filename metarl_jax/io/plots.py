@@ -41,8 +41,35 @@ def group_over_seeds(rows: list[dict], sweep_columns: list[str], metric: str):
     return grouped
 
 
-def plot_curves(rows, sweep_columns, metric: str, path: str, title: str = "") -> None:
+def draw_levels(ax, levels: dict | None) -> None:
+    """A run's reference levels (`baselines.levels`) as labelled horizontal lines: the lower and
+    upper ones solid, the others dotted."""
+    if not levels:
+        return
+    framing = (levels["lower"], levels["upper"])
+    for i, (name, value) in enumerate(levels["values"].items()):
+        style = "-" if name in framing else ":"
+        ax.axhline(value, color="0.35", linestyle=style, linewidth=0.9, zorder=0)
+        ax.annotate(
+            name,
+            (1.0, value),
+            xycoords=("axes fraction", "data"),
+            xytext=(-2, 1 + 8 * (i % 2)),
+            textcoords="offset points",
+            ha="right",
+            fontsize=6,
+            color="0.3",
+        )
+
+
+def levels_for(levels: dict | None, metric: str) -> dict | None:
+    """The level set (of summary.json's `levels`) whose metric is `metric`, if any."""
+    return next((s for s in (levels or {}).values() if s["metric"] == metric), None)
+
+
+def plot_curves(rows, sweep_columns, metric: str, path: str, title: str = "", levels=None) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    draw_levels(ax, levels)
     for label, (steps, values) in sorted(group_over_seeds(rows, sweep_columns, metric).items()):
         mean, spread = values.mean(axis=0), values.std(axis=0)
         ax.plot(steps, mean, label=label or "run")
@@ -75,15 +102,20 @@ def plot_adaptation(final_curves: dict, path: str, xlabel: str) -> None:
     plt.close(fig)
 
 
-def write_plots(out_dir: str, rows: list[dict], sweep_columns: list[str]) -> list[str]:
+def write_plots(
+    out_dir: str, rows: list[dict], sweep_columns: list[str], levels: dict | None = None
+) -> list[str]:
+    """A plot per headline metric (with its reference levels, when `levels` has them), and the
+    final evaluation curve."""
     plots_dir = os.path.join(out_dir, "plots")
     os.makedirs(plots_dir, exist_ok=True)
     columns = list(rows[0]) if rows else []
     eval_curve, curve_label = curve_columns(columns)
     written = []
-    for metric in headline_metrics(columns):
+    framed = [s["metric"] for s in (levels or {}).values() if s["metric"] in columns]
+    for metric in dict.fromkeys([*headline_metrics(columns), *framed]):
         path = os.path.join(plots_dir, metric.replace("/", "_") + ".png")
-        plot_curves(rows, sweep_columns, metric, path)
+        plot_curves(rows, sweep_columns, metric, path, levels=levels_for(levels, metric))
         written.append(path)
     if eval_curve:
         last = max(int(r["iteration"]) for r in rows)

@@ -64,7 +64,8 @@ class PlateauTest:
 
 
 PLATEAU_TEST = (
-    "a member has converged when the seed-mean of its evaluation return over the last quarter "
+    "a member has converged when the seed-mean of its headline evaluation metric over the last "
+    "quarter "
     "of the logged evaluations differs from its mean over the quarter before by less than the "
     "95% CI half-width over seeds of the final value"
 )

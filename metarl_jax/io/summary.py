@@ -9,9 +9,11 @@ import numpy as np
 from metarl_jax.io.report_stats import PLATEAU_TEST, PlateauTest, plateau_test
 
 
-def final_by_member(rows: list[dict], sweep_columns: list[str]) -> list[dict]:
+def final_by_member(
+    rows: list[dict], sweep_columns: list[str], convergence_metric: str = "eval/return"
+) -> list[dict]:
     """For the last logged iteration: mean, std and count over seeds of every metric, and the
-    convergence check of the member's evaluation return (`report_stats.PLATEAU_TEST`)."""
+    convergence check (`report_stats.PLATEAU_TEST`) of the member's `convergence_metric`."""
     if not rows:
         return []
     last = max(int(r["iteration"]) for r in rows)
@@ -29,20 +31,17 @@ def final_by_member(rows: list[dict], sweep_columns: list[str]) -> list[dict]:
             values = np.array([float(r[metric]) for r in group if r[metric] != ""])
             if values.size:
                 entry[metric] = {"mean": float(values.mean()), "std": float(values.std())}
-        if CONVERGENCE_METRIC in rows[0]:
-            entry["convergence"] = convergence(rows, sweep_columns, key)
+        if convergence_metric in rows[0]:
+            entry["convergence"] = convergence(rows, sweep_columns, key, convergence_metric)
         summary.append(entry)
     return summary
 
 
-CONVERGENCE_METRIC = "eval/return"
-
-
-def convergence(rows: list[dict], sweep_columns: list[str], member: tuple) -> dict:
-    """The plateau test of one member (its rows of every seed, in logged order)."""
-    series = seed_series(rows, dict(zip(sweep_columns, member, strict=True)), CONVERGENCE_METRIC)
+def convergence(rows: list[dict], sweep_columns: list[str], member: tuple, metric: str) -> dict:
+    """The plateau test of one member's `metric` (its rows of every seed, in logged order)."""
+    series = seed_series(rows, dict(zip(sweep_columns, member, strict=True)), metric)
     test = plateau_test(series) if series and series[0] else PlateauTest(None, None, None)
-    return {"metric": CONVERGENCE_METRIC, "test": PLATEAU_TEST, **dataclasses.asdict(test)}
+    return {"metric": metric, "test": PLATEAU_TEST, **dataclasses.asdict(test)}
 
 
 def seed_series(rows: list[dict], sweep: dict[str, str], column: str) -> list[list[float]]:

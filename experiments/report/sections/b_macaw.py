@@ -7,7 +7,7 @@ from experiments.report.sections.common import describe_runs, member_table, num_
 from metarl_jax.io import report_stats as stats
 
 
-def section_b(runs: list[Run], figures_dir: str, used: set) -> list[str]:
+def section_b(runs: list[Run], figures_dir: str, used: set, glance: list) -> list[str]:
     lines = describe_runs(runs)
     lines += ["Final evaluation return per number of training tasks (offline buffers) k:", ""]
     lines += member_table(runs)
@@ -15,6 +15,7 @@ def section_b(runs: list[Run], figures_dir: str, used: set) -> list[str]:
         runs,
         figures_dir,
         used,
+        glance,
         "b_num_offline_tasks.png",
         "number of training tasks / offline buffers k (log scale)",
         _reading_b,

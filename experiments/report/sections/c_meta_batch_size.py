@@ -2,6 +2,8 @@
 
 from experiments.report.figures import (
     curves_block,
+    draw_levels,
+    env_levels,
     errorbar,
     figure_and_reading,
     panels,
@@ -9,11 +11,18 @@ from experiments.report.figures import (
 )
 from experiments.report.formatting import overlap_text, signed, value_with_ci
 from experiments.report.loading import Run
-from experiments.report.sections.common import by_env, describe_runs, lines_along, member_table
+from experiments.report.sections.common import (
+    answer,
+    by_env,
+    describe_runs,
+    levels_phrase,
+    lines_along,
+    member_table,
+)
 from metarl_jax.io import report_stats as stats
 
 
-def section_c(runs: list[Run], figures_dir: str, used: set) -> list[str]:
+def section_c(runs: list[Run], figures_dir: str, used: set, glance: list) -> list[str]:
     lines = describe_runs(runs)
     lines += ["Final evaluation return per meta-batch size:", ""]
     lines += member_table(runs)
@@ -29,11 +38,16 @@ def section_c(runs: list[Run], figures_dir: str, used: set) -> list[str]:
                 xs = [int(m.sweep["meta_batch_size"]) for m, _ in points]
                 sizes.update(xs)
                 errorbar(ax, xs, [iv for _, iv in points], label)
-                reading.append(_reading_c(env, label, points))
+                framed = [(f"meta-batch {m.sweep['meta_batch_size']}", iv) for m, iv in points]
+                text = _reading_c(env, label, points) + levels_phrase(run.levels_of(), framed)
+                pairs = [(run, [m for m, _ in points])]
+                reading.append(answer(glance, "c", env, label, pairs, text))
         ax.set_xscale("log")
         ax.set_xticks(sorted(sizes), [str(s) for s in sorted(sizes)])
         ax.minorticks_off()
-        style_final_return_axes(ax, "meta-batch size (tasks per iteration, log scale)", env)
+        draw_levels(ax, env_levels(env_runs))
+        xlabel = "meta-batch size (tasks per iteration, log scale)"
+        style_final_return_axes(ax, xlabel, env, env_runs)
     lines += figure_and_reading(
         fig, figures_dir, used, "c_meta_batch_size.png",
         "final return against the meta-batch size", reading,

@@ -3,15 +3,20 @@ grouping by environment, and the final return against the number of training tas
 
 import math
 from collections import defaultdict
+from typing import NamedTuple
 
 from experiments.report.figures import (
+    draw_levels,
+    env_levels,
     errorbar,
     figure_and_reading,
     panels,
+    quantity,
     style_final_return_axes,
 )
 from experiments.report.formatting import ci_range, ci_text, join_distinct, num, table
 from experiments.report.loading import ALL, Member, Run, sweep_sort_key
+from metarl_jax.baselines.levels import position
 from metarl_jax.io import report_stats as stats
 from metarl_jax.io import summary
 
@@ -58,7 +63,7 @@ def member_table(runs: list[Run], metric_prefix: str = "eval") -> list[str]:
         "seeds",
         "iteration",
         "env steps",
-        f"final {metric_prefix}/return",
+        f"final {quantity(runs, metric_prefix)}",
         "95% CI half-width",
         "95% CI",
     ]
@@ -67,6 +72,7 @@ def member_table(runs: list[Run], metric_prefix: str = "eval") -> list[str]:
     if with_gain:
         header.append(f"final {gain} (95% CI)")
     header.append("converged (last-quarter change)")
+    header.append("between the levels (lower 0 → upper 1)")
     rows = []
     for run in runs:
         column = run.headline[metric_prefix]
@@ -90,10 +96,115 @@ def member_table(runs: list[Run], metric_prefix: str = "eval") -> list[str]:
             if with_gain:
                 rows[-1].append(ci_text(member.interval(gain)) if gain in member.final else "—")
             rows[-1].append(plateau_text(member_plateau(run, member, column)))
+            rows[-1].append(position_text(run.levels_of(metric_prefix), iv))
     lines = table(header, rows)
     if any(row[5] == "1" for row in rows):
         lines += ["Members with one seed have no confidence interval.", ""]
-    return [*lines, f"Convergence check: {stats.PLATEAU_TEST}.", ""]
+    lines += [f"Convergence check: {stats.PLATEAU_TEST}.", ""]
+    return lines + levels_lines(runs, metric_prefix)
+
+
+def levels_lines(runs: list[Run], prefix: str = "eval") -> list[str]:
+    """The reference levels of each run's `prefix` evaluation (computed on its evaluation tasks),
+    as the member tables' last column uses them."""
+    lines = []
+    for run in runs:
+        levels = run.levels_of(prefix)
+        if levels is None:
+            lines.append(f"- {run.name}: no reference levels (none in its summary.json).")
+            continue
+        values = "; ".join(
+            f"{name} {num(v)}{frame_mark(levels, name)}" for name, v in levels["values"].items()
+        )
+        lines.append(f"- {run.name}, `{levels['metric']}`: {values}.")
+    return ["Reference levels (computed on the run's own evaluation tasks):", "", *lines, ""]
+
+
+def frame_mark(levels: dict, name: str) -> str:
+    return {levels["lower"]: " (lower)", levels["upper"]: " (upper)"}.get(name, "")
+
+
+def position_text(levels: dict | None, iv: stats.Interval | None) -> str:
+    """Where a final value sits between its run's lower (0) and upper (1) levels."""
+    if levels is None or iv is None:
+        return "—"
+    where = position(levels, iv.mean)
+    if where is None:
+        return f"no upper level (lower {levels['lower']} {num(levels['values'][levels['lower']])})"
+    return f"{where:.2f}"
+
+
+def levels_phrase(levels: dict | None, points) -> str:
+    """For a reading: where each (label, interval) sits between the levels, or ''."""
+    if levels is None or not points:
+        return ""
+    lower = levels["lower"]
+    low = f"{lower} ({num(levels['values'][lower])})"
+    upper = levels["upper"]
+    if upper is None:
+        return f" The lower reference level is {low}; no upper level is known for this env."
+    high = f"{upper} ({num(levels['values'][upper])})"
+    where = ", ".join(
+        f"{label} at {position(levels, iv.mean):.2f}"
+        for label, iv in points
+        if position(levels, iv.mean) is not None
+    )
+    return f" Between the levels {low} = 0 and {high} = 1: {where}."
+
+
+def unconverged(run: Run, members: list[Member]) -> list[Member]:
+    """The members that did not pass the plateau test (failed, or it cannot tell)."""
+    column = run.headline["eval"]
+    return [
+        m
+        for m in members
+        if (test := member_plateau(run, m, column)) is None or test.converged is not True
+    ]
+
+
+class GlanceRow(NamedTuple):
+    """One answer of the report, for the summary table at its top."""
+
+    experiment: str
+    env: str
+    line: str
+    converged: str
+    answer: str
+
+
+def answer(glance: list, experiment: str, env: str, line: str, pairs, reading: str) -> str:
+    """Record a reading in the report's summary table, and return it marked *provisional* when
+    the answer rests on a member (of `pairs`: [(run, its members)]) that has not plateaued."""
+    open_parts = []
+    for run, members in pairs:
+        names = ", ".join(m.label or "run" for m in unconverged(run, members))
+        if names:
+            open_parts.append(f"{run.name}: {names}" if len(pairs) > 1 else names)
+    converged = "yes" if not open_parts else "no (" + "; ".join(open_parts) + ")"
+    glance.append(GlanceRow(experiment, env, line, converged, reading))
+    if not open_parts:
+        return reading
+    return (
+        f"*Provisional* (not converged by the plateau test: {'; '.join(open_parts)}; so this "
+        f"is no finding yet): {reading}"
+    )
+
+
+def glance_table(glance: list[GlanceRow]) -> list[str]:
+    """The report's first table: every answer, whether it rests on converged runs, and (in the
+    answer) its confidence intervals and where it sits between the reference levels."""
+    if not glance:
+        return []
+    header = ["experiment", "env", "algorithm (line)", "converged", "answer"]
+    rows = [[f"({g.experiment})", g.env, g.line, g.converged, g.answer] for g in glance]
+    return [
+        "## At a glance",
+        "",
+        "Every answer of the sections below in one table; an answer whose runs have not "
+        "converged by the plateau test is provisional, not a finding.",
+        "",
+        *table(header, rows),
+    ]
 
 
 def member_plateau(run: Run, member: Member, column: str) -> stats.PlateauTest | None:
@@ -134,7 +245,7 @@ def lines_along(run: Run, axis: str) -> dict[str, list[Member]]:
     return dict(lines)
 
 
-def num_tasks_figure(runs, figures_dir, used, name, xlabel, reading_of) -> list[str]:
+def num_tasks_figure(runs, figures_dir, used, glance, name, xlabel, reading_of) -> list[str]:
     """Final return against k, one panel per environment, one line per run (and meta-batch)."""
     envs = by_env(runs)
     fig, axes = panels(len(envs))
@@ -148,8 +259,8 @@ def num_tasks_figure(runs, figures_dir, used, name, xlabel, reading_of) -> list[
                 if m.sweep["num_train_tasks"] != ALL
             }
         )
-        position = {k: math.log2(k) if k > 0 else 0.0 for k in finite}
-        all_position = (max(position.values()) if position else 0.0) + 1.0
+        x_position = {k: math.log2(k) if k > 0 else 0.0 for k in finite}
+        all_position = (max(x_position.values()) if x_position else 0.0) + 1.0
         has_all = False
         for run in env_runs:
             for label, members in lines_along(run, "num_train_tasks").items():
@@ -159,14 +270,18 @@ def num_tasks_figure(runs, figures_dir, used, name, xlabel, reading_of) -> list[
                 xs = [
                     all_position
                     if m.sweep["num_train_tasks"] == ALL
-                    else position[int(m.sweep["num_train_tasks"])]
+                    else x_position[int(m.sweep["num_train_tasks"])]
                     for m, _ in points
                 ]
                 errorbar(ax, xs, [iv for _, iv in points], label)
-                reading.append(reading_of(env, label, points))
-        ticks = [*position.values(), *([all_position] if has_all else [])]
+                framed = [(f"k={m.sweep['num_train_tasks']}", iv) for m, iv in points]
+                text = reading_of(env, label, points) + levels_phrase(run.levels_of(), framed)
+                pairs = [(run, [m for m, _ in points])]
+                reading.append(answer(glance, run.experiment, env, label, pairs, text))
+        ticks = [*x_position.values(), *([all_position] if has_all else [])]
         ax.set_xticks(ticks, [*map(str, finite), *([ALL] if has_all else [])])
-        style_final_return_axes(ax, xlabel, env)
+        draw_levels(ax, env_levels(env_runs))
+        style_final_return_axes(ax, xlabel, env, env_runs)
     return figure_and_reading(
         fig, figures_dir, used, name, "final return against the number of training tasks", reading
     )

@@ -2,7 +2,15 @@
 
 import os
 
-from experiments.report.figures import curves_block, errorbar, panel_grid, save
+from experiments.report.figures import (
+    curves_block,
+    draw_levels,
+    env_levels,
+    errorbar,
+    panel_grid,
+    quantity,
+    save,
+)
 from experiments.report.formatting import (
     ci_range,
     ci_text,
@@ -13,7 +21,12 @@ from experiments.report.formatting import (
     value_with_ci,
 )
 from experiments.report.loading import Member, Run
-from experiments.report.sections.common import by_env, describe_runs
+from experiments.report.sections.common import (
+    answer,
+    by_env,
+    describe_runs,
+    levels_phrase,
+)
 from metarl_jax.io import report_stats as stats
 
 
@@ -24,7 +37,7 @@ def _d_points(run: Run, member: Member):
     return out, inside, gap
 
 
-def section_d(runs: list[Run], figures_dir: str, used: set) -> list[str]:
+def section_d(runs: list[Run], figures_dir: str, used: set, glance: list) -> list[str]:
     lines = describe_runs(runs)
     lines += [
         "Final return out of sample (`eval/`, on the evaluation tasks) and in sample "
@@ -97,12 +110,20 @@ def section_d(runs: list[Run], figures_dir: str, used: set) -> list[str]:
                     )
                 if gap:
                     errorbar(gap_ax, [x], [gap], None, color="tab:purple", linestyle="none")
-                reading.append(_reading_d(run, label, out, inside, gap, overlap))
+                text = _reading_d(run, label, out, inside, gap, overlap)
+                text += levels_phrase(
+                    run.levels_of("eval"), [("out of sample", out)] if out else []
+                )
+                text += levels_phrase(
+                    run.levels_of("eval_train"), [("in sample", inside)] if inside else []
+                )
+                reading.append(answer(glance, "d", env, label, [(run, [member])], text))
         for a in (ax, gap_ax):
             a.set_xticks(range(len(ticks)), ticks, fontsize=8)
             a.set_xlim(-0.6, len(ticks) - 0.4)
             a.grid(alpha=0.3)
-        ax.set_ylabel("final return (95% CI over seeds)")
+        draw_levels(ax, env_levels(env_runs))
+        ax.set_ylabel(f"final {quantity(env_runs)} (95% CI over seeds)")
         ax.set_title(f"{env}: out-of-sample vs in-sample")
         ax.legend(fontsize=8)
         gap_ax.axhline(0.0, color="black", linewidth=0.8)

@@ -7,14 +7,20 @@ import os
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from experiments.report.figures import curves_block, errorbar, panels, save
+from experiments.report.figures import curves_block, draw_levels, env_levels, errorbar, panels, save
 from experiments.report.formatting import ci_text, num, table
 from experiments.report.loading import Member, Run
-from experiments.report.sections.common import by_env, describe_runs, member_table
+from experiments.report.sections.common import (
+    answer,
+    by_env,
+    describe_runs,
+    levels_phrase,
+    member_table,
+)
 from metarl_jax.io import report_stats as stats
 
 
-def section_e(runs: list[Run], figures_dir: str, used: set) -> list[str]:
+def section_e(runs: list[Run], figures_dir: str, used: set, glance: list) -> list[str]:
     lines = describe_runs(runs)
     lines += ["Final evaluation return (`eval/return`, out of sample):", ""]
     lines += member_table(runs)
@@ -61,6 +67,7 @@ def section_e(runs: list[Run], figures_dir: str, used: set) -> list[str]:
                     color=f"C{algos.index(run.algo) % 10}",
                     markerfacecolor="white" if not run.is_full else None,
                 )
+        draw_levels(ax, env_levels(env_runs))
         ax.set_xlabel("test-time gradient steps k")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("final eval/return_step k (out of sample, 95% CI)")
@@ -68,7 +75,19 @@ def section_e(runs: list[Run], figures_dir: str, used: set) -> list[str]:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         for algo in algos:
-            reading.append(_reading_e(env, algo, [r for r in env_runs if r.algo == algo]))
+            algo_runs = [r for r in env_runs if r.algo == algo]
+            text = _reading_e(env, algo, algo_runs)
+            for run in algo_runs:
+                framed = [
+                    (
+                        f"trained on `{run.train_tasks}` ({m.label or 'run'})",
+                        m.interval(run.headline["eval"]),
+                    )
+                    for m in run.members
+                ]
+                text += levels_phrase(run.levels_of(), [(n, iv) for n, iv in framed if iv])
+            pairs = [(r, r.members) for r in algo_runs]
+            reading.append(answer(glance, "e", env, algo, pairs, text))
     save(fig, os.path.join(figures_dir, "e_adaptation_steps.png"))
     used.add("e_adaptation_steps.png")
     lines += [

@@ -6,7 +6,8 @@ from experiments.report.loading import Run
 from experiments.report.sections.common import describe_runs, member_table
 
 
-def section_other(runs: list[Run], figures_dir: str, used: set) -> list[str]:
+def section_other(runs: list[Run], figures_dir: str, used: set, glance: list) -> list[str]:
+    del glance  # nothing is compared, so nothing is answered
     lines = describe_runs(runs)
     lines += ["Final evaluation return per sweep member:", ""]
     lines += member_table(runs)

@@ -1,0 +1,137 @@
+"""Reference levels: what frames an evaluation return from below (random or goal-agnostic play)
+and above (the best achievable), computed on the very tasks an evaluation plays.
+
+A level set is a plain dict, as summary.json stores it:
+    {"metric": the metric the levels are in (without its prefix),
+     "values": {level name: value}, "lower": a level name, "upper": a level name or None,
+     "about": {level name: how it was computed}}
+
+- bandit (`reward_per_step`: reward per pull over a trial of n pulls, adaptation included):
+  random, thompson and gittins play the tasks (same key), best_arm is the mean of the tasks'
+  largest arm probability (an oracle that reads the task), bayes_optimal the exact expected value
+  of Bayes-optimal play over n pulls under the U[0, 1] prior (dynamic programming; left out where
+  its state space is too large). Lower random; upper bayes_optimal, else best_arm.
+- navigation (`return` of one episode): stay_at_start (lower) and straight_to_goal (upper), the
+  scripted policies of `baselines.navigation` rolled out on the tasks.
+- locomotion (`return` of one episode): zero_action (lower), rolled out on the tasks; on
+  Cheetah-Dir at horizon 200 the seed paper's reported returns, the best of them the upper level.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from metarl_jax.baselines.bandits import play
+from metarl_jax.baselines.bayes_optimal import BayesOptimalOutOfReach, bayes_optimal_value
+from metarl_jax.baselines.navigation import scripted_returns
+from metarl_jax.envs import LOCOMOTION_ENV_NAMES, Env
+from metarl_jax.rl.rollout import run_episodes
+
+# Cheetah-Direction, horizon 200, the seed paper's reported final returns (REFERENCE.md).
+SEED_CHEETAH_DIR = {
+    "seed_pearl": 1900.0,
+    "seed_rl2_ppo": 1100.0,
+    "seed_macaw": 900.0,
+    "seed_maml_ppo": 750.0,
+    "seed_maml_trpo": 250.0,
+}
+SEED_HORIZON = 200
+GITTINS_MAX_PULLS = 200  # its index table grows with n²; longer trials keep thompson only
+
+
+# The quantity algorithms are compared on, per environment (the metric after its prefix):
+# bandits compare the reward per pull over the whole trial, adaptation pulls included (the RL²
+# paper's total reward); elsewhere the return of the episode after adaptation.
+HEADLINE_METRIC = {"bandit": "reward_per_step"}
+DEFAULT_HEADLINE_METRIC = "return"
+
+
+def headline_metric(env_name: str) -> str:
+    return HEADLINE_METRIC.get(env_name, DEFAULT_HEADLINE_METRIC)
+
+
+def reference_levels(env: Env, tasks, key: jax.Array, trial_steps: int) -> dict | None:
+    """The level set of `env` on `tasks` [N, ...]; `trial_steps` = env steps one evaluation plays
+    on a task (the bandit's n). None for an environment without levels."""
+    if env.name == "bandit":
+        return _bandit_levels(tasks, key, trial_steps)
+    if env.name == "navigation":
+        values = scripted_returns(env, tasks, key)
+        return _level_set(
+            DEFAULT_HEADLINE_METRIC,
+            values,
+            "stay_at_start",
+            "straight_to_goal",
+            {
+                "stay_at_start": "zero action every step, rolled out on the tasks",
+                "straight_to_goal": "the largest step toward the goal the clip allows, rolled "
+                "out on the tasks (an oracle)",
+            },
+        )
+    if env.name in LOCOMOTION_ENV_NAMES:
+        values = {"zero_action": zero_action_return(env, tasks, key)}
+        about = {"zero_action": "zero torque every step, rolled out on the tasks"}
+        upper = None
+        if env.name == "cheetah_dir" and env.horizon == SEED_HORIZON:
+            values |= SEED_CHEETAH_DIR
+            about |= {name: "reported by the seed paper (Cheetah-Dir)" for name in SEED_CHEETAH_DIR}
+            upper = max(SEED_CHEETAH_DIR, key=SEED_CHEETAH_DIR.get)
+        return _level_set(DEFAULT_HEADLINE_METRIC, values, "zero_action", upper, about)
+    return None
+
+
+def _bandit_levels(tasks, key, num_pulls: int) -> dict:
+    played = ("random", "thompson", "gittins")[: 3 if num_pulls <= GITTINS_MAX_PULLS else 2]
+    values = {name: float(jnp.mean(play(name, tasks, num_pulls, key))) for name in played}
+    values["best_arm"] = float(jnp.mean(jnp.max(tasks.arm_probs, axis=-1)))
+    about = {
+        "random": "a uniformly random arm every pull",
+        "thompson": "Thompson sampling from Beta(1, 1) priors",
+        "gittins": "the Gittins index policy (bandits baselines)",
+        "best_arm": "the tasks' best arm every pull (an oracle)",
+    }
+    upper = "best_arm"
+    try:
+        num_arms = tasks.arm_probs.shape[-1]
+        values["bayes_optimal"] = bayes_optimal_value(num_arms, num_pulls) / num_pulls
+        about["bayes_optimal"] = (
+            f"exact expected value of Bayes-optimal play over {num_pulls} pulls, U[0, 1] prior"
+        )
+        upper = "bayes_optimal"
+    except BayesOptimalOutOfReach:
+        pass
+    per_pull = f"; reward per pull over {num_pulls} pulls"
+    about = {name: text + per_pull for name, text in about.items() if name in values}
+    return _level_set(headline_metric("bandit"), values, "random", upper, about)
+
+
+def zero_action_return(env: Env, tasks, key: jax.Array) -> float:
+    """Mean return of one zero-action episode per task."""
+    num_tasks = jax.tree.leaves(tasks)[0].shape[0]
+
+    def one(task, task_key):
+        act = lambda _, obs: (jnp.zeros((obs.shape[0], env.action_size)), ())
+        return jnp.sum(run_episodes(env, act, task, task_key, 1, env.horizon).reward)
+
+    return float(jnp.mean(jax.jit(jax.vmap(one))(tasks, jax.random.split(key, num_tasks))))
+
+
+def _level_set(metric, values, lower, upper, about) -> dict:
+    return {
+        "metric": metric,
+        "values": {name: float(v) for name, v in values.items()},
+        "lower": lower,
+        "upper": upper,
+        "about": about,
+    }
+
+
+def position(levels: dict, value: float) -> float | None:
+    """Where `value` lies from the lower level (0) to the upper one (1); None without an upper
+    level or when the two coincide."""
+    if not levels or levels.get("upper") is None:
+        return None
+    low, high = levels["values"][levels["lower"]], levels["values"][levels["upper"]]
+    if not np.isfinite(value) or np.isclose(high, low):
+        return None
+    return float((value - low) / (high - low))
