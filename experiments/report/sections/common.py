@@ -162,6 +162,12 @@ def unconverged(run: Run, members: list[Member]) -> list[Member]:
     ]
 
 
+def short_label(run: Run, member: Member) -> str:
+    """A member named by the sweep columns that vary within its run (all of them if none do)."""
+    varying = [c for c in run.sweep_columns if len({m.sweep[c] for m in run.members}) > 1]
+    return ", ".join(f"{c}={member.sweep[c]}" for c in varying) or member.label or "run"
+
+
 class GlanceRow(NamedTuple):
     """One answer of the report, for the summary table at its top."""
 
@@ -177,7 +183,7 @@ def answer(glance: list, experiment: str, env: str, line: str, pairs, reading: s
     the answer rests on a member (of `pairs`: [(run, its members)]) that has not plateaued."""
     open_parts = []
     for run, members in pairs:
-        names = ", ".join(m.label or "run" for m in unconverged(run, members))
+        names = ", ".join(short_label(run, m) for m in unconverged(run, members))
         if names:
             open_parts.append(f"{run.name}: {names}" if len(pairs) > 1 else names)
     converged = "yes" if not open_parts else "no (" + "; ".join(open_parts) + ")"
