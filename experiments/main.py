@@ -109,14 +109,14 @@ def _append_metrics(metrics_path, result, rows, sweep_columns):
     )
 
 
-def evaluation_levels(algorithm, env, iteration: int) -> dict:
+def evaluation_levels(algorithm, env) -> dict:
     """{metric prefix: reference level set (`baselines.levels`)} on the tasks and data key of the
-    evaluation at `iteration`; the level set's metric gets the prefix (eval/return, ...)."""
+    run's evaluations; the level set's metric gets the prefix (eval/return, ...)."""
     if algorithm.evaluation_tasks is None:
         return {}
-    _, data_key = evaluation_keys(iteration)
+    _, data_key = evaluation_keys()
     levels = {}
-    for prefix, tasks in algorithm.evaluation_tasks(iteration).items():
+    for prefix, tasks in algorithm.evaluation_tasks().items():
         found = reference_levels(env, tasks, data_key, algorithm.evaluation_steps)
         if found:
             levels[prefix] = {**found, "metric": f"{prefix}/{found['metric']}"}
@@ -192,7 +192,7 @@ def run(spec: cli.RunSpec, out_dir: str, resume: bool) -> dict:
         return {}
 
     all_rows = metrics.read_rows(metrics_path)
-    levels = evaluation_levels(algorithm, spec.env, spec.num_iterations)
+    levels = evaluation_levels(algorithm, spec.env)
     plot_paths = plots.write_plots(out_dir, all_rows, sweep_columns, levels)
     finals = summary.final_by_member(
         all_rows, sweep_columns, f"eval/{headline_metric(spec.env.name)}"

@@ -114,7 +114,7 @@ def test_results_contract(straight_run):
     assert sorted(summary["plots"]) == sorted(f"plots/{p}" for p in plots)
     # reference levels: the scripted navigation policies on the final evaluation's own tasks
     env = make_env("navigation", horizon=HORIZON)
-    task_key, data_key = evaluation_keys(ITERATIONS)
+    task_key, data_key = evaluation_keys()
     tasks = make_sampler(env.task_space, Restriction())(task_key, 2)
     levels = summary["levels"]["eval"]
     assert levels["metric"] == "eval/return"

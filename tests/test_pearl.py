@@ -274,7 +274,7 @@ def test_pearl_infers_fresh_goals_after_training_on_40():
     result = list(train(make_pearl(config, env), members, 60, 60))[-1]
     trained = {name: float(value[0]) for name, value in result.eval_metrics.items()}
     samplers = task_samplers(env.task_space, config.train_tasks, config.eval_tasks, 0)
-    fresh = samplers.eval(evaluation_keys(jnp.asarray(60))[0], config.num_eval_tasks)
+    fresh = samplers.eval(evaluation_keys()[0], config.num_eval_tasks)
     pool = np.asarray(training_pool(config, env).goal)
     assert np.min(np.linalg.norm(np.asarray(fresh.goal)[:, None] - pool[None], axis=-1)) > 0
     levels = scripted_returns(env, fresh, jax.random.PRNGKey(0), 20)

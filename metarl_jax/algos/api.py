@@ -86,8 +86,8 @@ class Algorithm(NamedTuple):
     # packed_update(states [G], members [G], layout) -> (states [G], metrics [G]): one iteration
     # of a pack's G members, computing only their real tasks; equal to `update` per member.
     packed_update: Callable[[State, SweepMember, PackLayout], tuple[State, Metrics]] | None = None
-    # evaluation_tasks(iteration) -> {metric prefix: tasks [N, ...]}: the tasks `evaluate` plays
-    # at that iteration (reference levels are computed on them); evaluation_steps: env steps one
-    # evaluation plays on a task, adaptation included (what `eval/reward_per_step` averages over).
-    evaluation_tasks: Callable[[jax.Array], dict[str, Any]] | None = None
+    # evaluation_tasks() -> {metric prefix: tasks [N, ...]}: the tasks `evaluate` plays (reference
+    # levels are computed on them); evaluation_steps: env steps one evaluation plays on a task,
+    # adaptation included (what `eval/reward_per_step` averages over).
+    evaluation_tasks: Callable[[], dict[str, Any]] | None = None
     evaluation_steps: int = 0

@@ -380,7 +380,7 @@ def make_macaw(config: MacawConfig, env: Env, data: MacawData) -> Algorithm:
         env_steps_per_iteration=env_steps_per_iteration,
         loss_metrics=("optim/value_loss", "optim/policy_loss"),
         shared_data=SharedData(data),
-        evaluation_tasks=lambda iteration: {"eval": data.test_tasks},
+        evaluation_tasks=lambda: {"eval": data.test_tasks},
         evaluation_steps=config.eval_episodes * config.horizon,
     )
 
@@ -417,7 +417,7 @@ def meta_iteration(
 def evaluation_metrics(config: MacawConfig, parts: MacawParts, num_test: int, state, shared):
     """Mean online return over every test task after k = 0..K offline steps; the headline after
     `inner_steps`."""
-    _, data_key = evaluation_keys(state.iteration)
+    _, data_key = evaluation_keys()
     returns = jax.vmap(parts.evaluate_task, in_axes=(None, None, 0, 0, 0))(
         state.params,
         shared.test,

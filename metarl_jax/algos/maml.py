@@ -522,7 +522,7 @@ def make_maml(config: MamlConfig, env: Env) -> Algorithm:
         eval/return is the return after as many steps as meta-training takes (`inner_steps`).
         """
         del member
-        task_key, data_key = evaluation_keys(state.iteration)
+        task_key, data_key = evaluation_keys()
         task_keys = per_task_keys(data_key, config.num_eval_tasks)
 
         def adaptation_curve(task, task_data_key):

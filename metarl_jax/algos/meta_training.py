@@ -74,10 +74,10 @@ def evaluation_sets(samplers: TaskSamplers, eval_train_region: bool) -> dict[str
 
 def evaluation_task_sets(samplers: TaskSamplers, eval_train_region: bool, num_eval_tasks: int):
     """`Algorithm.evaluation_tasks` of an algorithm that samples its evaluation tasks: every
-    evaluation set's tasks at an iteration, drawn as `evaluate` draws them."""
+    evaluation set's tasks, drawn as `evaluate` draws them."""
 
-    def tasks(iteration):
-        task_key, _ = evaluation_keys(iteration)
+    def tasks():
+        task_key, _ = evaluation_keys()
         sets = evaluation_sets(samplers, eval_train_region)
         return {prefix: sample(task_key, num_eval_tasks) for prefix, sample in sets.items()}
 
@@ -113,10 +113,13 @@ def draw_slots(key: jax.Array, n: int, active: jax.Array) -> jax.Array:
     )
 
 
-def evaluation_keys(iteration: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(task key, data key) of an evaluation: they depend only on the iteration, so every sweep
-    member meets the same tasks and evaluating never touches the training random stream."""
-    return jax.random.split(jax.random.fold_in(jax.random.PRNGKey(EVAL_SEED), iteration))
+def evaluation_keys() -> tuple[jax.Array, jax.Array]:
+    """(task key, data key) of every evaluation, the same at every iteration: a learning curve
+    follows one set of evaluation tasks played with the same random numbers, so its changes are
+    the parameters' and not the tasks' (with tasks redrawn per iteration, their common variation
+    moved every seed alike and read as a decline that seeds' confidence intervals cannot see);
+    every sweep member meets the same tasks, and evaluating never touches the training stream."""
+    return jax.random.split(jax.random.PRNGKey(EVAL_SEED))
 
 
 def member_sums(weighted: jax.Array, pack: PackLayout | None) -> jax.Array:

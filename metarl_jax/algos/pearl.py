@@ -526,7 +526,7 @@ def make_pearl(config: PearlConfig, env: Env) -> Algorithm:
 
     def evaluate(state: PearlState, member: SweepMember):
         del member
-        return evaluation_metrics(config, parts, samplers, state.params, state.iteration)
+        return evaluation_metrics(config, parts, samplers, state.params)
 
     steps_per_task = (
         config.episodes(config.prior_steps) + config.episodes(config.posterior_steps)
@@ -675,10 +675,10 @@ def collection_returns(prior: Transitions, posterior: Transitions) -> dict:
     }
 
 
-def evaluation_metrics(config: PearlConfig, parts: PearlParts, samplers, params, iteration):
+def evaluation_metrics(config: PearlConfig, parts: PearlParts, samplers, params):
     """Mean return of each evaluation episode on every evaluation set; the headline is the last
     episode's, and `inference_gain` the posterior episodes' mean minus the prior episode's."""
-    task_key, data_key = evaluation_keys(iteration)
+    task_key, data_key = evaluation_keys()
     metrics = {}
     for prefix, sample_tasks in evaluation_sets(samplers, config.eval_train_region).items():
         tasks = sample_tasks(task_key, config.num_eval_tasks)

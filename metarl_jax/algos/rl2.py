@@ -417,10 +417,10 @@ def make_rl2(config: Rl2Config, env: Env) -> Algorithm:
     def evaluate(state, member: SweepMember):
         """Return of each episode of a trial on fresh evaluation tasks; eval/return = the last.
 
-        The evaluation key depends only on the iteration, as for MAML.
+        The evaluation keys are the same at every iteration, as for MAML.
         """
         del member
-        task_key, data_key = evaluation_keys(state.iteration)
+        task_key, data_key = evaluation_keys()
         metrics = {}
         for prefix, sample_tasks in evaluation_sets(samplers, config.eval_train_region).items():
             tasks = sample_tasks(task_key, config.num_eval_tasks)
