@@ -613,6 +613,15 @@ def test_levels_convergence_and_the_summary_at_the_top(tmp_path, capsys):
     assert "`eval/return`: stay_at_start -7.5 (lower); straight_to_goal -0.5 (upper)." in text
 
 
+def test_malformed_levels_are_refused_with_one_line(tmp_path, capsys):
+    broken = {"eval": {**NAV_LEVELS["eval"], "upper": "teleport"}}  # names no level
+    run = write_run(tmp_path / "run", experiment="c", algo="maml_trpo", final={"5": OFFSETS},
+                    levels=broken)  # fmt: skip
+    code, _, err = _generate(capsys, [run], tmp_path / "out")
+    assert code == 2 and not (tmp_path / "out").exists()
+    assert err.strip().count("\n") == 0 and "summary.json's `levels` is malformed" in err
+
+
 def test_bandits_are_compared_on_the_reward_per_pull_of_the_whole_trial(tmp_path, capsys):
     """A bandit run that logs eval/reward_per_step is reported on it, not on eval/return; a run
     logged before that metric existed falls back to eval/return and says so."""

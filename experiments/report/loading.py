@@ -212,8 +212,26 @@ def load_run(path: str) -> Run:
         curves={p: c for p, c in curves.items() if c[0]},
         members=members,
         notes=notes,
-        levels=summary.get("levels") or {},
+        levels=_levels(path, summary.get("levels") or {}),
     )
+
+
+def _levels(path: str, levels) -> dict:
+    """summary.json's reference levels, checked: {prefix: {metric, values, lower, upper}}."""
+    for level_set in levels.values() if isinstance(levels, dict) else [None]:
+        values = level_set.get("values") if isinstance(level_set, dict) else None
+        if not (
+            isinstance(values, dict)
+            and isinstance(level_set.get("metric"), str)
+            and all(isinstance(v, int | float) for v in values.values())
+            and level_set.get("lower") in values
+            and (level_set.get("upper") is None or level_set["upper"] in values)
+        ):
+            raise ReportError(
+                f"{path}: summary.json's `levels` is malformed (want per evaluation set a metric, "
+                "numeric values, and lower/upper naming two of them)"
+            )
+    return levels
 
 
 def _members(path, rows, columns, sweep_columns, final_iteration) -> list[Member]:
