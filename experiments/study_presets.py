@@ -141,6 +141,8 @@ OFFLINE_DATA = {
     ),
 }
 DATA_OF = {"b_bandit": "bandit5"}
-CPU_MACAW = ("--num_iterations=300",)
+# MACAW's bandit members reach near-optimal play (0.82 per pull, best arm 0.83) by ~550 iterations
+# here and are flat after; 900 is what the plateau test needs (BUILD_NOTES, issue 19; 2 min).
+CPU_MACAW = ("--num_iterations=900",)
 
 PRESETS = {"cpu": _cpu_runs, "gpu": _gpu_runs}
