@@ -47,6 +47,8 @@ def learning_curves(run: Run, figures_dir: str, used: set) -> str:
     ax.legend(fontsize=7)
     if curve:
         ax = axes[0, 1]
+        if run.headline["eval"] == "eval/return":  # the curve's points are episodes' returns too
+            draw_levels(ax, run.levels_of())
         for member in run.members:
             means = [np.mean(list(member.final[c].values())) for c in curve if member.final[c]]
             ax.plot(range(len(means)), means, marker="o", label=member.label or "run")

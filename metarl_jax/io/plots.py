@@ -85,9 +85,11 @@ def plot_curves(rows, sweep_columns, metric: str, path: str, title: str = "", le
     plt.close(fig)
 
 
-def plot_adaptation(final_curves: dict, path: str, xlabel: str) -> None:
-    """final_curves: {member label: values [seeds, K]}: return at each point of the curve."""
+def plot_adaptation(final_curves: dict, path: str, xlabel: str, levels=None) -> None:
+    """final_curves: {member label: values [seeds, K]}: return at each point of the curve;
+    `levels`: a level set in the same quantity (an episode's return), drawn when given."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    draw_levels(ax, levels)
     for label, values in sorted(final_curves.items()):
         steps = np.arange(values.shape[1])
         mean, spread = values.mean(axis=0), values.std(axis=0)
@@ -125,6 +127,9 @@ def write_plots(
             label = ", ".join(f"{c}={row[c]}" for c in sweep_columns)
             curves[label].append([float(row[c]) for c in eval_curve])
         path = os.path.join(plots_dir, "eval_curve.png")
-        plot_adaptation({k: np.array(v) for k, v in curves.items()}, path, curve_label)
+        episode_levels = levels_for(levels, "eval/return")  # a curve point is an episode's return
+        plot_adaptation(
+            {k: np.array(v) for k, v in curves.items()}, path, curve_label, episode_levels
+        )
         written.append(path)
     return sorted(set(written))
