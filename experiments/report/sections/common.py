@@ -144,11 +144,8 @@ def levels_phrase(levels: dict | None, points) -> str:
     if upper is None:
         return f" The lower reference level is {low}; no upper level is known for this env."
     high = f"{upper} ({num(levels['values'][upper])})"
-    where = ", ".join(
-        f"{label} at {position(levels, iv.mean):.2f}"
-        for label, iv in points
-        if position(levels, iv.mean) is not None
-    )
+    placed = [(label, position(levels, iv.mean)) for label, iv in points]
+    where = ", ".join(f"{label} at {p:.2f}" for label, p in placed if p is not None)
     return f" Between the levels {low} = 0 and {high} = 1: {where}."
 
 
