@@ -15,7 +15,7 @@ the posterior from it. It prints, per member:
   spread of the action and Q over states;
 - the posterior's mean variance and its KL to the prior;
 - the context sizes at collection and at evaluation, and the entropy temperature;
-- on navigation, the returns of staying at the start and of driving straight to the goal on the
+- on navigation, the returns of staying at the start and of the fastest approach to the goal on the
   same tasks (the levels a posterior episode sits between).
 """
 

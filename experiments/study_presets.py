@@ -13,50 +13,68 @@ def algorithms_for(flagfile: str) -> tuple[str, ...]:
     return algorithms_for_experiment(flagfile[0], discrete_actions=flagfile.endswith("_bandit"))
 
 
-# CPU sizes: 5 seeds everywhere; bandits with the flag files' n = 20 pulls, navigation with shorter
-# episodes and fewer of them. Per-algorithm lengths keep every run within a few minutes on 2 cores.
-CPU_BANDIT = ("--num_eval_tasks=100", "--log_every=10")
+# CPU sizes: 5 seeds (PEARL's (a) and (c): 3, below); bandits with the flag files' n = 20 pulls,
+# navigation with shorter episodes and fewer of them; evaluated every 5 iterations so that the
+# plateau test has two logs per quarter of a 40-iteration run. Per-algorithm lengths keep every run
+# within a few minutes on 2 cores.
+CPU_BANDIT = ("--num_eval_tasks=100", "--log_every=5")
 CPU_NAVIGATION = (
     "--horizon=50",
     "--rollouts_per_task=10",
     "--num_eval_tasks=10",
     "--fisher_subsample=0.5",
-    "--log_every=10",
+    "--log_every=5",
 )
 CPU_ITERATIONS = {
     ("bandit", "maml_trpo"): 60,
     ("bandit", "maml_ppo"): 60,
     ("bandit", "rl2_ppo"): 150,
     ("navigation", "maml_trpo"): 40,
-    ("navigation", "maml_ppo"): 40,
+    ("navigation", "maml_ppo"): 60,
     ("navigation", "rl2_ppo"): 60,
 }
 CPU_ALGO_FLAGS = {"rl2_ppo": ("--meta_batch_size=40",)}
 # RL² on bandits learns faster with Adam 3e-3 than ProMP's 1e-3 (the rl2_bandit flag file; issue 17)
 CPU_BANDIT_ALGO_FLAGS = {"rl2_ppo": ("--outer_lr=3e-3",)}
-# PEARL on navigation at CPU sizes (the pearl_nav flag file's networks and per-iteration budget),
-# horizon 50 as the other algorithms' navigation runs so that (d) compares them on one plot.
-# RL buffers of 1e4: 'all' (40 tasks) never wraps; k = 1 (3.2e4 transitions) keeps its last 1e4.
+# PEARL on navigation at CPU sizes: pearl_nav's protocol (issue 15: exploration by uniform
+# actions, the encoder trained by a reward decoder, reward scale 100 with alpha 1; its networks),
+# at horizon 50 as the other algorithms' navigation runs so that (d) compares them on one plot.
+# 100 iterations x 100 gradient steps: the full-distribution member is flat from ~50 (measured,
+# BUILD_NOTES). RL buffers of 1e4: 'all' (40 tasks) never wraps; k = 1 keeps its last 1e4.
 CPU_PEARL = (
     "--horizon=50",
     "--latent_size=3",
     "--hidden_sizes=64,64",
     "--encoder_hidden_sizes=64,64",
-    "--initial_steps=200",
+    "--initial_steps=100",
     "--num_tasks_sample=4",
     "--prior_steps=100",
     "--posterior_steps=100",
-    "--grad_steps=50",
-    "--context_batch_size=32",
+    "--grad_steps=100",
+    "--batch_size=64",
+    "--context_batch_size=64",
     "--replay_capacity=10000",
     "--num_task_buffers=40",
-    "--learn_alpha",
+    "--nolearn_alpha",
+    "--alpha=1",
+    "--reward_scale=100",
+    "--kl_weight=0.1",
+    "--exploration=uniform_actions",
+    "--reward_decoder_weight=10",
+    "--nocritic_trains_encoder",
+    "--eval_episodes=3",
     "--num_eval_tasks=10",
     "--log_every=10",
-    "--num_iterations=40",
+    "--num_iterations=100",
 )
-# (c) sweeps the meta-batch up to 40 tasks: smaller RL batches keep it within minutes on 2 cores.
-CPU_PEARL_BATCH = {"a_navigation": 64, "c_navigation": 32, "d_navigation": 64}
+# A PEARL member costs what 16 tasks' gradient steps cost on 2 cores (~0.45 s per iteration), so
+# (a) and (c) sweep fewer values with 3 seeds (the report lists each run's seeds and values);
+# (d), which compares the algorithms, keeps the flag file's 5 seeds.
+CPU_PEARL_SWEEP = {
+    "a_navigation": ("--seeds=0,1,2", "--num_train_tasks=1,8,all", "--meta_batch_size=16"),
+    "c_navigation": ("--seeds=0,1,2", "--meta_batch_size=1,4,16"),
+    "d_navigation": ("--meta_batch_size=16",),
+}
 # PEARL at the seed's sizes: about 1e6 env steps per member (oyster's budget on Cheetah-Dir and
 # Ant-Dir), 4,000 gradient steps per iteration on Ant (oyster). 'all' is a pool of 50 tasks with
 # buffers. A draw adds 2e3 transitions (prior + posterior) to the task's RL buffer; with 5 of 50
@@ -107,14 +125,11 @@ def _cpu_runs():
                 )
             )
     runs += [
-        (flagfile, "pearl", (*CPU_PEARL, f"--batch_size={CPU_PEARL_BATCH[flagfile]}"))
-        for flagfile in PEARL_CPU_FILES
+        (flagfile, "pearl", (*CPU_PEARL, *CPU_PEARL_SWEEP[flagfile]))
+        for flagfile in CPU_PEARL_SWEEP
     ]
-    runs.append(("b_bandit", "macaw", CPU_MACAW))
+    runs.append(("b_bandit", "macaw", ()))  # the flag file's sizes: about 2 min on 2 cores
     return runs
-
-
-PEARL_CPU_FILES = ("a_navigation", "c_navigation", "d_navigation")
 
 
 def _gpu_runs():
@@ -141,8 +156,5 @@ OFFLINE_DATA = {
     ),
 }
 DATA_OF = {"b_bandit": "bandit5"}
-# MACAW's bandit members reach near-optimal play (0.82 per pull, best arm 0.83) by ~550 iterations
-# here and are flat after; 900 is what the plateau test needs (BUILD_NOTES, issue 19; 2 min).
-CPU_MACAW = ("--num_iterations=900",)
 
 PRESETS = {"cpu": _cpu_runs, "gpu": _gpu_runs}

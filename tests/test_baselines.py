@@ -250,13 +250,16 @@ def test_gittins_discount_follows_the_horizon():
 
 
 def test_navigation_scripted_levels_by_hand():
-    """Goal (0.3, 0), horizon 5: staying returns 5 x -0.3; driving straight passes 0.1, 0.2 and
-    stops on the goal (rewards -0.2, -0.1, 0, then the episode is done)."""
+    """Goal (0.3, 0), horizon 5: staying returns 5 x -0.3; the fastest approach passes 0.1, 0.2
+    and stops on the goal (rewards -0.2, -0.1, 0, then the episode is done). Goal (0.2, 0.2):
+    diagonal steps of 0.1 per axis reach (0.1, 0.1), then the goal: -0.1·√2 — better than
+    steps of length 0.1 along the straight line (-0.1828, -0.0828, 0)."""
     env = make_env("navigation", horizon=5)
-    tasks = GoalTask(jnp.array([[0.3, 0.0], [0.0, -0.05]]))
+    tasks = GoalTask(jnp.array([[0.3, 0.0], [0.0, -0.05], [0.2, 0.2]]))
     levels = scripted_returns(env, tasks, jax.random.PRNGKey(0))
-    assert levels["stay_at_start"] == pytest.approx((-1.5 - 0.25) / 2, abs=1e-5)
-    assert levels["straight_to_goal"] == pytest.approx((-0.3 + 0.0) / 2, abs=1e-5)
+    stay = -1.5 - 0.25 - 5 * 0.2 * np.sqrt(2)
+    assert levels["stay_at_start"] == pytest.approx(stay / 3, abs=1e-5)
+    assert levels["fastest_to_goal"] == pytest.approx((-0.3 + 0.0 - 0.1 * np.sqrt(2)) / 3, abs=1e-5)
 
 
 def test_bandit_reference_levels_by_hand():
@@ -288,7 +291,7 @@ def test_navigation_and_locomotion_reference_levels():
     levels = reference_levels(nav, tasks, jax.random.PRNGKey(0), 12)
     assert levels["values"] == scripted_returns(nav, tasks, jax.random.PRNGKey(0))
     assert (levels["metric"], levels["lower"], levels["upper"]) == (
-        "return", "stay_at_start", "straight_to_goal"
+        "return", "stay_at_start", "fastest_to_goal"
     )  # fmt: skip
     directions = DirectionTask(jnp.array([-1.0, 1.0]))
     short = reference_levels(make_env("cheetah_dir", physics="native", horizon=5), directions,

@@ -118,7 +118,7 @@ def test_results_contract(straight_run):
     tasks = make_sampler(env.task_space, Restriction())(task_key, 2)
     levels = summary["levels"]["eval"]
     assert levels["metric"] == "eval/return"
-    assert (levels["lower"], levels["upper"]) == ("stay_at_start", "straight_to_goal")
+    assert (levels["lower"], levels["upper"]) == ("stay_at_start", "fastest_to_goal")
     expected = scripted_returns(env, tasks, data_key)
     assert levels["values"] == pytest.approx(expected, rel=1e-6)
     assert summary["members"][0]["convergence"]["metric"] == "eval/return"

@@ -278,7 +278,7 @@ def test_pearl_infers_fresh_goals_after_training_on_40():
     pool = np.asarray(training_pool(config, env).goal)
     assert np.min(np.linalg.norm(np.asarray(fresh.goal)[:, None] - pool[None], axis=-1)) > 0
     levels = scripted_returns(env, fresh, jax.random.PRNGKey(0), 20)
-    stay, straight = float(levels["stay_at_start"]), float(levels["straight_to_goal"])
+    stay, straight = float(levels["stay_at_start"]), float(levels["fastest_to_goal"])
     assert stay < -6.5 and straight > -1.0, levels  # the frame: about -7.6 and -0.6
     for episode in (1, 2):
         assert trained[f"eval/return_episode{episode}"] > stay + 2.0, (trained, stay)

@@ -535,6 +535,14 @@ def test_plateau_test_by_hand():
     assert plateau_test(climbing).converged is False  # change 2.05 against 0.64
     assert plateau_test(climbing[:1]).converged is None  # one seed: cannot tell
     assert plateau_test(climbing[:, :3]).converged is None  # fewer than 4 logs
+    # seeds that agree exactly (half-width 0): the floor, 1% of the distance between the levels
+    same = np.array([[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.01, 1.01]] * 2)  # change 0.01
+    assert plateau_test(same).converged is False
+    assert plateau_test(same, level_span=2.0).converged is True  # 0.01 < 0.02
+    assert plateau_test(same, level_span=-2.0).floor == pytest.approx(0.02)
+    assert plateau_test(same, level_span=0.5).converged is False  # 0.01 > 0.005
+    assert plateau_test(climbing, level_span=100.0).converged is False  # 2.05 > floor 1.0
+    assert plateau_test(climbing, level_span=300.0).converged is True  # 2.05 < floor 3.0
 
 
 def test_summary_json_carries_the_convergence_check():
@@ -549,14 +557,17 @@ def test_summary_json_carries_the_convergence_check():
     assert check["metric"] == "eval/return" and check["change"] == pytest.approx(1.0)
     assert check["converged"] is False  # still rising by 1 per log, seeds 0.1 apart
     assert "last quarter" in check["test"]
+    # levels 200 apart: a change of 1 is below the floor of 2
+    (member,) = summary.final_by_member(rows, ["meta_batch_size"], level_span=200.0)
+    assert member["convergence"]["converged"] is True and member["convergence"]["floor"] == 2.0
 
 
 NAV_LEVELS = {
     "eval": {
         "metric": "eval/return",
-        "values": {"stay_at_start": -7.5, "straight_to_goal": -0.5},
+        "values": {"stay_at_start": -7.5, "fastest_to_goal": -0.5},
         "lower": "stay_at_start",
-        "upper": "straight_to_goal",
+        "upper": "fastest_to_goal",
         "about": {},
     }
 }
@@ -596,7 +607,7 @@ def test_levels_convergence_and_the_summary_at_the_top(tmp_path, capsys):
     assert rows["maml_trpo"][-1] == "0.50" and rows["maml_trpo"][-2] == "yes (+0)"
     assert rows["rl2_ppo"][-1] == "0.71" and rows["rl2_ppo"][-2] == "no (+2)"
     reading = _reading(_section(text, "c"))
-    framed = "Between the levels stay_at_start (-7.5) = 0 and straight_to_goal (-0.5) = 1"
+    framed = "Between the levels stay_at_start (-7.5) = 0 and fastest_to_goal (-0.5) = 1"
     assert f"{framed}: meta-batch 5 at 0.50." in reading
     assert f"{framed}: meta-batch 10 at 0.71." in reading
     # only RL²'s answer is provisional, and it says which member is not converged
@@ -610,7 +621,7 @@ def test_levels_convergence_and_the_summary_at_the_top(tmp_path, capsys):
     assert "| maml_trpo | yes |" in glance[0] and "meta-batch 5 at 0.50" in glance[0]
     assert "| rl2_ppo | no (meta_batch_size=10) |" in glance[1]
     assert "Reference levels (computed on the run's own evaluation tasks):" in text
-    assert "`eval/return`: stay_at_start -7.5 (lower); straight_to_goal -0.5 (upper)." in text
+    assert "`eval/return`: stay_at_start -7.5 (lower); fastest_to_goal -0.5 (upper)." in text
 
 
 def test_malformed_levels_are_refused_with_one_line(tmp_path, capsys):

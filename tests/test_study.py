@@ -52,6 +52,44 @@ def test_every_study_flag_file_runs_five_seeds_or_more():
         assert len(seeds) == 1 and len(seeds[0].split("=")[1].split(",")) >= 5, name
 
 
+def _cpu_specs(bandit_data):
+    from experiments import cli
+
+    data = {name: (f"--offline_data={bandit_data}",) for name in DATA_OF}
+    specs = []
+    for flagfile, algo, overrides in PRESETS["cpu"]():
+        cli.FLAGS.unparse_flags()
+        cli.FLAGS(
+            ["experiments.main", *_args(flagfile, algo, (*overrides, *data.get(flagfile, ())))]
+        )
+        specs.append((flagfile, algo, cli.spec_from_flags()))
+    cli.FLAGS.unparse_flags()
+    return specs
+
+
+def test_cpu_preset_runs_log_enough_for_the_plateau_test_with_three_seeds_or_more(bandit_data):
+    """The plateau test compares the last quarter of the logs with the quarter before: every cpu
+    run logs at least 8 times (two logs per quarter), and every run has the seeds for a CI."""
+    for flagfile, algo, spec in _cpu_specs(bandit_data):
+        logs = spec.num_iterations // spec.log_every
+        assert logs >= 8, (flagfile, algo, spec.num_iterations, spec.log_every)
+        assert len(spec.seeds) >= 3, (flagfile, algo, spec.seeds)
+
+
+def test_cpu_preset_pearl_runs_use_the_navigation_protocol_that_infers_goals(bandit_data):
+    """Issue 15's protocol (uniform exploration, the encoder trained by a reward decoder only)
+    in every PEARL run of the cpu study, at the horizon of the other navigation runs."""
+    specs = _cpu_specs(bandit_data)
+    navigation_horizons = {
+        spec.env.horizon for _, _, spec in specs if spec.env.name == "navigation"
+    }
+    pearl = [spec for _, algo, spec in specs if algo == "pearl"]
+    assert len(pearl) == 3 and navigation_horizons == {50}
+    for spec in pearl:
+        assert spec.config.exploration == "uniform_actions"
+        assert spec.config.reward_decoder_weight > 0 and not spec.config.critic_trains_encoder
+
+
 @pytest.mark.parametrize(
     "flagfile, algo, overrides, flag",
     [

@@ -11,7 +11,7 @@ A level set is a plain dict, as summary.json stores it:
   largest arm probability (an oracle that reads the task), bayes_optimal the exact expected value
   of Bayes-optimal play over n pulls under the U[0, 1] prior (dynamic programming; left out where
   its state space is too large). Lower random; upper bayes_optimal, else best_arm.
-- navigation (`return` of one episode): stay_at_start (lower) and straight_to_goal (upper), the
+- navigation (`return` of one episode): stay_at_start (lower) and fastest_to_goal (upper), the
   scripted policies of `baselines.navigation` rolled out on the tasks.
 - locomotion (`return` of one episode): zero_action (lower), rolled out on the tasks; on
   Cheetah-Dir at horizon 200 the seed paper's reported returns, the best of them the upper level.
@@ -61,11 +61,11 @@ def reference_levels(env: Env, tasks, key: jax.Array, trial_steps: int) -> dict 
             DEFAULT_HEADLINE_METRIC,
             values,
             "stay_at_start",
-            "straight_to_goal",
+            "fastest_to_goal",
             {
                 "stay_at_start": "zero action every step, rolled out on the tasks",
-                "straight_to_goal": "the largest step toward the goal the clip allows, rolled "
-                "out on the tasks (an oracle)",
+                "fastest_to_goal": "each step to the point of the action box nearest the goal, "
+                "rolled out on the tasks (an oracle; the optimal return)",
             },
         )
     if env.name in LOCOMOTION_ENV_NAMES:
@@ -124,6 +124,13 @@ def _level_set(metric, values, lower, upper, about) -> dict:
         "upper": upper,
         "about": about,
     }
+
+
+def level_span(levels: dict | None) -> float | None:
+    """The distance from the lower level to the upper one (None without both)."""
+    if not levels or levels.get("upper") is None:
+        return None
+    return abs(levels["values"][levels["upper"]] - levels["values"][levels["lower"]])
 
 
 def position(levels: dict, value: float) -> float | None:

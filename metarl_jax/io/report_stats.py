@@ -61,18 +61,24 @@ class PlateauTest:
     change: float | None  # seed-mean over the last quarter of the logs minus the quarter before
     half_width: float | None  # 95% CI half-width over seeds of the final logged value
     converged: bool | None  # None: cannot tell (fewer than 4 logs, or one seed)
+    floor: float = 0.0  # the smallest tolerance: a fraction of the distance between the levels
 
 
+# A change below this fraction of the distance between the reference levels is a plateau even when
+# the seeds agree exactly (e.g. k = 1 members, whose seeds all train on the same task).
+PLATEAU_FLOOR_OF_LEVEL_SPAN = 0.01
 PLATEAU_TEST = (
     "a member has converged when the seed-mean of its headline evaluation metric over the last "
-    "quarter "
-    "of the logged evaluations differs from its mean over the quarter before by less than the "
-    "95% CI half-width over seeds of the final value"
+    "quarter of the logged evaluations differs from its mean over the quarter before by less than "
+    "the 95% CI half-width over seeds of the final value, or than "
+    f"{PLATEAU_FLOOR_OF_LEVEL_SPAN:.0%} of the distance between the run's reference levels where "
+    "it has both, whichever is larger"
 )
 
 
-def plateau_test(series, level: float = 0.95) -> PlateauTest:
-    """`PLATEAU_TEST` on `series` [seeds, logged evaluations] (oldest first)."""
+def plateau_test(series, level: float = 0.95, level_span: float | None = None) -> PlateauTest:
+    """`PLATEAU_TEST` on `series` [seeds, logged evaluations] (oldest first); `level_span`: the
+    distance between the lower and upper reference levels (None: no floor)."""
     data = np.asarray(series, dtype=np.float64)
     quarter = data.shape[1] // 4
     change = None
@@ -80,9 +86,10 @@ def plateau_test(series, level: float = 0.95) -> PlateauTest:
         means = data.mean(axis=0)
         change = float(means[-quarter:].mean() - means[-2 * quarter : -quarter].mean())
     final = confidence_interval(data[:, -1], level)
+    floor = PLATEAU_FLOOR_OF_LEVEL_SPAN * abs(level_span) if level_span else 0.0
     if change is None or not final.has_interval:
-        return PlateauTest(change, final.half_width, None)
-    return PlateauTest(change, final.half_width, abs(change) < final.half_width)
+        return PlateauTest(change, final.half_width, None, floor)
+    return PlateauTest(change, final.half_width, abs(change) < max(final.half_width, floor), floor)
 
 
 def intervals_overlap(a: Interval, b: Interval) -> bool | None:

@@ -10,10 +10,14 @@ from metarl_jax.io.report_stats import PLATEAU_TEST, PlateauTest, plateau_test
 
 
 def final_by_member(
-    rows: list[dict], sweep_columns: list[str], convergence_metric: str = "eval/return"
+    rows: list[dict],
+    sweep_columns: list[str],
+    convergence_metric: str = "eval/return",
+    level_span: float | None = None,
 ) -> list[dict]:
     """For the last logged iteration: mean, std and count over seeds of every metric, and the
-    convergence check (`report_stats.PLATEAU_TEST`) of the member's `convergence_metric`."""
+    convergence check (`report_stats.PLATEAU_TEST`) of the member's `convergence_metric`, whose
+    reference levels are `level_span` apart (None: unknown)."""
     if not rows:
         return []
     last = max(int(r["iteration"]) for r in rows)
@@ -32,15 +36,26 @@ def final_by_member(
             if values.size:
                 entry[metric] = {"mean": float(values.mean()), "std": float(values.std())}
         if convergence_metric in rows[0]:
-            entry["convergence"] = convergence(rows, sweep_columns, key, convergence_metric)
+            entry["convergence"] = convergence(
+                rows, sweep_columns, key, convergence_metric, level_span
+            )
         summary.append(entry)
     return summary
 
 
-def convergence(rows: list[dict], sweep_columns: list[str], member: tuple, metric: str) -> dict:
+def convergence(
+    rows: list[dict],
+    sweep_columns: list[str],
+    member: tuple,
+    metric: str,
+    level_span: float | None = None,
+) -> dict:
     """The plateau test of one member's `metric` (its rows of every seed, in logged order)."""
     series = seed_series(rows, dict(zip(sweep_columns, member, strict=True)), metric)
-    test = plateau_test(series) if series and series[0] else PlateauTest(None, None, None)
+    if not (series and series[0]):
+        test = PlateauTest(None, None, None)
+    else:
+        test = plateau_test(series, level_span=level_span)
     return {"metric": metric, "test": PLATEAU_TEST, **dataclasses.asdict(test)}
 
 

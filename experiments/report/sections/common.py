@@ -16,7 +16,7 @@ from experiments.report.figures import (
 )
 from experiments.report.formatting import ci_range, ci_text, join_distinct, num, table
 from experiments.report.loading import ALL, Member, Run, sweep_sort_key
-from metarl_jax.baselines.levels import position
+from metarl_jax.baselines.levels import level_span, position
 from metarl_jax.io import report_stats as stats
 from metarl_jax.io import summary
 
@@ -213,7 +213,10 @@ def glance_table(glance: list[GlanceRow]) -> list[str]:
 def member_plateau(run: Run, member: Member, column: str) -> stats.PlateauTest | None:
     """The plateau test of a member's logged `column`, seed by seed (None: nothing logged)."""
     series = summary.seed_series(run.rows, member.sweep, column)
-    return stats.plateau_test(series) if series and series[0] else None
+    if not (series and series[0]):
+        return None
+    levels = run.levels_of("eval") if column == run.headline["eval"] else None
+    return stats.plateau_test(series, level_span=level_span(levels))
 
 
 def plateau_text(test: stats.PlateauTest | None) -> str:
