@@ -31,7 +31,7 @@ from metarl_jax.algos.meta_training import per_task_keys, task_samplers
 from metarl_jax.algos.pearl import context_vectors, pearl_parts
 from metarl_jax.baselines import scripted_returns
 from metarl_jax.io import checkpoints
-from metarl_jax.nets.context import kl_to_standard_normal
+from metarl_jax.nets.context import kl_to_standard_normal, latent_variances
 from metarl_jax.sweep import init_states, sweep_members
 
 FLAGS = cli.FLAGS
@@ -135,7 +135,7 @@ def _diagnose(spec, parts, samplers, first_episodes, params, num_tasks, key) -> 
         ),
         "q_change_on_z_swap": float(jnp.mean(jnp.abs(own_q - swapped_q))),
         "q_spread_over_states": float(jnp.std(own_q)),
-        "posterior_variance": float(jnp.mean(variances)),
+        "posterior_variance": float(jnp.mean(latent_variances(means, variances))),
         "posterior_kl": float(jnp.mean(jax.vmap(kl_to_standard_normal)(means, variances))),
         "alpha": float(jnp.exp(params["log_alpha"])),
         "context_at_collection": config.context_batch_size,

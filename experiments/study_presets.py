@@ -37,7 +37,8 @@ CPU_ALGO_FLAGS = {"rl2_ppo": ("--meta_batch_size=40",)}
 # RL² on bandits learns faster with Adam 3e-3 than ProMP's 1e-3 (the rl2_bandit flag file; issue 17)
 CPU_BANDIT_ALGO_FLAGS = {"rl2_ppo": ("--outer_lr=3e-3",)}
 # PEARL on navigation at CPU sizes: pearl_nav's protocol (issue 15: exploration by uniform
-# actions, the encoder trained by a reward decoder, reward scale 100 with alpha 1; its networks),
+# actions, the encoder trained by a reward decoder, the rank-one posterior family, reward scale
+# 100 with alpha 1; its networks),
 # at horizon 50 as the other algorithms' navigation runs so that (d) compares them on one plot.
 # 100 iterations x 100 gradient steps: the full-distribution member is flat from ~50 (measured,
 # BUILD_NOTES). RL buffers of 1e4: 'all' (40 tasks) never wraps; k = 1 keeps its last 1e4.
@@ -62,6 +63,7 @@ CPU_PEARL = (
     "--exploration=uniform_actions",
     "--reward_decoder_weight=10",
     "--nocritic_trains_encoder",
+    "--posterior_family=rank_one",
     "--eval_episodes=3",
     "--num_eval_tasks=10",
     "--log_every=10",

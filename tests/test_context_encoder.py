@@ -7,9 +7,12 @@ import pytest
 
 from metarl_jax.nets.context import (
     ContextEncoder,
+    RankOneContextEncoder,
     kl_to_standard_normal,
+    latent_variances,
     mean_of_factors,
     product_of_gaussians,
+    rank_one_posterior,
     sample_latent,
 )
 from metarl_jax.nets.sac import TanhGaussianActor, TwinQ
@@ -120,6 +123,83 @@ def test_posterior_is_permutation_invariant():
         posterior(context, weights), posterior(context[:, order], weights[:, order]), strict=True
     ):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+def test_rank_one_posterior_by_hand_with_masking():
+    """Prior N(0, I) in 2-D; observation u = (1, 1), c = 2 (u·z = 2, unit noise): precision
+    [[2, 1], [1, 2]], information (2, 2), mean (2/3, 2/3), covariance [[2, -1], [-1, 2]] / 3. A
+    masked observation (even a NaN one) counts for nothing; none at all gives N(0, I)."""
+    directions = jnp.array([[1.0, 1.0], [np.nan, 5.0]])
+    values = jnp.array([2.0, np.nan])
+    mean, cholesky = rank_one_posterior(directions, values, jnp.array([1.0, 0.0]))
+    np.testing.assert_allclose(mean, [2 / 3, 2 / 3], rtol=1e-6)
+    np.testing.assert_allclose(cholesky @ cholesky.T, [[2.0, 1.0], [1.0, 2.0]], rtol=1e-6)
+    np.testing.assert_allclose(latent_variances(mean, cholesky), [2 / 3, 2 / 3], rtol=1e-6)
+    empty_mean, empty = rank_one_posterior(directions, values, jnp.zeros(2))
+    np.testing.assert_array_equal(empty_mean, [0.0, 0.0])
+    np.testing.assert_allclose(empty, np.eye(2))
+    # KL(N(m, S) || N(0, I)) = (tr S + m·m − 2 − log det S) / 2 with det S = 1/3
+    by_hand = 0.5 * (4 / 3 + 8 / 9 - 2.0 + np.log(3.0))
+    np.testing.assert_allclose(kl_to_standard_normal(mean, cholesky), by_hand, rtol=1e-5)
+
+
+def test_rank_one_samples_have_the_posterior_covariance_and_the_diagonal_case_agrees():
+    mean, cholesky = rank_one_posterior(jnp.array([[1.0, 1.0]]), jnp.array([2.0]))
+    z = jax.vmap(lambda k: sample_latent(k, mean, cholesky))(
+        jax.random.split(jax.random.PRNGKey(0), 200_000)
+    )
+    np.testing.assert_allclose(jnp.mean(z, 0), mean, atol=1e-2)
+    np.testing.assert_allclose(jnp.cov(z.T), [[2 / 3, -1 / 3], [-1 / 3, 2 / 3]], atol=1e-2)
+    # axis-aligned observations: the same posterior as the diagonal family with the prior factor
+    directions = jnp.array([[2.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    values = jnp.array([1.0, -3.0, 0.5])
+    mean, cholesky = rank_one_posterior(directions, values)
+    # factor n on axis i: variance 1/u², mean c/u
+    diag_mean, diag_var = product_of_gaussians(
+        jnp.array([[0.5, 0.0], [0.0, -3.0], [0.5, 0.0]]),
+        jnp.array([[0.25, 1e9], [1e9, 1.0], [1.0, 1e9]]),
+        include_prior=True,
+    )
+    np.testing.assert_allclose(mean, diag_mean, rtol=1e-5)
+    np.testing.assert_allclose(latent_variances(mean, cholesky), diag_var, rtol=1e-5)
+    np.testing.assert_allclose(
+        kl_to_standard_normal(mean, cholesky), kl_to_standard_normal(diag_mean, diag_var), rtol=1e-5
+    )
+    key = jax.random.PRNGKey(3)
+    np.testing.assert_allclose(
+        sample_latent(key, mean, cholesky), sample_latent(key, diag_mean, diag_var), rtol=1e-5
+    )
+
+
+def test_rank_one_observations_locate_a_goal_from_distances():
+    """Why the family exists (issue 15): a reward −‖p − g‖ at a known position p is one linear
+    equation in (g, ‖g‖²): ‖p‖² − 2 p·g + ‖g‖² = d². As observations u = s (−2p, 1),
+    c = s (d² − ‖p‖²) (large s: little prior), three positions fix the goal — which no product
+    of axis-aligned factors can express (each transition constrains g along p, not an axis)."""
+    goal = jnp.array([0.3, -0.4])
+    positions = jnp.array([[0.0, 0.0], [0.1, 0.05], [-0.05, 0.1], [0.08, -0.02]])
+    distances = jnp.linalg.norm(positions - goal, axis=-1)
+    scale = 1e3
+    directions = scale * jnp.concatenate([-2 * positions, jnp.ones((4, 1))], axis=-1)
+    values = scale * (distances**2 - jnp.sum(positions**2, -1))
+    mean, _ = rank_one_posterior(directions, values)
+    np.testing.assert_allclose(mean[:2], goal, atol=1e-4)
+    np.testing.assert_allclose(mean[2], 0.25, atol=1e-4)
+
+
+def test_rank_one_encoder_shapes_and_permutation_invariance():
+    encoder = RankOneContextEncoder(latent_size=3, hidden_sizes=(16,))
+    context = jax.random.normal(jax.random.PRNGKey(0), (2, 8, 5))
+    weights = jnp.array([[1, 1, 0, 1, 1, 0, 1, 1], [1, 0, 1, 1, 1, 1, 0, 0]], jnp.float32)
+    params = encoder.init(jax.random.PRNGKey(1), context)
+    directions, values = encoder.apply(params, context)
+    assert directions.shape == (2, 8, 3) and values.shape == (2, 8)
+    posterior = jax.jit(lambda c, w: rank_one_posterior(*encoder.apply(params, c), w))
+    order = jax.random.permutation(jax.random.PRNGKey(2), 8)
+    for a, b in zip(
+        posterior(context, weights), posterior(context[:, order], weights[:, order]), strict=True
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
 def _final_layers_within_init_scale(tree):

@@ -253,10 +253,11 @@ def test_pearl_learns_to_find_the_goal_on_navigation():
 
 
 def test_pearl_infers_fresh_goals_after_training_on_40():
-    """pearl_nav's setting, shortened (60 iterations, about a minute): trained on a pool of 40
-    goals, evaluated on 64 fresh goals of the whole square. The posterior episodes must beat the
-    goal-agnostic policy that stays at the start on those very goals by a clear margin, and the
-    exploring first episode (a random walk) by more: the gain is inference of goals never seen."""
+    """pearl_nav's setting, shortened (100 iterations, about 1.5 minutes): trained on a pool of 40
+    goals, evaluated on 64 fresh goals of the whole square. The posterior episodes must sit most
+    of the way from the goal-agnostic policy that stays at the start to the fastest approach to
+    the goal on those very goals, far above the exploring first episode (a random walk): the gain
+    is inference of goals never seen (the diagonal posterior family stays about halfway)."""
     env = make_env("navigation", horizon=20)
     config = navigation_pearl(
         max_meta_batch_size=16,
@@ -267,22 +268,24 @@ def test_pearl_infers_fresh_goals_after_training_on_40():
         exploration="uniform_actions",
         reward_decoder_weight=10.0,
         critic_trains_encoder=False,
+        posterior_family="rank_one",
         num_eval_tasks=64,
         train_tasks=Restriction(num_tasks=40),
     )
     members, _ = sweep_members((0,), (16,), (40,))
-    result = list(train(make_pearl(config, env), members, 60, 60))[-1]
+    result = list(train(make_pearl(config, env), members, 100, 100))[-1]
     trained = {name: float(value[0]) for name, value in result.eval_metrics.items()}
     samplers = task_samplers(env.task_space, config.train_tasks, config.eval_tasks, 0)
     fresh = samplers.eval(evaluation_keys()[0], config.num_eval_tasks)
     pool = np.asarray(training_pool(config, env).goal)
     assert np.min(np.linalg.norm(np.asarray(fresh.goal)[:, None] - pool[None], axis=-1)) > 0
     levels = scripted_returns(env, fresh, jax.random.PRNGKey(0), 20)
-    stay, straight = float(levels["stay_at_start"]), float(levels["fastest_to_goal"])
-    assert stay < -6.5 and straight > -1.0, levels  # the frame: about -7.6 and -0.6
+    stay, fastest = float(levels["stay_at_start"]), float(levels["fastest_to_goal"])
+    assert stay < -6.5 and fastest > -1.0, levels  # the frame: about -7.5 and -0.5
     for episode in (1, 2):
-        assert trained[f"eval/return_episode{episode}"] > stay + 2.0, (trained, stay)
-    assert trained["eval/inference_gain"] > 3.0, trained
+        position = (trained[f"eval/return_episode{episode}"] - stay) / (fastest - stay)
+        assert position > 0.6, (trained, levels)
+    assert trained["eval/inference_gain"] > 5.0, trained
 
 
 def test_only_the_critic_and_the_kl_train_the_encoder():

@@ -77,8 +77,9 @@ def test_cpu_preset_runs_log_enough_for_the_plateau_test_with_three_seeds_or_mor
 
 
 def test_cpu_preset_pearl_runs_use_the_navigation_protocol_that_infers_goals(bandit_data):
-    """Issue 15's protocol (uniform exploration, the encoder trained by a reward decoder only)
-    in every PEARL run of the cpu study, at the horizon of the other navigation runs."""
+    """Issue 15's protocol (uniform exploration, the encoder trained by a reward decoder only,
+    the rank-one posterior family) in every PEARL run of the cpu study, at the horizon of the
+    other navigation runs."""
     specs = _cpu_specs(bandit_data)
     navigation_horizons = {
         spec.env.horizon for _, _, spec in specs if spec.env.name == "navigation"
@@ -88,6 +89,7 @@ def test_cpu_preset_pearl_runs_use_the_navigation_protocol_that_infers_goals(ban
     for spec in pearl:
         assert spec.config.exploration == "uniform_actions"
         assert spec.config.reward_decoder_weight > 0 and not spec.config.critic_trains_encoder
+        assert spec.config.posterior_family == "rank_one"
 
 
 @pytest.mark.parametrize(
@@ -99,6 +101,7 @@ def test_cpu_preset_pearl_runs_use_the_navigation_protocol_that_infers_goals(ban
         ("b_bandit", "macaw", ("--offline_data=/nonexistent",), "--offline_data"),
         ("b_bandit", "maml_trpo", (), "--algo"),  # (b) is MACAW's
         ("c_navigation", "pearl", ("--grad_steps=0",), "--grad_steps"),
+        ("c_navigation", "pearl", ("--posterior_family=full",), "--posterior_family"),
         ("d_ant_dir", "maml_trpo", ("--train_tasks=range:0,360",), "--train_tasks"),  # whole space
         ("d_navigation", "maml_trpo", ("--train_tasks=full",), "--train_tasks"),
         ("d_navigation", "maml_trpo", ("--noeval_train_region",), "--eval_train_region"),

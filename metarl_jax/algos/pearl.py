@@ -65,11 +65,19 @@ from metarl_jax.algos.meta_training import (
 from metarl_jax.algos.pearl_losses import PearlNetworks, meta_batch_loss, posterior
 from metarl_jax.algos.settings import setting
 from metarl_jax.envs import Env, with_unit_actions
-from metarl_jax.nets.context import ContextEncoder, RewardDecoder, sample_latent
+from metarl_jax.nets.context import (
+    ContextEncoder,
+    RankOneContextEncoder,
+    RewardDecoder,
+    sample_latent,
+)
 from metarl_jax.nets.sac import TanhGaussianActor, TwinQ
 from metarl_jax.rl import replay, sac
 from metarl_jax.rl.rollout import Transitions, collect_transitions, episode_returns
 from metarl_jax.tasks import Restriction, draw_pool
+
+ENCODERS = {"diagonal": ContextEncoder, "rank_one": RankOneContextEncoder}
+POSTERIOR_FAMILIES = tuple(ENCODERS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,7 +113,13 @@ class PearlConfig:
     alpha: float = setting(1.0, "PEARL: entropy temperature (initial value if learned).")
     learn_alpha: bool = setting(False, "PEARL: learn the temperature (target entropy -|A|).")
     deterministic_z: bool = setting(
-        False, "PEARL: z = mean of the factors' means, no KL (no bottleneck)."
+        False, "PEARL: z = the posterior's mean (diagonal: of the factors' means), no KL."
+    )
+    posterior_family: str = setting(
+        "diagonal",
+        "PEARL: the posterior q(z | c): diagonal (oyster: a product of axis-aligned Gaussian "
+        "factors, one per transition) or rank_one (each transition a linear-Gaussian "
+        "observation u.z = c of z, multiplied into N(0, I): evidence along any direction).",
     )
     policy_mean_reg: float = setting(1e-3, "PEARL: weight of the actor's mean regularizer.")
     policy_std_reg: float = setting(1e-3, "PEARL: weight of the actor's log-std regularizer.")
@@ -170,6 +184,7 @@ class PearlConfig:
         )
         checks.in_unit_interval(self, "gamma", "tau")
         checks.one_of(self, "exploration", ("posterior_sampling", "uniform_actions"))
+        checks.one_of(self, "posterior_family", POSTERIOR_FAMILIES)
         if not self.critic_trains_encoder and self.reward_decoder_weight <= 0:
             checks.fail(
                 "critic_trains_encoder",
@@ -260,7 +275,7 @@ def pearl_parts(config: PearlConfig, env: Env) -> PearlParts:
 
 def pearl_networks(config: PearlConfig, env: Env) -> PearlNetworks:
     return PearlNetworks(
-        encoder=ContextEncoder(config.latent_size, config.encoder_hidden_sizes),
+        encoder=ENCODERS[config.posterior_family](config.latent_size, config.encoder_hidden_sizes),
         actor=TanhGaussianActor(env.action_size, config.hidden_sizes),
         critic=TwinQ(config.hidden_sizes),
         decoder=RewardDecoder(config.encoder_hidden_sizes),
@@ -294,7 +309,12 @@ def init_params(config: PearlConfig, env: Env, networks: PearlNetworks, key) -> 
 def task_posterior(config: PearlConfig, networks: PearlNetworks, params, context, weights):
     """q(z | c) as (mean, variance) for a context [N, D] with weights [N]."""
     return posterior(
-        networks.encoder.apply, params["encoder"], context, weights, config.deterministic_z
+        networks.encoder.apply,
+        params["encoder"],
+        context,
+        weights,
+        config.deterministic_z,
+        config.posterior_family,
     )
 
 

@@ -21,10 +21,13 @@ import jax.numpy as jnp
 from metarl_jax.algos.meta_training import per_task_keys
 from metarl_jax.nets.context import (
     ContextEncoder,
+    RankOneContextEncoder,
     RewardDecoder,
     kl_to_standard_normal,
+    latent_variances,
     mean_of_factors,
     product_of_gaussians,
+    rank_one_posterior,
     sample_latent,
 )
 from metarl_jax.nets.sac import TanhGaussianActor, TwinQ
@@ -35,7 +38,7 @@ if TYPE_CHECKING:
 
 
 class PearlNetworks(NamedTuple):
-    encoder: ContextEncoder  # context [N, D] -> per-transition factors (means, variances) [N, L]
+    encoder: ContextEncoder | RankOneContextEncoder  # context [N, D] -> per-transition factors
     actor: TanhGaussianActor  # (s, z) -> (mean, log_std) of the pre-tanh Gaussian
     critic: TwinQ  # ((s, z), a) -> (Q1, Q2)
     decoder: RewardDecoder  # (s, a, z) -> predicted reward_scale * r
@@ -46,10 +49,23 @@ def weighted_mean(x, weights):
     return jnp.sum(x * weights) / jnp.maximum(jnp.sum(weights), 1e-8)
 
 
-def posterior(encoder_apply, encoder_params, context, weights, deterministic_z: bool):
-    """q(z | c) = the product of the encoder's factors over the weighted context, as (mean,
-    variance); a deterministic z is the mean of the factors' means, with variance 0."""
-    means, variances = encoder_apply(encoder_params, context)
+def posterior(
+    encoder_apply,
+    encoder_params,
+    context,
+    weights,
+    deterministic_z: bool,
+    family: str = "diagonal",
+):
+    """q(z | c) from the encoder's factors over the weighted context (`nets.context`'s two
+    families): (mean, variances) for the diagonal family, (mean, the precision's Cholesky
+    factor) for rank_one; a deterministic z is the mean (diagonal: of the factors' means), with
+    variances 0."""
+    factors = encoder_apply(encoder_params, context)
+    if family == "rank_one":
+        mean, cholesky = rank_one_posterior(*factors, weights)
+        return (mean, jnp.zeros(mean.shape)) if deterministic_z else (mean, cholesky)
+    means, variances = factors
     if deterministic_z:
         return mean_of_factors(means, weights), jnp.zeros(means.shape[-1:])
     return product_of_gaussians(means, variances, weights)
@@ -150,6 +166,7 @@ def meta_batch_loss(
             task_context,
             every_transition,
             config.deterministic_z,
+            config.posterior_family,
         )
     )(context)
     if config.deterministic_z:
@@ -196,6 +213,8 @@ def meta_batch_loss(
         "q_mean": weighted_mean(q1, weights),
         "entropy": -weighted_mean(log_prob, weights),
         "alpha": alpha,
-        "posterior_variance": weighted_mean(jnp.mean(variances, -1), task_weights),
+        "posterior_variance": weighted_mean(
+            jnp.mean(latent_variances(means, variances), -1), task_weights
+        ),
     }
     return total, diagnostics

@@ -2,9 +2,11 @@
 
 from metarl_jax.nets.context import (
     ContextEncoder,
+    RankOneContextEncoder,
     kl_to_standard_normal,
     mean_of_factors,
     product_of_gaussians,
+    rank_one_posterior,
     sample_latent,
 )
 from metarl_jax.nets.policies import ACTIVATIONS, MLP, CategoricalPolicy, GaussianPolicy
@@ -27,11 +29,13 @@ __all__ = [
     "GRUTorso",
     "GRUValue",
     "GaussianPolicy",
+    "RankOneContextEncoder",
     "TanhGaussianActor",
     "TwinQ",
     "kl_to_standard_normal",
     "mean_of_factors",
     "product_of_gaussians",
+    "rank_one_posterior",
     "sample_latent",
     "zero_carry",
 ]
