@@ -25,6 +25,14 @@ from jax.scipy.linalg import solve_triangular
 MIN_VARIANCE = 1e-7
 
 
+def _per_transition_mlp(context, hidden_sizes: Sequence[int], out_size: int):
+    """A relu MLP applied to each transition (called inside a module's compact __call__)."""
+    x = context
+    for width in hidden_sizes:
+        x = nn.relu(nn.Dense(width)(x))
+    return nn.Dense(out_size)(x)
+
+
 class ContextEncoder(nn.Module):
     """Per-transition Gaussian factors: context [..., N, D] -> (means, variances) [..., N, L]."""
 
@@ -33,10 +41,8 @@ class ContextEncoder(nn.Module):
 
     @nn.compact
     def __call__(self, context):
-        x = context
-        for width in self.hidden_sizes:
-            x = nn.relu(nn.Dense(width)(x))
-        means, raw = jnp.split(nn.Dense(2 * self.latent_size)(x), 2, axis=-1)
+        out = _per_transition_mlp(context, self.hidden_sizes, 2 * self.latent_size)
+        means, raw = jnp.split(out, 2, axis=-1)
         return means, jnp.maximum(nn.softplus(raw), MIN_VARIANCE)
 
 
@@ -49,10 +55,7 @@ class RankOneContextEncoder(nn.Module):
 
     @nn.compact
     def __call__(self, context):
-        x = context
-        for width in self.hidden_sizes:
-            x = nn.relu(nn.Dense(width)(x))
-        out = nn.Dense(self.latent_size + 1)(x)
+        out = _per_transition_mlp(context, self.hidden_sizes, self.latent_size + 1)
         return out[..., : self.latent_size], out[..., self.latent_size]
 
 
