@@ -354,6 +354,32 @@ def test_diagnosis_refuses_bad_input_before_compiling(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_encoder_family_check_regresses_directions_as_unit_vectors():
+    """experiments.encoder_families: an angle is regressed as (cos, sin), a goal as itself."""
+    from experiments.encoder_families import regression_targets
+    from metarl_jax.tasks import AngleTask, GoalTask, direction_angle_space
+
+    angles = AngleTask(jnp.array([0.0, 0.5 * np.pi, 1.75 * np.pi]))
+    np.testing.assert_allclose(
+        regression_targets(direction_angle_space(), angles),
+        [[1.0, 0.0], [0.0, 1.0], [np.sqrt(0.5), -np.sqrt(0.5)]],
+        atol=1e-6,
+    )
+    goals = GoalTask(jnp.array([[0.1, -0.2], [0.3, 0.4]]))
+    np.testing.assert_array_equal(regression_targets(navigation().task_space, goals), goals.goal)
+
+
+def test_encoder_family_check_refuses_bad_input_before_compiling():
+    for args, flag in (
+        (("--families=diagonal,full",), "--families"),
+        (("--env=bandit",), "--env"),
+        (("--train_tasks=8", "--batch_tasks=16"), "--batch_tasks"),
+    ):
+        result = run_main(*args, module="experiments.encoder_families", timeout=120)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip().splitlines()[-1].startswith(f"error: {flag}"), result.stderr
+
+
 def test_uniform_exploration_ignores_the_policy_where_it_explores():
     """--exploration=uniform_actions: the prior phase and evaluation's first episode act
     uniformly at random (the same transitions whatever the parameters), posterior episodes act
