@@ -19,7 +19,12 @@ from experiments import cli
 from experiments.app_plumbing import UsageError, expected_wall_time_line, run_app, run_seconds
 from metarl_jax.algos.meta_training import evaluation_keys
 from metarl_jax.algos.registry import algorithm_entry
-from metarl_jax.baselines.levels import headline_metric, level_span, reference_levels
+from metarl_jax.baselines.levels import (
+    headline_metric,
+    level_span,
+    levels_framing,
+    reference_levels,
+)
 from metarl_jax.io import checkpoints, metrics, plots, summary
 from metarl_jax.sweep import init_states, initialize_distributed, sweep_members, train
 
@@ -195,8 +200,7 @@ def run(spec: cli.RunSpec, out_dir: str, resume: bool) -> dict:
     levels = evaluation_levels(algorithm, spec.env)
     plot_paths = plots.write_plots(out_dir, all_rows, sweep_columns, levels)
     headline = f"eval/{headline_metric(spec.env.name)}"
-    eval_levels = levels.get("eval")
-    span = level_span(eval_levels) if eval_levels and eval_levels["metric"] == headline else None
+    span = level_span(levels_framing(levels, headline))
     finals = summary.final_by_member(all_rows, sweep_columns, headline, span)
     run_info = {
         "algo": spec.algo,

@@ -21,7 +21,13 @@ from metarl_jax.baselines import (
     total_reward_table,
 )
 from metarl_jax.baselines.bayes_optimal import bayes_optimal_value
-from metarl_jax.baselines.levels import headline_metric, position, reference_levels
+from metarl_jax.baselines.levels import (
+    headline_metric,
+    level_span,
+    levels_framing,
+    position,
+    reference_levels,
+)
 from metarl_jax.envs import make_env
 from metarl_jax.tasks import BanditTask, GoalTask, bandit_space, sample_batch
 from metarl_jax.tasks.spaces import DirectionTask
@@ -303,3 +309,18 @@ def test_navigation_and_locomotion_reference_levels():
                             jax.random.PRNGKey(0), 200)  # fmt: skip
     assert seed["upper"] == "seed_pearl" and seed["values"]["seed_pearl"] == 1900.0
     assert abs(seed["values"]["zero_action"]) < 5.0  # standing still earns about nothing
+
+
+def test_levels_frame_a_run_only_in_its_headline_metric():
+    eval_levels = {
+        "metric": "eval/reward_per_step",
+        "values": {"random": 0.5, "bayes_optimal": 0.7},
+        "lower": "random",
+        "upper": "bayes_optimal",
+    }
+    levels = {"eval": eval_levels}
+    assert levels_framing(levels, "eval/reward_per_step") is eval_levels
+    assert levels_framing(levels, "eval/return") is None  # computed in another metric
+    assert levels_framing(levels, "eval/reward_per_step", prefix="train") is None
+    assert level_span(levels_framing(levels, "eval/reward_per_step")) == pytest.approx(0.2)
+    assert level_span(levels_framing(levels, "eval/return")) is None

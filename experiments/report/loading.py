@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from experiments.app_plumbing import UsageError
 from experiments.flags_file import read_flags_file
 from metarl_jax.algos.registry import REGISTRY
-from metarl_jax.baselines.levels import headline_metric
+from metarl_jax.baselines.levels import headline_metric, levels_framing
 from metarl_jax.io import report_stats as stats
 from metarl_jax.io.metrics import curve_columns, read_rows
 
@@ -71,8 +71,7 @@ class Run:
 
     def levels_of(self, prefix: str = "eval") -> dict | None:
         """The level set framing the headline of `prefix` (None: none computed in its metric)."""
-        found = self.levels.get(prefix)
-        return found if found and found["metric"] == self.headline.get(prefix) else None
+        return levels_framing(self.levels, self.headline.get(prefix), prefix)
 
     @property
     def key(self) -> tuple[str, str, str, str]:

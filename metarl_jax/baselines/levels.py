@@ -126,6 +126,12 @@ def _level_set(metric, values, lower, upper, about) -> dict:
     }
 
 
+def levels_framing(levels: dict, metric: str, prefix: str = "eval") -> dict | None:
+    """The level set computed for `prefix` if it is in `metric` (the headline), else None."""
+    found = levels.get(prefix)
+    return found if found and found["metric"] == metric else None
+
+
 def level_span(levels: dict | None) -> float | None:
     """The distance from the lower level to the upper one (None without both)."""
     if not levels or levels.get("upper") is None:
