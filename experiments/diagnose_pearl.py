@@ -33,6 +33,7 @@ from metarl_jax.baselines import scripted_returns
 from metarl_jax.io import checkpoints
 from metarl_jax.nets.context import kl_to_standard_normal, latent_variances
 from metarl_jax.sweep import init_states, sweep_members
+from metarl_jax.tasks import euclidean_coords
 
 FLAGS = cli.FLAGS
 cli.flags.DEFINE_integer("probe_tasks", 200, "Fresh evaluation tasks the probes use.")
@@ -98,10 +99,10 @@ def _diagnose(spec, parts, samplers, first_episodes, params, num_tasks, key) -> 
     obs, actions, means, variances = first_episodes(
         params, tasks, per_task_keys(z_key, num_tasks), per_task_keys(run_key, num_tasks)
     )
-    coords = np.asarray(jax.vmap(env.task_space.coords)(tasks))
+    coords = np.asarray(euclidean_coords(env.task_space, tasks))
     linear_r2 = probe_r2(np.asarray(means), coords)
     nearest_r2 = knn_r2(np.asarray(means), coords)
-    norm = np.linalg.norm(coords, axis=1, keepdims=True)
+    norm = np.linalg.norm(np.asarray(jax.vmap(env.task_space.coords)(tasks)), axis=1, keepdims=True)
     nearest_norm_r2 = knn_r2(np.asarray(means), norm)
     travel = np.linalg.norm(np.asarray(obs[:, -1] - obs[:, 0]), axis=-1)
 

@@ -28,6 +28,7 @@ from metarl_jax.algos.pearl import ENCODERS, POSTERIOR_FAMILIES, context_vectors
 from metarl_jax.algos.pearl_losses import posterior
 from metarl_jax.envs import ENV_NAMES, make_env, with_unit_actions
 from metarl_jax.rl.rollout import collect_transitions
+from metarl_jax.tasks import euclidean_coords
 
 flags.DEFINE_string("env", "navigation", "Environment (continuous actions).")
 flags.DEFINE_integer("horizon", 0, "Episode length (0: the environment's).")
@@ -42,15 +43,6 @@ flags.DEFINE_float("lr", 1e-3, "Adam's step size.")
 flags.DEFINE_integer("seed", 0, "Seed of tasks, episodes and initial weights.")
 FLAGS = flags.FLAGS
 READOUT_SIZES = (64, 64)
-
-
-def regression_targets(space, tasks) -> jax.Array:
-    """The task's coordinates, an angle as its unit vector (so 359 and 1 degrees are close)."""
-    coords = jax.vmap(space.coords)(tasks)
-    if space.coord_names == ("angle_deg",):
-        radians = jnp.radians(coords[:, 0])
-        return jnp.stack([jnp.cos(radians), jnp.sin(radians)], axis=-1)
-    return coords
 
 
 def random_play_contexts(env, tasks, key, horizon: int) -> tuple[jax.Array, jax.Array]:
@@ -146,7 +138,7 @@ def main(argv) -> int:
     tasks = jax.vmap(env.task_space.sample)(jax.random.split(task_key, count))
     start = time.perf_counter()
     context, valid = random_play_contexts(env, tasks, play_key, horizon)
-    targets = regression_targets(env.task_space, tasks)
+    targets = euclidean_coords(env.task_space, tasks)
     split = FLAGS.train_tasks
     data = (
         (context[:split], valid[:split], targets[:split]),

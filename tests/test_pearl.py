@@ -24,7 +24,13 @@ from metarl_jax.envs import make_env
 from metarl_jax.io import checkpoints
 from metarl_jax.nets import ContextEncoder, mean_of_factors
 from metarl_jax.sweep import init_states, sweep_members, train
-from metarl_jax.tasks import Restriction
+from metarl_jax.tasks import (
+    AngleTask,
+    GoalTask,
+    Restriction,
+    direction_angle_space,
+    euclidean_coords,
+)
 
 from .conftest import REPO_ROOT, assert_trees_close, member_index, pick, run_main
 
@@ -354,25 +360,22 @@ def test_diagnosis_refuses_bad_input_before_compiling(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_encoder_family_check_regresses_directions_as_unit_vectors():
-    """experiments.encoder_families: an angle is regressed as (cos, sin), a goal as itself."""
-    from experiments.encoder_families import regression_targets
-    from metarl_jax.tasks import AngleTask, GoalTask, direction_angle_space
-
+def test_task_probes_regress_directions_as_unit_vectors():
+    """euclidean_coords (the probes' and experiments.encoder_families' targets): an angle as
+    (cos, sin), a goal as itself."""
     angles = AngleTask(jnp.array([0.0, 0.5 * np.pi, 1.75 * np.pi]))
     np.testing.assert_allclose(
-        regression_targets(direction_angle_space(), angles),
+        euclidean_coords(direction_angle_space(), angles),
         [[1.0, 0.0], [0.0, 1.0], [np.sqrt(0.5), -np.sqrt(0.5)]],
         atol=1e-6,
     )
     goals = GoalTask(jnp.array([[0.1, -0.2], [0.3, 0.4]]))
-    np.testing.assert_array_equal(regression_targets(navigation().task_space, goals), goals.goal)
+    np.testing.assert_array_equal(euclidean_coords(navigation().task_space, goals), goals.goal)
 
 
 def test_encoder_family_check_refuses_bad_input_before_compiling():
     for args, flag in (
         (("--families=diagonal,full",), "--families"),
-        (("--env=bandit",), "--env"),
         (("--train_tasks=8", "--batch_tasks=16"), "--batch_tasks"),
     ):
         result = run_main(*args, module="experiments.encoder_families", timeout=120)

@@ -62,6 +62,17 @@ def navigation_goal_space(half_width: float = 0.5) -> TaskSpace:
     )
 
 
+def euclidean_coords(space: TaskSpace, tasks: Task) -> jax.Array:
+    """Coordinates of a batch of tasks [n, d] in which distances mean what they say: an angle as
+    its unit vector (359 and 1 degrees are close), any other space's coordinates as they are.
+    What probes and regressions of the task should target."""
+    coords = jax.vmap(space.coords)(tasks)
+    if space.coord_names == ("angle_deg",):
+        radians = jnp.radians(coords[:, 0])
+        return jnp.stack([jnp.cos(radians), jnp.sin(radians)], axis=-1)
+    return coords
+
+
 def sample_batch(sample_one: Callable[[jax.Array], Task], key: jax.Array, n: int) -> Task:
     """Draw n tasks; task i depends only on (key, i): n tasks are a prefix of m > n tasks.
 
