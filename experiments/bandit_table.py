@@ -33,6 +33,7 @@ from experiments.app_plumbing import (
     int_list,
     run_app,
 )
+from experiments.flags_file import read_flags_file
 from metarl_jax.algos import MamlConfig, Rl2Config, make_maml, make_rl2
 from metarl_jax.algos.maml import maml_parts
 from metarl_jax.algos.rl2 import rl2_parts
@@ -47,14 +48,15 @@ from metarl_jax.baselines import (
 from metarl_jax.envs import make_env
 from metarl_jax.sweep import sweep_members, train
 
-# RL²'s iterations by number of pulls n (any other n: the largest count). At n = 10, 2,000
-# iterations reach 97 % of the Bayes-optimal value for k = 5 and 10 (BUILD_NOTES, issue 17); at
-# n = 100 each iteration costs ~10x more, and 1,000 keep the table near 20 min on 2 cores.
+# RL²'s iterations by number of pulls n (any other n: the largest count), with the rl2_bandit
+# flag file's setting: at n = 10, 1,000 iterations reach 97 % of the Bayes-optimal value for
+# k = 5 and 10; at n = 100 (each iteration ~10x dearer) 800 reach Thompson sampling, and the
+# table stays within 20 min on 2 cores (BUILD_NOTES, issue 17).
 PRESETS = {
     "cpu": {
         "arms": (5, 10),
         "pulls": (10, 100),
-        "rl2_iterations": {10: 2000, 100: 1000},
+        "rl2_iterations": {10: 1000, 100: 800},
         "maml_iterations": 100,
     },
     "gpu": {
@@ -65,6 +67,13 @@ PRESETS = {
     },
 }
 AGENTS = ("rl2_ppo", "maml_trpo")
+RL2_BANDIT_FLAGS = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "flags", "rl2_bandit.flags"
+)
+RL2_TRAINING_FIELDS = (
+    "hidden_sizes", "gamma", "gae_lambda", "outer_lr", "ppo_epochs", "num_minibatches", "clip",
+    "value_coef", "entropy_coef", "max_grad_norm",
+)  # fmt: skip
 BAYES_OPTIMAL = "bayes_optimal"
 TABLE_SEED = 0xBA4D17
 
@@ -116,14 +125,32 @@ def _trained_params(algorithm, seeds, meta_batch_size, iterations):
     return [jax.tree.map(lambda leaf, i=i: leaf[i], result.state.params) for i in range(len(seeds))]
 
 
+def rl2_bandit_setting(num_pulls: int) -> tuple[Rl2Config, int]:
+    """The rl2_bandit flag file's training setting (its one home) at n pulls: the config and the
+    meta-batch size."""
+    saved = read_flags_file(RL2_BANDIT_FLAGS)
+    defaults = Rl2Config()
+    values = {}
+    for name in RL2_TRAINING_FIELDS:
+        if name in saved:
+            default = getattr(defaults, name)
+            values[name] = (
+                tuple(int(width) for width in saved[name].split(","))
+                if isinstance(default, tuple)
+                else type(default)(saved[name])
+            )
+    meta_batch_size = int(saved["meta_batch_size"])
+    config = Rl2Config(
+        horizon=num_pulls, episodes_per_trial=1, max_meta_batch_size=meta_batch_size, **values
+    )
+    return config, meta_batch_size
+
+
 def rl2_totals(num_arms, num_pulls, tasks, key, seeds, iterations) -> np.ndarray:
     """Total reward of RL² on each instance, per seed: [seeds, instances]."""
     env = make_env("bandit", horizon=num_pulls, num_arms=num_arms)
-    # Adam 3e-3 (the rl2_bandit flag file): at 300 iterations above 1e-3 on every cell tried
-    config = Rl2Config(
-        horizon=num_pulls, episodes_per_trial=1, max_meta_batch_size=100, outer_lr=3e-3
-    )
-    params = _trained_params(make_rl2(config, env), seeds, 100, iterations)
+    config, meta_batch_size = rl2_bandit_setting(num_pulls)
+    params = _trained_params(make_rl2(config, env), seeds, meta_batch_size, iterations)
     trial_returns = jax.jit(rl2_parts(config, env).trial_returns)
     return np.stack([np.asarray(trial_returns(p, tasks, key))[:, 0] for p in params])
 

@@ -34,8 +34,12 @@ CPU_ITERATIONS = {
     ("navigation", "rl2_ppo"): 60,
 }
 CPU_ALGO_FLAGS = {"rl2_ppo": ("--meta_batch_size=40",)}
-# RL² on bandits learns faster with Adam 3e-3 than ProMP's 1e-3 (the rl2_bandit flag file; issue 17)
-CPU_BANDIT_ALGO_FLAGS = {"rl2_ppo": ("--outer_lr=3e-3",)}
+# RL² on bandits (issue 17, the rl2_bandit flag file's setting): Adam 3e-3, GAE lambda 0.9 and,
+# where the meta-batch is fixed, 4 minibatches of tasks per epoch; (c) sweeps the meta-batch down
+# to one task, which has no 4 minibatches to split, so its members keep one gradient step per
+# epoch alike.
+CPU_BANDIT_ALGO_FLAGS = {"rl2_ppo": ("--outer_lr=3e-3", "--gae_lambda=0.9")}
+CPU_BANDIT_FIXED_BATCH_FLAGS = {"rl2_ppo": ("--num_minibatches=4",)}
 # PEARL on navigation at CPU sizes: pearl_nav's protocol (issue 15: exploration by uniform
 # actions, the encoder trained by a reward decoder, the rank-one posterior family, reward scale
 # 100 with alpha 1; its networks),
@@ -118,6 +122,8 @@ def _cpu_runs():
             extra = CPU_ALGO_FLAGS.get(algo, ()) if not flagfile.startswith("c_") else ()
             if env == "bandit":
                 extra = (*extra, *CPU_BANDIT_ALGO_FLAGS.get(algo, ()))
+                if not flagfile.startswith("c_"):
+                    extra = (*extra, *CPU_BANDIT_FIXED_BATCH_FLAGS.get(algo, ()))
             iterations = CPU_ITERATIONS[(env, algo)]
             runs.append(
                 (

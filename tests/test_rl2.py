@@ -2,6 +2,10 @@
 
 import dataclasses
 import functools
+import json
+import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -15,7 +19,7 @@ from metarl_jax.rl import make_recurrent_agent, rollout_trials, trial_gae, unrol
 from metarl_jax.sweep import sweep_members, train
 from metarl_jax.tasks import GoalTask, Restriction
 
-from .conftest import assert_trees_close, member_index, pick
+from .conftest import REPO_ROOT, assert_trees_close, member_index, pick
 
 HORIZON, EPISODES, TRIALS = 4, 3, 2
 
@@ -174,3 +178,32 @@ def test_rl2_beats_random_on_five_armed_bandits():
     gain = totals[:, 0] - random_totals
     standard_error = gain.std() / np.sqrt(gain.size)
     assert gain.mean() > 0.5 and gain.mean() > 5 * standard_error, (gain.mean(), standard_error)
+
+
+def test_bandit_table_trains_rl2_as_the_rl2_bandit_flag_file_does():
+    """The bandit table reads RL²'s training setting from rl2_bandit.flags (its one home): the
+    config it builds equals the app's from that file, but for the table's own n. (The table's
+    flags clash with the app's, so it is asked in a subprocess.)"""
+    from experiments import cli
+
+    script = (
+        "import dataclasses, json; from experiments.bandit_table import rl2_bandit_setting as s; "
+        "c, m = s(num_pulls=10); print(json.dumps([repr(c), m]))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    table_config, meta_batch_size = json.loads(found.stdout.strip().splitlines()[-1])
+    flagfile = os.path.join(REPO_ROOT, "experiments", "flags", "rl2_bandit.flags")
+    cli.FLAGS.unparse_flags()
+    cli.FLAGS(["experiments.main", f"--flagfile={flagfile}"])
+    try:
+        spec = cli.spec_from_flags()
+    finally:
+        cli.FLAGS.unparse_flags()
+    assert meta_batch_size == spec.meta_batch_sizes[0] == spec.config.max_meta_batch_size
+    expected = dataclasses.replace(
+        spec.config, horizon=10, num_eval_tasks=Rl2Config().num_eval_tasks
+    )  # the table plays its own instances
+    assert table_config == repr(expected)
+    assert spec.config.outer_lr == 3e-3  # what the file sets, not Rl2Config's default
