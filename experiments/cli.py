@@ -30,7 +30,16 @@ from metarl_jax.algos import Algorithm
 from metarl_jax.algos.config_checks import ConfigError
 from metarl_jax.algos.macaw import MacawData
 from metarl_jax.algos.registry import ALGORITHM_NAMES, ENTRIES, AlgorithmEntry, algorithm_entry
-from metarl_jax.envs import ENV_NAMES, PHYSICS, Env, make_env
+from metarl_jax.envs import (
+    ENV_NAMES,
+    LOCOMOTION_ENV_NAMES,
+    PHYSICS,
+    Env,
+    make_env,
+    resolve_physics,
+    with_normalized_actions,
+    with_task_in_observation,
+)
 from metarl_jax.sweep import LAYOUTS
 from metarl_jax.tasks import (
     MAX_FINITE_TASKS,
@@ -64,7 +73,24 @@ flags.DEFINE_bool("resume", False, "Continue the run in --out_dir from its lates
 flags.DEFINE_string("env", "navigation", f"Environment: one of {ENV_NAMES}.")
 flags.DEFINE_integer("num_arms", 5, "Bandit: number of arms.")
 flags.DEFINE_string(
-    "physics", "mjx", f"Locomotion physics: one of {PHYSICS} (native: MuJoCo C, CPU only)."
+    "physics",
+    "auto",
+    f"Locomotion physics: one of {PHYSICS} (native: MuJoCo C through a callback, CPU only; "
+    "auto: native on a CPU, MJX on an accelerator). flags.txt records the path auto chose.",
+)
+flags.DEFINE_float(
+    "action_scale",
+    0.0,
+    "Continuous actions: 0 leaves them as the env takes them (clipped by the physics, the "
+    "control cost on the action as given: gym's convention); S > 0 has the policy act in "
+    "[-S, S], mapped onto the env's box and clipped before the physics and the control cost "
+    "(rllab's normalized env; garage and pytorch-maml-rl run MAML on locomotion with S = 10).",
+)
+flags.DEFINE_bool(
+    "task_in_observation",
+    False,
+    "Append the task's coordinates to every observation: an oracle that need not infer its "
+    "task, whose return is the upper reference level of a meta-RL run on the env.",
 )
 flags.DEFINE_enum(
     "matmul_precision",
@@ -147,18 +173,30 @@ class RunSpec:
     train_tasks: str = "full"  # the restrictions as given (for the plan and summary.json)
     eval_tasks: str = "full"
     data: MacawData | None = None  # MACAW's offline data set
+    physics: str = ""  # locomotion: the physics path taken, in words
 
 
 @functools.lru_cache(maxsize=16)
-def _make_env(name: str, horizon: int | None, num_arms: int, physics: str, precision: str) -> Env:
+def _make_env(
+    name: str,
+    horizon: int | None,
+    num_arms: int,
+    physics: str,
+    precision: str,
+    action_scale: float,
+    oracle: bool,
+) -> Env:
     """Environments are immutable; validating many runs in one process builds each once."""
-    return make_env(
+    env = make_env(
         name,
         horizon=horizon,
         num_arms=num_arms,
         physics=physics,
         physics_precision=None if precision == "default" else precision,
     )
+    if action_scale:
+        env = with_normalized_actions(env, action_scale)
+    return with_task_in_observation(env) if oracle else env
 
 
 def apply_matmul_precision() -> None:
@@ -166,6 +204,18 @@ def apply_matmul_precision() -> None:
     import jax
 
     jax.config.update("jax_default_matmul_precision", FLAGS.matmul_precision)
+
+
+def physics_description(requested: str, resolved: str) -> str:
+    """The locomotion physics path a run takes, in words (for its output)."""
+    import jax
+
+    if resolved == "native":
+        what = "native (MuJoCo C stepped from the jitted loop through a callback)"
+    else:
+        what = f"mjx (MJX on {jax.default_backend()}, matmul precision {FLAGS.physics_precision})"
+    how = "chosen by --physics=auto for this backend" if requested == "auto" else "as asked"
+    return f"{what}, {how}"
 
 
 def make_algorithm(spec: RunSpec) -> Algorithm:
@@ -179,15 +229,26 @@ def spec_from_flags() -> RunSpec:
     entry = algorithm_entry(FLAGS.algo)
     apply_algorithm_defaults(entry)
     check_one_of("physics", FLAGS.physics, PHYSICS)
+    requested_physics = FLAGS.physics
+    FLAGS.physics = resolve_physics(FLAGS.physics)  # flags.txt reproduces the path taken
     if FLAGS.env == "bandit" and FLAGS.num_arms < 2:
         raise UsageError(f"--num_arms: {FLAGS.num_arms} must be at least 2")
     check_positive("horizon", FLAGS.horizon, allow_zero=True)
+    check_positive("action_scale", FLAGS.action_scale, allow_zero=True)
+    if FLAGS.action_scale and FLAGS.env == "bandit":
+        raise UsageError("--action_scale: the bandit's actions are discrete")
     check_positive("num_iterations", FLAGS.num_iterations)
     check_positive("log_every", FLAGS.log_every)
     seeds = int_list("seeds", FLAGS.seeds, minimum=0)
     meta_batch_sizes = int_list("meta_batch_size", FLAGS.meta_batch_size)
     env = _make_env(
-        FLAGS.env, FLAGS.horizon or None, FLAGS.num_arms, FLAGS.physics, FLAGS.physics_precision
+        FLAGS.env,
+        FLAGS.horizon or None,
+        FLAGS.num_arms,
+        FLAGS.physics,
+        FLAGS.physics_precision,
+        FLAGS.action_scale,
+        FLAGS.task_in_observation,
     )
     train_tasks, eval_tasks, num_train_tasks = _task_restrictions(env)
     if not entry.supports(env):
@@ -223,6 +284,9 @@ def spec_from_flags() -> RunSpec:
         train_tasks=FLAGS.train_tasks,
         eval_tasks=FLAGS.eval_tasks,
         data=data,
+        physics=physics_description(requested_physics, FLAGS.physics)
+        if env.name in LOCOMOTION_ENV_NAMES
+        else "",
     )
 
 

@@ -158,6 +158,8 @@ def run(spec: cli.RunSpec, out_dir: str, resume: bool) -> dict:
         f"{spec.num_iterations} iterations in chunks of {spec.log_every}{_memory_note(spec)}",
         flush=True,
     )
+    if spec.physics:
+        say(f"physics: {spec.physics}", flush=True)
 
     started = time.perf_counter()
     last_saved = start_iteration

@@ -23,11 +23,11 @@ import os
 import subprocess
 import sys
 import time
-from typing import NamedTuple
 
 from absl import flags
 
 from experiments.app_plumbing import UsageError, check_no_file_in_the_way, expected_seconds, run_app
+from experiments.run_processes import run_process, run_state, subprocess_env
 from experiments.study_presets import DATA_OF, OFFLINE_DATA, PRESETS, STUDY_FLAGS
 
 flags.DEFINE_enum("preset", "cpu", list(PRESETS), "Sizes: cpu (minutes) or gpu (the seed's).")
@@ -35,17 +35,6 @@ flags.DEFINE_string("out_dir", None, "Study directory (default: runs/study_<pres
 flags.DEFINE_list("only", [], "Run only these flag files (e.g. a_bandit,d_navigation).")
 flags.DEFINE_bool("dry_run", False, "Validate every run's flags and print the plan; run nothing.")
 FLAGS = flags.FLAGS
-
-
-def _subprocess_env(out_dir: str):
-    """The runs' environment: this checkout importable, and JAX's persistent compilation cache
-    in <out_dir>/jax_cache, so that a run's second process (after its first chunk) loads the
-    executables the first one compiled instead of compiling again."""
-    env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    env.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(out_dir, "jax_cache"))
-    return env
 
 
 def _main_command(flagfile, algo, overrides, run_dir, extra=()):
@@ -118,8 +107,7 @@ def _planned_runs(runs, out_dir: str) -> list[tuple]:
             data_dir = os.path.join(out_dir, "offline_data", DATA_OF[flagfile])
             overrides = (*overrides, f"--offline_data={data_dir}")
         run_dir = os.path.join(out_dir, f"{flagfile}_{algo}")
-        finished = os.path.exists(os.path.join(run_dir, "summary.json"))
-        started = os.path.exists(os.path.join(run_dir, "flags.txt"))
+        finished, started = run_state(run_dir)
         resume = ("--resume",) if started and not finished else ()
         planned.append((flagfile, algo, overrides, run_dir, finished, resume))
     return planned
@@ -160,7 +148,7 @@ def _run_all(planned, env) -> None:
             resume = ("--resume",)
         print(f"[{i}/{len(planned)}] {flagfile} {algo} -> {run_dir}", flush=True)
         started = time.perf_counter()
-        output = _run_process(_main_command(flagfile, algo, overrides, run_dir, resume), env)
+        output = run_process(_main_command(flagfile, algo, overrides, run_dir, resume), env)
         _check_run(output, flagfile, algo)
         final = [line for line in output.lines if line.startswith("iter ")]
         print(f"    {final[-1].strip() if final else ''}", flush=True)
@@ -176,7 +164,7 @@ def _first_chunks(planned, env) -> dict[str, float]:
     expected = {}
     for flagfile, algo, overrides, run_dir, _, _ in new:
         command = _main_command(flagfile, algo, overrides, run_dir, ("--first_chunk_only",))
-        output = _run_process(command, env)
+        output = run_process(command, env)
         _check_run(output, flagfile, algo)
         seconds = [expected_seconds(line) for line in output.lines]
         expected[run_dir] = next(s for s in seconds if s is not None)
@@ -201,19 +189,6 @@ def _check_run(output, flagfile: str, algo: str) -> None:
         raise StudyFailed(f"{flagfile} --algo={algo} failed (exit {output.returncode})")
 
 
-class RunOutput(NamedTuple):
-    returncode: int
-    lines: list[str]
-
-
-def _run_process(command, env) -> RunOutput:
-    """One run's process; its output kept (printed if it fails)."""
-    done = subprocess.run(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    return RunOutput(done.returncode, done.stdout.splitlines())
-
-
 def _report(planned, report_dir: str, env) -> None:
     run_dirs = [run_dir for _, _, _, run_dir, _, _ in planned]
     report = subprocess.run(
@@ -229,7 +204,7 @@ def _report(planned, report_dir: str, env) -> None:
 
 
 def _study(runs, out_dir: str, report_dir: str) -> int:
-    env = _subprocess_env(out_dir)
+    env = subprocess_env(out_dir)
     not_made = _make_offline_data(runs, out_dir, env)
     planned = _planned_runs(runs, out_dir)
     _check_planned_flags(planned, not_made, env)

@@ -302,7 +302,10 @@ def test_navigation_and_locomotion_reference_levels():
     directions = DirectionTask(jnp.array([-1.0, 1.0]))
     short = reference_levels(make_env("cheetah_dir", physics="native", horizon=5), directions,
                              jax.random.PRNGKey(0), 5)  # fmt: skip
-    assert list(short["values"]) == ["zero_action"] and short["upper"] is None
+    # Cheetah-Dir: a policy that ignores the direction scores at most 0 averaged over both
+    assert list(short["values"]) == ["zero_action", "task_agnostic_bound"]
+    assert (short["lower"], short["upper"]) == ("task_agnostic_bound", None)
+    assert short["values"]["task_agnostic_bound"] == 0.0
     assert position(short, 100.0) is None
     # at the seed paper's horizon its reported returns join, the best of them the upper level
     seed = reference_levels(make_env("cheetah_dir", physics="native"), directions,

@@ -2,6 +2,7 @@
 
     python -m experiments.bench maml_trpo_nav [--fisher_subsample=0.25] [--repeats=5]
     python -m experiments.bench envs [--env_batch_sizes=64,256,1024] [--bench_tasks=40]
+    python -m experiments.bench locomotion [--locomotion_flagfiles=cpu/maml_trpo_cheetah_dir,...]
     python -m experiments.bench rl2_bandit [--bandit_arms=5] [--bandit_pulls=100]
         [--recurrent_unroll=cell_steps|fused] [--bptt_window=0]
     python -m experiments.bench rl2_cheetah [--rl2_meta_batch_size=100] (same RL² flags)
@@ -14,7 +15,7 @@ module's docstring (experiments/bench/NAME.py), its flags in `python -m experime
 --helpfull`. The `sizes:` line says what sizes it ran at: the reference ones, or on a CPU, for the
 benchmarks that would take more than about 5 minutes there, smaller ones (--reference_sizes runs the
 reference on a CPU too). Only the named benchmark's module is imported, so MuJoCo is loaded only
-by envs, rl2_cheetah, pearl and macaw, whose environments are MuJoCo's.
+by envs, locomotion, rl2_cheetah, pearl and macaw, whose environments are MuJoCo's.
 
 Like every experiment app, it runs with the XLA CPU flag that `experiments/__init__.py` sets
 (MJX batches of >= 512 Ant or 1,024 Cheetah episodes otherwise deadlock with jaxlib 0.10.2).
@@ -31,6 +32,7 @@ BENCHMARKS = {  # name -> the module whose run() measures it
     "macaw": "experiments.bench.macaw",
     "pearl": "experiments.bench.pearl",
     "envs": "experiments.bench.envs",
+    "locomotion": "experiments.bench.locomotion",
     "rl2_bandit": "experiments.bench.rl2_bandit",
     "rl2_cheetah": "experiments.bench.rl2_cheetah",
     "sweep": "experiments.bench.sweep",

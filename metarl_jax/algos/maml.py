@@ -45,6 +45,7 @@ from metarl_jax.algos.meta_training import (
     per_task_keys,
     reward_per_step,
     slot_values,
+    task_group_metrics,
     task_samplers,
 )
 from metarl_jax.algos.settings import setting
@@ -533,11 +534,13 @@ def make_maml(config: MamlConfig, env: Env) -> Algorithm:
         metrics = {}
         for prefix, sample_tasks in evaluation_sets(samplers, config.eval_train_region).items():
             tasks = sample_tasks(task_key, config.num_eval_tasks)
-            curve = jax.vmap(adaptation_curve)(tasks, task_keys).mean(axis=0)
+            per_task = jax.vmap(adaptation_curve)(tasks, task_keys)
+            curve = per_task.mean(axis=0)
             for k in range(config.eval_adapt_steps + 1):
                 metrics[f"{prefix}/return_step{k}"] = curve[k]
             headline = min(config.inner_steps, config.eval_adapt_steps)
             metrics[f"{prefix}/return"] = curve[headline]
+            metrics |= task_group_metrics(env.task_space, prefix, tasks, per_task[:, headline])
             metrics[f"{prefix}/reward_per_step"] = reward_per_step(
                 curve[: headline + 1], config.horizon
             )

@@ -59,8 +59,9 @@ def task_samplers(
     def train(member: SweepMember):
         return make_sampler(space, train_tasks, pool=train_pool, num_active=member.num_train_tasks)
 
-    train_region = make_sampler(space, dataclasses.replace(train_tasks, num_tasks=0))
-    return TaskSamplers(train, make_sampler(space, eval_tasks, pool=eval_pool), train_region)
+    train_region = make_sampler(space, dataclasses.replace(train_tasks, num_tasks=0), balanced=True)
+    evaluation = make_sampler(space, eval_tasks, pool=eval_pool, balanced=True)
+    return TaskSamplers(train, evaluation, train_region)
 
 
 def evaluation_sets(samplers: TaskSamplers, eval_train_region: bool) -> dict[str, Callable]:
@@ -82,6 +83,18 @@ def evaluation_task_sets(samplers: TaskSamplers, eval_train_region: bool, num_ev
         return {prefix: sample(task_key, num_eval_tasks) for prefix, sample in sets.items()}
 
     return tasks
+
+
+def task_group_metrics(space: TaskSpace, prefix: str, tasks, values: jax.Array) -> dict:
+    """`{prefix}/return_{group}`: the mean of per-task `values` [N] over each of the space's named
+    task groups (Cheetah-Dir's `dir_forward` and `dir_backward`); none for a space without."""
+    metrics = {}
+    for name, member_of in space.groups:
+        inside = jax.vmap(member_of)(tasks).astype(values.dtype)
+        metrics[f"{prefix}/return_{name}"] = jnp.sum(inside * values) / jnp.maximum(
+            jnp.sum(inside), 1.0
+        )
+    return metrics
 
 
 def reward_per_step(episode_returns: jax.Array, horizon: int) -> jax.Array:

@@ -60,6 +60,7 @@ from metarl_jax.algos.meta_training import (
     per_task_keys,
     pool_size,
     reward_per_step,
+    task_group_metrics,
     task_samplers,
 )
 from metarl_jax.algos.pearl_losses import PearlNetworks, meta_batch_loss, posterior
@@ -546,7 +547,7 @@ def make_pearl(config: PearlConfig, env: Env) -> Algorithm:
 
     def evaluate(state: PearlState, member: SweepMember):
         del member
-        return evaluation_metrics(config, parts, samplers, state.params)
+        return evaluation_metrics(config, parts, samplers, state.params, env.task_space)
 
     steps_per_task = (
         config.episodes(config.prior_steps) + config.episodes(config.posterior_steps)
@@ -695,16 +696,18 @@ def collection_returns(prior: Transitions, posterior: Transitions) -> dict:
     }
 
 
-def evaluation_metrics(config: PearlConfig, parts: PearlParts, samplers, params):
+def evaluation_metrics(config: PearlConfig, parts: PearlParts, samplers, params, space):
     """Mean return of each evaluation episode on every evaluation set; the headline is the last
     episode's, and `inference_gain` the posterior episodes' mean minus the prior episode's."""
     task_key, data_key = evaluation_keys()
     metrics = {}
     for prefix, sample_tasks in evaluation_sets(samplers, config.eval_train_region).items():
         tasks = sample_tasks(task_key, config.num_eval_tasks)
-        returns = jax.vmap(parts.evaluate_task, in_axes=(None, 0, 0))(
+        per_task = jax.vmap(parts.evaluate_task, in_axes=(None, 0, 0))(
             params, tasks, per_task_keys(data_key, config.num_eval_tasks)
-        ).mean(axis=0)
+        )
+        returns = per_task.mean(axis=0)
+        metrics |= task_group_metrics(space, prefix, tasks, per_task[:, -1])
         for e in range(config.eval_episodes):
             metrics[f"{prefix}/return_episode{e}"] = returns[e]
         metrics[f"{prefix}/return"] = returns[-1]

@@ -40,6 +40,7 @@ from metarl_jax.algos.meta_training import (
     packed_task_inputs,
     per_task_keys,
     reward_per_step,
+    task_group_metrics,
     task_samplers,
     unstacked,
 )
@@ -424,10 +425,12 @@ def make_rl2(config: Rl2Config, env: Env) -> Algorithm:
         metrics = {}
         for prefix, sample_tasks in evaluation_sets(samplers, config.eval_train_region).items():
             tasks = sample_tasks(task_key, config.num_eval_tasks)
-            returns = parts.trial_returns(state.params, tasks, data_key).mean(axis=0)
+            per_task = parts.trial_returns(state.params, tasks, data_key)
+            returns = per_task.mean(axis=0)
             for e in range(episodes):
                 metrics[f"{prefix}/return_episode{e}"] = returns[e]
             metrics[f"{prefix}/return"] = returns[-1]
+            metrics |= task_group_metrics(env.task_space, prefix, tasks, per_task[:, -1])
             metrics[f"{prefix}/reward_per_step"] = reward_per_step(returns, config.horizon)
         return metrics
 

@@ -13,8 +13,10 @@ A level set is a plain dict, as summary.json stores it:
   its state space is too large). Lower random; upper bayes_optimal, else best_arm.
 - navigation (`return` of one episode): stay_at_start (lower) and fastest_to_goal (upper), the
   scripted policies of `baselines.navigation` rolled out on the tasks.
-- locomotion (`return` of one episode): zero_action (lower), rolled out on the tasks; on
-  Cheetah-Dir at horizon 200 the seed paper's reported returns, the best of them the upper level.
+- locomotion (`return` of one episode): zero_action, rolled out on the tasks (the lower level);
+  on Cheetah-Dir the task-agnostic bound 0 (the lower level there) and at horizon 200 the seed
+  paper's reported returns (the best of them the upper level); where the project has measured
+  one (`baselines.measured`), the return of a policy that sees its task (the upper level).
 """
 
 import jax
@@ -23,6 +25,7 @@ import numpy as np
 
 from metarl_jax.baselines.bandits import play
 from metarl_jax.baselines.bayes_optimal import BayesOptimalOutOfReach, bayes_optimal_value
+from metarl_jax.baselines.measured import ORACLE_RETURNS
 from metarl_jax.baselines.navigation import scripted_returns
 from metarl_jax.envs import LOCOMOTION_ENV_NAMES, Env
 from metarl_jax.rl.rollout import run_episodes
@@ -69,15 +72,31 @@ def reference_levels(env: Env, tasks, key: jax.Array, trial_steps: int) -> dict 
             },
         )
     if env.name in LOCOMOTION_ENV_NAMES:
-        values = {"zero_action": zero_action_return(env, tasks, key)}
-        about = {"zero_action": "zero torque every step, rolled out on the tasks"}
-        upper = None
-        if env.name == "cheetah_dir" and env.horizon == SEED_HORIZON:
-            values |= SEED_CHEETAH_DIR
-            about |= {name: "reported by the seed paper (Cheetah-Dir)" for name in SEED_CHEETAH_DIR}
-            upper = max(SEED_CHEETAH_DIR, key=SEED_CHEETAH_DIR.get)
-        return _level_set(DEFAULT_HEADLINE_METRIC, values, "zero_action", upper, about)
+        return _locomotion_levels(env, tasks, key)
     return None
+
+
+def _locomotion_levels(env: Env, tasks, key: jax.Array) -> dict:
+    values = {"zero_action": zero_action_return(env, tasks, key)}
+    about = {"zero_action": "zero torque every step, rolled out on the tasks"}
+    lower, upper = "zero_action", None
+    if env.name == "cheetah_dir":
+        values["task_agnostic_bound"] = 0.0
+        about["task_agnostic_bound"] = (
+            "the most a policy that ignores the direction can score averaged over both "
+            "directions (the task flips the velocity term's sign; the control cost is >= 0)"
+        )
+        lower = "task_agnostic_bound"
+    if env.name == "cheetah_dir" and env.horizon == SEED_HORIZON:
+        values |= SEED_CHEETAH_DIR
+        about |= {name: "reported by the seed paper (Cheetah-Dir)" for name in SEED_CHEETAH_DIR}
+        upper = max(SEED_CHEETAH_DIR, key=SEED_CHEETAH_DIR.get)
+    oracle = ORACLE_RETURNS.get((env.name, env.horizon))
+    if oracle is not None:
+        values["oracle"] = oracle.value
+        about["oracle"] = oracle.about
+        upper = "oracle"
+    return _level_set(DEFAULT_HEADLINE_METRIC, values, lower, upper, about)
 
 
 def _bandit_levels(tasks, key, num_pulls: int) -> dict:

@@ -39,3 +39,40 @@ def with_unit_actions(env: Env) -> Env:
     return env._replace(
         step=lambda key, state, action, task: step(key, state, action * env.action_bound, task)
     )
+
+
+def with_task_in_observation(env: Env) -> Env:
+    """The same environment with the task's coordinates appended to every observation: what an
+    oracle policy sees (the upper reference level of a meta-RL run, which must infer the task)."""
+    reset, step, coords = env.reset, env.step, env.task_space.coords
+
+    def with_task(obs, task):
+        return jax.numpy.concatenate([obs, coords(task).astype(obs.dtype)], axis=-1)
+
+    def reset_seeing(key, task):
+        obs, state = reset(key, task)
+        return with_task(obs, task), state
+
+    def step_seeing(key, state, action, task):
+        obs, state, reward, done = step(key, state, action, task)
+        return with_task(obs, task), state, reward, done
+
+    return env._replace(
+        name=env.name,
+        obs_size=env.obs_size + env.task_space.num_coords,
+        reset=reset_seeing,
+        step=step_seeing,
+    )
+
+
+def with_normalized_actions(env: Env, scale: float) -> Env:
+    """The same environment taking actions in [-scale, scale]^A, mapped linearly onto its box
+    [-action_bound, action_bound]^A and clipped there, so the physics and the control cost see
+    the clipped action (rllab's normalized env; garage and pytorch-maml-rl give MAML on the
+    locomotion tasks scale 10: a unit-σ Gaussian policy then explores with σ = 0.1 torque)."""
+    step, bound = env.step, env.action_bound
+
+    def step_normalized(key, state, action, task):
+        return step(key, state, jax.numpy.clip(action / scale, -1.0, 1.0) * bound, task)
+
+    return env._replace(step=step_normalized, action_bound=scale)

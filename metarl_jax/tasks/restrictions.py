@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from metarl_jax.tasks.spaces import Task, TaskSpace, sample_batch
+from metarl_jax.tasks.spaces import Task, TaskSpace, balanced_batch, sample_batch
 
 KINDS = ("full", "finite", "range", "complement")
 MAX_FINITE_TASKS = 4096
@@ -173,8 +173,15 @@ def draw_pool(space: TaskSpace, restriction: Restriction, pool_seed: int) -> Tas
     """
     if not restriction.num_tasks:
         return None
+    if _enumerable(space, restriction):
+        return balanced_batch(space, restriction.num_tasks)  # k tasks are k distinct ones
     key = jax.random.PRNGKey(pool_seed)
     return sample_batch(region_sampler(space, restriction), key, restriction.num_tasks)
+
+
+def _enumerable(space: TaskSpace, restriction: Restriction) -> bool:
+    """A whole space of finitely many tasks that it can list one by one."""
+    return restriction.region == "full" and space.distinct_task is not None
 
 
 def make_sampler(
@@ -183,14 +190,18 @@ def make_sampler(
     pool_seed: int = 0,
     num_active: jax.Array | int | None = None,
     pool: Task | None = None,
+    balanced: bool = False,
 ) -> Callable[[jax.Array, int], Task]:
     """sample(key, n) for a restriction; `num_active` (traced) overrides the finite pool's size.
 
     num_active = 0 samples the region itself; 1 <= num_active <= restriction.num_tasks samples
     uniformly from the first num_active tasks of the pool. Pass a `pool` drawn once with
-    `draw_pool` to keep it out of traced code.
+    `draw_pool` to keep it out of traced code. `balanced`: a whole space of finitely many tasks
+    is not sampled but cycled through (each task equally often, as evaluations want).
     """
     sample_region = region_sampler(space, restriction)
+    if balanced and not restriction.num_tasks and _enumerable(space, restriction):
+        return lambda key, n: balanced_batch(space, n)
     if not restriction.num_tasks:
         return lambda key, n: sample_batch(sample_region, key, n)
     if pool is None:

@@ -22,6 +22,12 @@ class TaskSpace(NamedTuple):
     sample: Callable[[jax.Array], Task]  # one task from the full distribution
     coords: Callable[[Task], jax.Array]  # the task's coordinates, shape (len(coord_names),)
     num_distinct: int = 0  # how many distinct tasks the space holds; 0 = a continuum
+    # A space of num_distinct tasks: its i-th task (i a traced int in [0, num_distinct)), so that an
+    # evaluation can play every task equally often (`balanced_sampler`).
+    distinct_task: Callable[[jax.Array], Task] | None = None
+    # Named subsets of tasks ((name, task -> bool), ...) that evaluations report separately,
+    # e.g. Cheetah-Dir's two directions: `eval/return_dir_forward`, `eval/return_dir_backward`.
+    groups: tuple[tuple[str, Callable[[Task], jax.Array]], ...] = ()
 
     @property
     def num_coords(self) -> int:
@@ -73,6 +79,12 @@ def euclidean_coords(space: TaskSpace, tasks: Task) -> jax.Array:
     return coords
 
 
+def balanced_batch(space: TaskSpace, n: int) -> Task:
+    """n tasks that cycle through a finite space's distinct tasks (task i = distinct task
+    i mod num_distinct): each appears equally often when num_distinct divides n."""
+    return jax.vmap(space.distinct_task)(jnp.arange(n))
+
+
 def sample_batch(sample_one: Callable[[jax.Array], Task], key: jax.Array, n: int) -> Task:
     """Draw n tasks; task i depends only on (key, i): n tasks are a prefix of m > n tasks.
 
@@ -104,6 +116,11 @@ def forward_backward_space() -> TaskSpace:
         sample=lambda key: DirectionTask(jnp.where(jax.random.bernoulli(key), 1.0, -1.0)),
         coords=lambda task: jnp.reshape(task.direction, (1,)),
         num_distinct=2,
+        distinct_task=lambda i: DirectionTask(jnp.where(i % 2 == 0, 1.0, -1.0)),
+        groups=(
+            ("dir_forward", lambda task: task.direction > 0),
+            ("dir_backward", lambda task: task.direction < 0),
+        ),
     )
 
 
@@ -124,17 +141,23 @@ def direction_angle_space(forward_backward: bool = False) -> TaskSpace:
 
     Coordinates are degrees in [0, 360], so arcs read as `range:0,90`.
     """
-    if forward_backward:
-        sample = lambda key: AngleTask(jnp.where(jax.random.bernoulli(key), jnp.pi, 0.0))
-    else:
+    coords = lambda task: jnp.reshape(jnp.degrees(task.angle), (1,))
+    if not forward_backward:
         sample = lambda key: AngleTask(jax.random.uniform(key, maxval=2.0 * jnp.pi))
+        return TaskSpace("direction_angle", ("angle_deg",), (0.0,), (360.0,), sample, coords)
     return TaskSpace(
-        name="direction_fwd_back" if forward_backward else "direction_angle",
+        name="direction_fwd_back",
         coord_names=("angle_deg",),
         low=(0.0,),
         high=(360.0,),
-        sample=sample,
-        coords=lambda task: jnp.reshape(jnp.degrees(task.angle), (1,)),
+        sample=lambda key: AngleTask(jnp.where(jax.random.bernoulli(key), jnp.pi, 0.0)),
+        coords=coords,
+        num_distinct=2,
+        distinct_task=lambda i: AngleTask(jnp.where(i % 2 == 0, 0.0, jnp.pi)),
+        groups=(
+            ("dir_forward", lambda task: jnp.cos(task.angle) > 0),
+            ("dir_backward", lambda task: jnp.cos(task.angle) < 0),
+        ),
     )
 
 

@@ -1,0 +1,17 @@
+"""Reference levels measured once in this project and stored, so that every run and figure can
+draw them without training them again.
+
+ORACLE_RETURNS[(env name, horizon)]: the evaluation return of a policy trained with its task in
+its observation (`envs.with_task_in_observation`), on the balanced evaluation tasks of the env;
+`about` says how it was measured. How to measure one again: docs in BUILD_NOTES ("Oracle levels").
+"""
+
+from typing import NamedTuple
+
+
+class MeasuredLevel(NamedTuple):
+    value: float
+    about: str
+
+
+ORACLE_RETURNS: dict[tuple[str, int], MeasuredLevel] = {}
