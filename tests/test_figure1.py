@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from experiments import figure1
+from experiments.report import figure1
 from metarl_jax.io.report_stats import confidence_interval
 
 from .conftest import REPO_ROOT
@@ -43,6 +43,7 @@ def _fake_run(run_dir, algo, finals, before_column, converged, horizon=100):
         writer.writerows(rows)
     summary = {
         "algo": algo,
+        "env": "cheetah_dir",
         "levels": {"eval": LEVELS},
         "members": [{"convergence": {"converged": converged}}],
     }
@@ -144,3 +145,23 @@ def test_bench_locomotion_refuses_a_missing_flag_file():
     assert result.returncode == 2
     assert "no flag file" in result.stderr and "no_such_file" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "machine" not in result.stdout
+
+
+def test_a_stored_oracle_frames_runs_finished_before_it_was_stored(tmp_path, monkeypatch):
+    from metarl_jax.baselines import measured
+
+    monkeypatch.setitem(
+        measured.ORACLE_RETURNS, ("cheetah_dir", 100), measured.MeasuredLevel(300.0, "by hand")
+    )
+    _fake_run(
+        tmp_path / "pearl", "pearl",
+        {"eval/return": [100.0, 101.0], "eval/return_dir_forward": [99.0, 100.0],
+         "eval/return_dir_backward": [101.0, 102.0], "eval/return_episode0": [5.0, 6.0]},
+        "eval/return_episode0", True,
+    )  # fmt: skip
+    levels = figure1.run_results(str(tmp_path / "pearl"))["levels"]
+    assert (levels["lower"], levels["upper"]) == ("task_agnostic_bound", "oracle")
+    assert levels["values"]["oracle"] == 300.0 and levels["about"]["oracle"] == "by hand"
+    # at another horizon nothing is stored: the run's own levels
+    (tmp_path / "pearl" / "flags.txt").write_text("--horizon=200\n")
+    assert "oracle" not in figure1.run_results(str(tmp_path / "pearl"))["levels"]["values"]

@@ -17,6 +17,8 @@ from metarl_jax.algos import MamlConfig, make_maml
 from metarl_jax.envs import make_env
 from metarl_jax.sweep import init_states, sweep_members, train
 
+pytestmark = pytest.mark.slow  # learning checks and app runs: the slow tier
+
 SEEDS = (0, 1, 2)
 ITERATIONS = 20
 CHUNK = 5

@@ -192,6 +192,7 @@ SMOKE_FLAGS = [
 ]
 
 
+@pytest.mark.slow
 def test_algorithms_run_one_iteration_on_every_locomotion_env(tmp_path):
     """MAML-TRPO, MAML-PPO, RL² and PEARL from the Figure-1 flag files, shrunk, on MJX and on the
     native MuJoCo C path; a few processes at a time (compilation is mostly single-threaded).

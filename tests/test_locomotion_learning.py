@@ -13,10 +13,13 @@ horizon 50, actions normalised with scale 10 (the reference's). Measured on a 2-
 
 import jax
 import numpy as np
+import pytest
 
 from metarl_jax.algos import MamlConfig, make_maml
 from metarl_jax.envs import make_env, with_normalized_actions
 from metarl_jax.sweep import init_states, sweep_members, train
+
+pytestmark = pytest.mark.slow  # learning checks and app runs: the slow tier
 
 HORIZON = 50
 ITERATIONS = 100

@@ -6,6 +6,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from metarl_jax import baselines
 from metarl_jax.algos import MacawConfig, MacawData, make_macaw
@@ -98,6 +99,7 @@ def test_masked_sweep_member_equals_separate_run():
     assert np.all(sweep.env_steps == 0)
 
 
+@pytest.mark.slow
 def test_macaw_learns_bandits_from_offline_data():
     """12 training tasks' buffers (the seed's Figure 3): after a short CPU run, one offline
     adaptation step on a test task's buffer earns clearly more per online pull than random play

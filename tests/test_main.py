@@ -68,6 +68,7 @@ def straight_run(tmp_path_factory):
 # ----- a. the results contract ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_results_contract(straight_run):
     out_dir, result = straight_run
     assert sorted(os.listdir(out_dir)) == RUN_CONTENTS
@@ -156,6 +157,7 @@ def resumed_run(straight_run, tmp_path_factory):
     return out_dir, first, first_rows, first_flags, second
 
 
+@pytest.mark.slow
 def test_flags_txt_reproduces_the_run(straight_run, resumed_run):
     straight_dir, _ = straight_run
     _, _, (columns, rows), first_flags, _ = resumed_run
@@ -167,6 +169,7 @@ def test_flags_txt_reproduces_the_run(straight_run, resumed_run):
     assert rows == [r for r in straight_rows if r["iteration"] == "2"]
 
 
+@pytest.mark.slow
 def test_resume_equals_uninterrupted_run(straight_run, resumed_run):
     straight_dir, _ = straight_run
     resumed_dir, _, _, _, second = resumed_run
@@ -299,6 +302,7 @@ def test_bad_input_is_refused_before_anything_is_written(bad_runs, case):
     assert after["empty"] == before["empty"] == {}
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_the_run_without_writing_that_chunk(tmp_path):
     """An inner step of 1e30 makes the adapted policy, and so the outer loss, NaN at once."""
     out_dir = tmp_path / "diverged"
@@ -313,6 +317,7 @@ def test_non_finite_loss_stops_the_run_without_writing_that_chunk(tmp_path):
     assert not any((out_dir / "checkpoints").iterdir())
 
 
+@pytest.mark.slow
 def test_rl2_through_the_app(tmp_path):
     """RL² from flags: the results contract with one evaluation column per episode of a trial,
     and RL²'s reference defaults recorded in flags.txt where the flags left them unset."""
@@ -345,6 +350,7 @@ def test_rl2_through_the_app(tmp_path):
         assert float(row["eval/reward_per_step"]) == pytest.approx(played / 10, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_pearl_through_the_app(tmp_path):
     """PEARL from flags: the results contract with one evaluation column per episode, env steps
     counting the initial data of every training task, PEARL's defaults in flags.txt."""
@@ -363,6 +369,7 @@ def test_pearl_through_the_app(tmp_path):
     assert "--algo=pearl\n" in flags_text and "--hidden_sizes=8\n" in flags_text
 
 
+@pytest.mark.slow
 def test_resume_of_a_run_saved_before_newer_flags_existed(straight_run, tmp_path):
     """Flags added since a run was saved count as their defaults — the precision flags as JAX's
     default precision, which such a run used: the run resumes with them, and is refused when one
@@ -397,6 +404,7 @@ def test_flags_txt_lines_parse_by_hand():
         parse_flag_lines(["--env=bandit", "env=bandit"])
 
 
+@pytest.mark.slow
 def test_readme_library_example_runs(tmp_path):
     """The README's "use it as a library" example runs as written and prints every member."""
     with open(os.path.join(REPO_ROOT, "README.md")) as f:
@@ -414,6 +422,7 @@ def test_readme_library_example_runs(tmp_path):
     assert len(lines) == 8 and lines[-1].startswith("10 {'seed': 1, 'meta_batch_size': 10")
 
 
+@pytest.mark.slow
 def test_first_chunk_only_then_resume_equals_the_straight_run(straight_run, tmp_path):
     """The study's two phases: the first chunk alone (expected wall time printed, checkpointed,
     no summary; flags.txt as a full run's), then --resume to the end == the uninterrupted run."""

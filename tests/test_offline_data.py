@@ -147,6 +147,7 @@ def _episode_returns_by_hand(rewards, dones, horizon, gamma):
     return expected
 
 
+@pytest.mark.slow
 def test_sac_data_per_task_and_resume(tmp_path):
     env = make_env("navigation", horizon=HORIZON)
     tasks = _tasks(env, 3, 0)
@@ -311,6 +312,7 @@ def _assert_same_data_set(directory, expected_arrays, expected_metadata):
     }
 
 
+@pytest.mark.slow
 def test_app_resumes_by_flags_txt_and_old_partial_sets_by_flags_json(tmp_path):
     """A stopped app run leaves partial/flags.txt (the flags that define the data, as --flagfile
     lines); --resume compares the flags with it (any --chunk_iterations) and finishes the same

@@ -225,6 +225,7 @@ def navigation_pearl(**settings) -> PearlConfig:
     )
 
 
+@pytest.mark.slow
 def test_pearl_learns_to_find_the_goal_on_navigation():
     """Two goals (PEARL's Cheetah-Dir protocol on 2-D navigation, evaluated on the training
     goals): after a short CPU run the last evaluation episode, acting on the posterior, is far
@@ -258,6 +259,7 @@ def test_pearl_learns_to_find_the_goal_on_navigation():
     )
 
 
+@pytest.mark.slow
 def test_pearl_infers_fresh_goals_after_training_on_40():
     """pearl_nav's setting, shortened (100 iterations, about 1.5 minutes): trained on a pool of 40
     goals, evaluated on 64 fresh goals of the whole square. The posterior episodes must sit most

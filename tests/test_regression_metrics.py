@@ -19,6 +19,8 @@ import pytest
 
 from .conftest import TINY_FLAGS, TINY_PEARL_FLAGS, run_main
 
+pytestmark = pytest.mark.slow  # learning checks and app runs: the slow tier
+
 DATA = os.path.join(os.path.dirname(__file__), "data", "regression")
 
 CASES = {

@@ -163,6 +163,7 @@ def test_metrics_report_every_episode_of_the_trial():
         assert np.isfinite(result.train_metrics[name]).all()
 
 
+@pytest.mark.slow
 def test_rl2_beats_random_on_five_armed_bandits():
     """k = 5 arms, n = 10 pulls: after a short CPU run RL² earns clearly more than random play
     (expected n * mean(p)) on 1,000 fresh instances."""

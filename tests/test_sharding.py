@@ -32,6 +32,8 @@ import pytest
 
 from .conftest import REPO_ROOT
 
+pytestmark = pytest.mark.slow  # learning checks and app runs: the slow tier
+
 NUM_DEVICES = 4
 SEEDS = (0, 1, 2)
 META_BATCH_SIZES = (1, 2)

@@ -39,7 +39,7 @@ def run() -> None:
         {"pearl_grad_steps": 200, "repeats": 5, "sweep_members": 8},
         on_cpu={"pearl_grad_steps": 50, "repeats": 2, "sweep_members": 1},
     )
-    env = make_env(FLAGS.pearl_env)
+    env = make_env(FLAGS.pearl_env, physics="mjx")
     grad_steps, repeats = size["pearl_grad_steps"], size["repeats"]
     config = PearlConfig(
         horizon=env.horizon, grad_steps=grad_steps, replay_capacity=20_000, num_eval_tasks=2

@@ -26,7 +26,7 @@ def run() -> None:
         {"repeats": 3, "sweep_members": 4, "rl2_meta_batch_size": 100},
         on_cpu={"repeats": 2, "sweep_members": 1, "rl2_meta_batch_size": 10},
     )
-    env = make_env("cheetah_dir", horizon=200)
+    env = make_env("cheetah_dir", horizon=200, physics="mjx")
     config = rl2_config(
         horizon=200,
         episodes_per_trial=2,
