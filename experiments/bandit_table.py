@@ -51,7 +51,7 @@ from metarl_jax.sweep import sweep_members, train
 # RL²'s iterations by number of pulls n (any other n: the largest count), with the rl2_bandit
 # flag file's setting: at n = 10, 1,000 iterations reach 97 % of the Bayes-optimal value for
 # k = 5 and 10; at n = 100 (each iteration ~10x dearer) 800 reach Thompson sampling, and the
-# table stays within 20 min on 2 cores (BUILD_NOTES, issue 17).
+# table stays within 20 min on 2 cores (BUILD_NOTES, "RL² and the bandit table").
 PRESETS = {
     "cpu": {
         "arms": (5, 10),

@@ -296,7 +296,7 @@ def _config_from_flags(entry: AlgorithmEntry, derived: dict):
     config_class = entry.config_class
     fields = {f.name for f in dataclasses.fields(config_class)}
     values = settings_from_flags(config_class)
-    if values.get("inner_loss") == "":  # flags.txt written before issue 14: the old default
+    if values.get("inner_loss") == "":  # flags.txt from before LVC: the old default
         values["inner_loss"] = entry.legacy_flag_values["inner_loss"]
     values.update({name: value for name, value in derived.items() if name in fields})
     try:

@@ -1,4 +1,4 @@
-"""Does a trained PEARL run infer tasks? Probes of its latest checkpoint (issue 15's diagnosis).
+"""Does a trained PEARL run infer tasks? Probes of its latest checkpoint.
 
     python -m experiments.diagnose_pearl --flagfile=RUN/flags.txt --out_dir=RUN
 

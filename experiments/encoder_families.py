@@ -1,4 +1,4 @@
-"""Can each posterior family code the task from one episode? A supervised check (issue 15).
+"""Can each posterior family code the task from one episode? A supervised check.
 
     python -m experiments.encoder_families --env=navigation --horizon=20
     python -m experiments.encoder_families --env=ant_dir            # MJX: slow to compile on CPUs
@@ -11,7 +11,7 @@ exploration), on --train_tasks tasks of the full distribution, and prints the RÂ
 other tasks (1: the posterior mean tells the task; 0: nothing). Directions (angles) are regressed
 as unit vectors. A family that scores clearly lower cannot add up the evidence the transitions
 hold: on navigation a reward is one linear equation in the goal, which axis-aligned Gaussian
-factors cannot combine and rank-one factors can (BUILD_NOTES, issue 15).
+factors cannot combine and rank-one factors can (BUILD_NOTES, PEARL).
 """
 
 import time

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Accelerator figures left open by issues 3 (item 7), 9 (item 8), 11, and issue 17's RL² split
+# Accelerator figures still to be taken (physics throughput, PEARL and MACAW at reference sizes,
+# exact vs default precision, and the RL² split
 # (bandit: cell_steps vs fused unroll; Cheetah-Dir: fused). Run from the repository root on the lent GPU, wheels in .whl/ (BUILD_NOTES,
 # "Accelerator figures still open"): bash .whl/gpu_figures.sh, with .whl carried.
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1

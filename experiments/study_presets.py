@@ -34,13 +34,13 @@ CPU_ITERATIONS = {
     ("navigation", "rl2_ppo"): 60,
 }
 CPU_ALGO_FLAGS = {"rl2_ppo": ("--meta_batch_size=40",)}
-# RL² on bandits (issue 17, the rl2_bandit flag file's setting): Adam 3e-3, GAE lambda 0.9 and,
+# RL² on bandits (the rl2_bandit flag file's setting): Adam 3e-3, GAE lambda 0.9 and,
 # where the meta-batch is fixed, 4 minibatches of tasks per epoch; (c) sweeps the meta-batch down
 # to one task, which has no 4 minibatches to split, so its members keep one gradient step per
 # epoch alike.
 CPU_BANDIT_ALGO_FLAGS = {"rl2_ppo": ("--outer_lr=3e-3", "--gae_lambda=0.9")}
 CPU_BANDIT_FIXED_BATCH_FLAGS = {"rl2_ppo": ("--num_minibatches=4",)}
-# PEARL on navigation at CPU sizes: pearl_nav's protocol (issue 15: exploration by uniform
+# PEARL on navigation at CPU sizes: pearl_nav's protocol (exploration by uniform
 # actions, the encoder trained by a reward decoder, the rank-one posterior family, reward scale
 # 100 with alpha 1; its networks),
 # at horizon 50 as the other algorithms' navigation runs so that (d) compares them on one plot.
@@ -90,9 +90,9 @@ CPU_PEARL_SWEEP = {
 # any fixed per-task capacity. Buffers of the 35 members of (a): 12 GiB on the device and in
 # every checkpoint (3 kept).
 # On 2-D Ant-Dir a transition's reward is one linear equation in the direction (cos, sin): the
-# rank-one posterior family adds such evidence and oyster's diagonal one cannot (issue 15's
-# supervised check on random-play contexts: held-out R² 0.79 vs 0.52); Cheetah-Vel's task is
-# one number, which both families code (0.98 vs 0.99), so it keeps oyster's.
+# rank-one posterior family adds such evidence and oyster's diagonal one cannot (the supervised
+# check of experiments.encoder_families on random-play contexts: held-out R² 0.79 vs 0.52);
+# Cheetah-Vel's task is one number, which both families code (0.98 vs 0.99), so it keeps oyster's.
 GPU_PEARL = {
     "ant_dir": ("--grad_steps=4000", "--posterior_family=rank_one"),
     "cheetah_vel": (),

@@ -172,7 +172,7 @@ def test_rank_one_samples_have_the_posterior_covariance_and_the_diagonal_case_ag
 
 
 def test_rank_one_observations_locate_a_goal_from_distances():
-    """Why the family exists (issue 15): a reward −‖p − g‖ at a known position p is one linear
+    """Why the family exists: a reward −‖p − g‖ at a known position p is one linear
     equation in (g, ‖g‖²): ‖p‖² − 2 p·g + ‖g‖² = d². As observations u = s (−2p, 1),
     c = s (d² − ‖p‖²) (large s: little prior), three positions fix the goal — which no product
     of axis-aligned factors can express (each transition constrains g along p, not an axis)."""

@@ -3,10 +3,10 @@
 Even an untrained policy gains a little from one policy-gradient step, so the assertion is on the
 meta-learned part: after training, the gain from one inner step (post- minus pre-adaptation
 evaluation return) is far larger than the same gain at initialization, and the training return
-improved. Both use the LVC inner loss (the default since issue 14). Margins were set from seeds
-0-11 with TRPO's former REINFORCE inner loss (TRPO: gain ~0.8-1.2 at init, 3.5-3.9 after 20
-iterations; train return about -8.2 over the first 5 iterations, -4.3 over the last 5. PPO with
-outer_lr 3e-3: gain ~0.8-1.2 -> 3.1-4.0; train return about -8.2 -> -4.4).
+improved. Both use the LVC inner loss (the default since the REINFORCE decline). Margins were
+set from seeds 0-11 with TRPO's former REINFORCE inner loss (TRPO: gain ~0.8-1.2 at init,
+3.5-3.9 after 20 iterations; train return about -8.2 over the first 5 iterations, -4.3 over the
+last 5. PPO with outer_lr 3e-3: gain ~0.8-1.2 -> 3.1-4.0; train return about -8.2 -> -4.4).
 """
 
 import jax
@@ -64,7 +64,7 @@ def test_maml_learns_to_adapt_on_navigation(outer_optimizer):
 
 
 def test_maml_trpo_post_update_return_does_not_decline():
-    """The regression guard of issue 14. With pytorch-maml-rl's REINFORCE inner loss, TRPO's
+    """The guard against the REINFORCE decline. With pytorch-maml-rl's REINFORCE inner loss, TRPO's
     post-update return on fresh tasks peaks early and then falls while the log-std keeps sinking
     (this configuration, seeds 0-2: -8.1 at iterations 21-30, -9.9 over 71-100, -10.3 over
     121-150); with the LVC inner loss it keeps improving (-8.0 -> -7.4 over 71-100). A larger KL

@@ -1,11 +1,11 @@
-"""metrics.csv of fixed-seed runs equal the values recorded before the app refactor (issue 16).
+"""metrics.csv of fixed-seed runs equal the values recorded before the app refactor.
 
 One small configuration per algorithm runs through the apps (flags -> config -> sweep -> results);
 its metrics.csv must equal the one recorded from main before the registry and the generated flags
 (tests/data/regression/, written by `python -m tests.test_regression_metrics DIR`). Numbers are
 compared to a relative 1e-6: the same computation on the same CPU gives the same bits, and the
-tolerance only absorbs a last-bit change of XLA's op order on another CPU. Re-recorded once (issue
-19) when evaluations began to play the same tasks at every iteration and to log
+tolerance only absorbs a last-bit change of XLA's op order on another CPU. Re-recorded once, when
+evaluations began to play the same tasks at every iteration and to log
 eval/reward_per_step: every train/ and optim/ column was checked equal to the first recording.
 """
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow  # learning checks and app runs: the slow tier
 DATA = os.path.join(os.path.dirname(__file__), "data", "regression")
 
 CASES = {
-    # recorded in the masked layout (the packed one, the default since issue 18, equals it to
+    # recorded in the masked layout (the packed one, the default since, equals it to
     # float tolerance: tests/test_packed_sweep.py)
     "maml_trpo": (
         *TINY_FLAGS,

@@ -83,7 +83,7 @@ def test_cpu_preset_runs_log_enough_for_the_plateau_test_with_three_seeds_or_mor
 
 
 def test_cpu_preset_pearl_runs_use_the_navigation_protocol_that_infers_goals(bandit_data):
-    """Issue 15's protocol (uniform exploration, the encoder trained by a reward decoder only,
+    """The navigation protocol (uniform exploration, the encoder trained by a reward decoder only,
     the rank-one posterior family) in every PEARL run of the cpu study, at the horizon of the
     other navigation runs."""
     specs = _cpu_specs(bandit_data)

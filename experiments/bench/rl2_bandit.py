@@ -1,6 +1,6 @@
 """rl2_bandit: one RL²-PPO iteration at the rl2_bandit flag file's setting (meta-batch 100 bandits,
 one trial of --bandit_pulls pulls each, GRU 64, 5 PPO epochs of --bandit_minibatches minibatches;
-1 is ProMP's setting and issue 17's first figures), split into the trial collection,
+1 is ProMP's setting and the first figures), split into the trial collection,
 the PPO update and the whole iteration, for one sweep member and for --sweep_members vmapped in
 one call (`rl2_split`).
 

@@ -25,7 +25,8 @@ the number of training tasks k restricts every draw of a task slot to the pool's
 (0: all `num_task_buffers`). A member's draws depend only on (key, j) and its k, so a masked
 member equals a separate run with that meta-batch size and pool.
 
-Options beyond oyster (off by default; BUILD_NOTES, issue 15): `exploration="uniform_actions"`
+Options beyond oyster (off by default; BUILD_NOTES, "Why PEARL does not generalise over 40
+navigation goals"): `exploration="uniform_actions"`
 (the initial data, the prior phase and evaluation's first episode act uniformly at random; every
 posterior-phase episode acts on the posterior), `reward_decoder_weight` (a decoder predicts
 reward_scale * r from (s, a, z) and its MSE trains the encoder) and `critic_trains_encoder=False`

@@ -36,7 +36,7 @@ class AlgorithmEntry:
     # Config fields that tell variants sharing a config class apart (MAML's outer step).
     config_settings: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     # Values of settings that saved runs' flags.txt left empty, from before the setting had a
-    # default of its own (`--inner_loss=` before issue 14: MAML-TRPO used REINFORCE).
+    # default of its own (`--inner_loss=` before LVC became the default: MAML-TRPO used REINFORCE).
     legacy_flag_values: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     # Device memory of one sweep member's data beyond parameters (replay buffers), if any.
     member_memory_bytes: Callable[[Any, Env], int] | None = None
