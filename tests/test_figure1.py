@@ -83,6 +83,7 @@ def test_figure_table_and_reading_from_runs(tmp_path):
     # two seeds give a wide interval: 110 ± 127 reaches below 0, so no claim of inference
     assert "- maml_trpo: does not show inference" in reading
     assert "- rl2: does not show inference" in reading
+    assert "no decline over its last half" in reading  # the fake curves rise to their end
     assert "Order of the final means: maml_trpo > rl2" in reading
     assert "(not the seed's order" in reading  # the seed has RL² above MAML-TRPO
     assert "horizon other than the seed's 200" in reading
@@ -165,3 +166,19 @@ def test_a_stored_oracle_frames_runs_finished_before_it_was_stored(tmp_path, mon
     # at another horizon nothing is stored: the run's own levels
     (tmp_path / "pearl" / "flags.txt").write_text("--horizon=200\n")
     assert "oracle" not in figure1.run_results(str(tmp_path / "pearl"))["levels"]["values"]
+
+
+def test_a_curve_that_peaks_and_falls_is_a_decline(tmp_path):
+    _fake_run(
+        tmp_path / "rl2", "rl2_ppo",
+        {"eval/return": [50.0, 52.0], "eval/return_dir_forward": [50.0, 52.0],
+         "eval/return_dir_backward": [50.0, 52.0], "eval/return_episode0": [0.0, 1.0]},
+        "eval/return_episode0", False,
+    )  # fmt: skip
+    rows = figure1.read_rows(str(tmp_path / "rl2" / "metrics.csv"))
+    final = figure1.confidence_interval([50.0, 52.0])  # 51 ± 12.7
+    assert not figure1.declined(rows, final)  # rising: 12.75, 25.5, 38.25, 51
+    for row in rows:  # the third logged evaluation 100 above the rest: a peak, then a fall
+        if row["iteration"] == "30":
+            row["eval/return"] = str(float(row["eval/return"]) + 100.0)
+    assert figure1.declined(rows, final)

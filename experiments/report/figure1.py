@@ -16,7 +16,7 @@ from experiments.flags_file import read_flags_file
 from metarl_jax.baselines.levels import SEED_CHEETAH_DIR, SEED_HORIZON, with_stored_oracle
 from metarl_jax.io.metrics import read_rows
 from metarl_jax.io.plots import draw_levels, group_over_seeds
-from metarl_jax.io.report_stats import confidence_interval
+from metarl_jax.io.report_stats import PLATEAU_TEST, confidence_interval
 
 ALGORITHMS = ("maml_trpo", "maml_ppo", "rl2", "pearl")  # the seed's Figure 1
 SEED_NAME = {
@@ -55,8 +55,24 @@ def run_results(run_dir: str) -> dict:
         "before": before,
         "env_steps": int(final[0]["env_steps"]),
         "converged": member.get("convergence", {}).get("converged"),
+        "declined": declined(rows, intervals["eval/return"]),
         "horizon": horizon,
     }
+
+
+# A run declined when its final seed-mean return is below the best seed-mean of the second half of
+# its logged evaluations by more than the final value's 95 % CI half-width (with one seed: at all).
+DECLINE_TEST = (
+    "declined: the final seed-mean of eval/return is below the best seed-mean of the second half "
+    "of the logged evaluations by more than the final value's 95 % CI half-width"
+)
+
+
+def declined(rows: list[dict], final) -> bool:
+    (_, values), *_ = group_over_seeds(rows, [], "eval/return").values()
+    means = values.mean(axis=0)
+    best = means[len(means) // 2 :].max()
+    return bool(means[-1] < best - (final.half_width or 0.0))
 
 
 def _horizon(run_dir: str) -> int:
@@ -152,7 +168,10 @@ def reading(results: dict) -> list[str]:
             else "does not show inference (the direction average's CI reaches 0 or one "
             "direction is not positive)"
         )
-        lines.append(f"- {algo}: {verdict}; {_verdict(r['converged'])}.")
+        decline = (
+            "declined over its last half" if r["declined"] else "no decline over its last half"
+        )
+        lines.append(f"- {algo}: {verdict}; {_verdict(r['converged'])}; {decline}.")
     ranked = sorted(results, key=lambda a: results[a]["final"]["eval/return"].mean, reverse=True)
     seed_order = sorted(
         results, key=lambda a: SEED_CHEETAH_DIR.get(SEED_NAME[a], 0.0), reverse=True
@@ -195,6 +214,8 @@ def write_outputs(results: dict, out_dir: str) -> None:
         f"Levels on these evaluation tasks: {level_text}.",
         "",
         *reading(results),
+        "",
+        f"Convergence: {PLATEAU_TEST}. Decline: {DECLINE_TEST}.",
         "",
     ]
     with open(os.path.join(out_dir, "table.md"), "w") as f:
