@@ -45,7 +45,7 @@ TIGHT_FRACTION = 0.85  # steps within TYPICAL_ATOL on every quantity
 @pytest.mark.parametrize("name", ["cheetah_dir", "cheetah_vel", "ant_dir", "ant_goal"])
 def test_mjx_matches_mujoco_c_over_an_episode(name):
     spec = LOCOMOTION[name]
-    env = make_env(name)
+    env = make_env(name, physics="mjx")
     model = load_model(spec.robot)
     data = mujoco.MjData(model)
     torso = torso_body(model)
