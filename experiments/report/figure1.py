@@ -60,11 +60,10 @@ def run_results(run_dir: str) -> dict:
     }
 
 
-# A run declined when its final seed-mean return is below the best seed-mean of the second half of
-# its logged evaluations by more than the final value's 95 % CI half-width (with one seed: at all).
 DECLINE_TEST = (
-    "declined: the final seed-mean of eval/return is below the best seed-mean of the second half "
-    "of the logged evaluations by more than the final value's 95 % CI half-width"
+    "a run declined when the final seed-mean of eval/return is below the best seed-mean of the "
+    "second half of its logged evaluations by more than the final value's 95 % CI half-width "
+    "(with one seed: by anything)"
 )
 
 
