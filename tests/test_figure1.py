@@ -53,19 +53,23 @@ def _fake_run(run_dir, algo, finals, before_column, converged, horizon=100):
         f.write(f"--algo={algo}\n--horizon={horizon}\n")
 
 
+def _finals(both, forward, backward, before, before_column="eval/return_episode0"):
+    """The final values of a fake run, each [seed 0, seed 1]."""
+    return {"eval/return": both, "eval/return_dir_forward": forward,
+            "eval/return_dir_backward": backward, before_column: before}  # fmt: skip
+
+
+def _fake_pearl_run(tmp_path):
+    """A fake PEARL run whose final direction average is 100 and 101 (a tight interval)."""
+    finals = _finals([100.0, 101.0], [99.0, 100.0], [101.0, 102.0], [5.0, 6.0])
+    _fake_run(tmp_path / "pearl", "pearl", finals, "eval/return_episode0", True)
+
+
 def test_figure_table_and_reading_from_runs(tmp_path):
-    _fake_run(
-        tmp_path / "maml_trpo", "maml_trpo",
-        {"eval/return": [100.0, 120.0], "eval/return_dir_forward": [90.0, 110.0],
-         "eval/return_dir_backward": [110.0, 130.0], "eval/return_step0": [-1.0, -3.0]},
-        "eval/return_step0", True,
-    )  # fmt: skip
-    _fake_run(
-        tmp_path / "rl2", "rl2_ppo",
-        {"eval/return": [5.0, -5.0], "eval/return_dir_forward": [40.0, 30.0],
-         "eval/return_dir_backward": [-30.0, -40.0], "eval/return_episode0": [0.0, 1.0]},
-        "eval/return_episode0", False,
-    )  # fmt: skip
+    maml = _finals([100.0, 120.0], [90.0, 110.0], [110.0, 130.0], [-1.0, -3.0], "eval/return_step0")
+    _fake_run(tmp_path / "maml_trpo", "maml_trpo", maml, "eval/return_step0", True)
+    rl2 = _finals([5.0, -5.0], [40.0, 30.0], [-30.0, -40.0], [0.0, 1.0])
+    _fake_run(tmp_path / "rl2", "rl2_ppo", rl2, "eval/return_episode0", False)
     results = {algo: figure1.run_results(str(tmp_path / algo)) for algo in ("maml_trpo", "rl2")}
     figure1.write_outputs(results, str(tmp_path))
     assert os.path.getsize(tmp_path / "figure1.png") > 10_000
@@ -92,12 +96,7 @@ def test_figure_table_and_reading_from_runs(tmp_path):
 
 
 def test_inference_is_claimed_only_when_the_interval_clears_zero(tmp_path):
-    _fake_run(
-        tmp_path / "pearl", "pearl",
-        {"eval/return": [100.0, 101.0], "eval/return_dir_forward": [99.0, 100.0],
-         "eval/return_dir_backward": [101.0, 102.0], "eval/return_episode0": [5.0, 6.0]},
-        "eval/return_episode0", True,
-    )  # fmt: skip
+    _fake_pearl_run(tmp_path)
     results = {"pearl": figure1.run_results(str(tmp_path / "pearl"))}
     assert "- pearl: infers the direction" in "\n".join(figure1.reading(results))
 
@@ -154,12 +153,7 @@ def test_a_stored_oracle_frames_runs_finished_before_it_was_stored(tmp_path, mon
     monkeypatch.setitem(
         measured.ORACLE_RETURNS, ("cheetah_dir", 100), measured.MeasuredLevel(300.0, "by hand")
     )
-    _fake_run(
-        tmp_path / "pearl", "pearl",
-        {"eval/return": [100.0, 101.0], "eval/return_dir_forward": [99.0, 100.0],
-         "eval/return_dir_backward": [101.0, 102.0], "eval/return_episode0": [5.0, 6.0]},
-        "eval/return_episode0", True,
-    )  # fmt: skip
+    _fake_pearl_run(tmp_path)
     levels = figure1.run_results(str(tmp_path / "pearl"))["levels"]
     assert (levels["lower"], levels["upper"]) == ("task_agnostic_bound", "oracle")
     assert levels["values"]["oracle"] == 300.0 and levels["about"]["oracle"] == "by hand"
@@ -169,12 +163,8 @@ def test_a_stored_oracle_frames_runs_finished_before_it_was_stored(tmp_path, mon
 
 
 def test_a_curve_that_peaks_and_falls_is_a_decline(tmp_path):
-    _fake_run(
-        tmp_path / "rl2", "rl2_ppo",
-        {"eval/return": [50.0, 52.0], "eval/return_dir_forward": [50.0, 52.0],
-         "eval/return_dir_backward": [50.0, 52.0], "eval/return_episode0": [0.0, 1.0]},
-        "eval/return_episode0", False,
-    )  # fmt: skip
+    finals = _finals([50.0, 52.0], [50.0, 52.0], [50.0, 52.0], [0.0, 1.0])
+    _fake_run(tmp_path / "rl2", "rl2_ppo", finals, "eval/return_episode0", False)
     rows = figure1.read_rows(str(tmp_path / "rl2" / "metrics.csv"))
     final = figure1.confidence_interval([50.0, 52.0])  # 51 ± 12.7
     assert not figure1.declined(rows, final)  # rising: 12.75, 25.5, 38.25, 51
