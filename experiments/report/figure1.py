@@ -214,6 +214,10 @@ def write_outputs(results: dict, out_dir: str) -> None:
         "",
         *reading(results),
         "",
+        "Before adaptation: MAML's return before its gradient step and PEARL's first episode "
+        "(z from the prior) cannot know the direction; RL²'s first episode can, since its "
+        "recurrent state reads every reward from the first step on.",
+        "",
         f"Convergence: {PLATEAU_TEST}. Decline: {DECLINE_TEST}.",
         "",
     ]
