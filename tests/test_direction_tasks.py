@@ -2,6 +2,8 @@
 direction, the task-agnostic bound as a level; the env wrappers an oracle and MAML's reference
 action scaling use; the physics path chosen for the backend."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -53,9 +55,9 @@ def test_finite_pools_of_a_two_task_space_hold_both_tasks_for_every_seed():
     for seed in range(6):  # random draws gave {-1, -1} or {+1, +1} for some pool seeds
         pool = draw_pool(space, parse_restriction("finite:2", space), seed)
         assert sorted(np.asarray(pool.direction).tolist()) == [-1.0, 1.0]
-    # a restricted region still draws (here: one direction only)
-    one_side = draw_pool(space, parse_restriction("range:0,1", space), 0)
-    assert one_side is None  # no pool without finite:K
+    # pools of a region that is not the whole space are still drawn from it
+    forward = dataclasses.replace(parse_restriction("range:0,1", space), num_tasks=3)
+    assert np.asarray(draw_pool(space, forward, 0).direction).tolist() == [1.0, 1.0, 1.0]
 
 
 def test_task_group_metrics_average_each_direction():
