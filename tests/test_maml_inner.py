@@ -227,3 +227,56 @@ def test_inner_step_diagnostics_match_a_direct_computation():
     _, metrics = jax.jit(algorithm.update)(algorithm.init(member), member)
     for name in ("log_std", "inner_grad_norm", "inner_step_norm", "pre_kl"):
         assert np.isfinite(metrics[f"optim/{name}"]), name
+
+
+@pytest.mark.parametrize("outer_optimizer", ["trpo", "ppo"])
+def test_every_step_objective_with_one_inner_step_is_maml(outer_optimizer):
+    env = make_env("navigation", horizon=8)
+    member = sweep_member(seed=1, meta_batch_size=2)
+    updated = {}
+    for objective in ("final", "every_step"):
+        config = tiny_config(horizon=8, outer_optimizer=outer_optimizer, outer_objective=objective)
+        algorithm = make_maml(config, env)
+        new_state, metrics = jax.jit(algorithm.update)(algorithm.init(member), member)
+        updated[objective] = (new_state.params, jax.device_get(metrics))
+    (final_params, final_metrics), (every_params, every_metrics) = updated.values()
+    assert max_abs_difference(final_params, every_params) < 1e-6
+    for name, value in final_metrics.items():
+        assert every_metrics[name] == pytest.approx(value, rel=1e-4, abs=1e-6), name
+
+
+def test_every_step_objective_pools_each_adapted_policy_on_its_own_data():
+    """With two inner steps the outer loss is -sum_k sum_valid r_k A_k / sum_k sum_valid over
+    (theta^1, D^1) and (theta^2, D^2), differentiated through both inner steps."""
+    alpha = 0.3
+    config = tiny_config(inner_lr=alpha, inner_steps=2, outer_objective="every_step")
+    env = make_env("navigation", horizon=config.horizon)
+    parts = maml_parts(config, env)
+    params = parts.policy.init(jax.random.PRNGKey(0))
+    task = env.task_space.sample(jax.random.PRNGKey(1))
+    inner, post, _ = parts.sample_task(params, task, jax.random.PRNGKey(2))
+    assert post.valid.shape[0] == 2  # D^1 and D^2
+    np.testing.assert_array_equal(post.obs[0], inner.obs[1])  # D^1 also feeds the second step
+    problem = parts.trpo_problem(
+        params, jax.tree.map(lambda x: x[None], inner), jax.tree.map(lambda x: x[None], post),
+        jnp.ones(1),
+    )  # fmt: skip
+
+    def pooled_loss(p):
+        batches = [jax.tree.map(lambda x, k=k: x[k], inner) for k in range(2)]
+        terms, count = 0.0, 0.0
+        for k in range(2):
+            grads = jax.grad(lambda q, b=batches[k]: lvc_loss(parts.policy, q, b))(p)
+            p = jax.tree.map(lambda a, g: a - alpha * g, p, grads)
+            data = jax.tree.map(lambda x, k=k: x[k], post)
+            dists = parts.policy.apply(p, data.obs)
+            ratio = jnp.exp(parts.policy.dist.log_prob(dists, data.actions) - data.log_probs)
+            terms += jnp.sum(ratio * data.advantages * data.valid)
+            count += jnp.sum(data.valid)
+        return -terms / count
+
+    loss, gradient = jax.value_and_grad(pooled_loss)(params)
+    flat_gradient = jax.flatten_util.ravel_pytree(gradient)[0]
+    assert float(problem.loss_before) == pytest.approx(float(loss), abs=1e-6)
+    np.testing.assert_allclose(problem.gradient, flat_gradient, rtol=1e-4, atol=1e-6)
+    assert float(jnp.linalg.norm(flat_gradient)) > 1e-3

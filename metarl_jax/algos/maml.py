@@ -9,6 +9,9 @@ One meta-iteration, as Algorithm 1 of the seed paper:
         collect D'_i with the adapted theta_i^K
     outer step on  sum_i L_outer(theta_i^K(theta), D'_i)   (TRPO or ProMP's clipped objective)
 
+With `outer_objective=every_step` the outer loss pools L_outer(theta_i^k(theta), D_i^k) over
+k = 1..K (D_i^K = D'_i): every adapted policy up to the K-th is trained, not only the last.
+
 The data is constant; the adapted parameters are recomputed as a function of theta so that the
 outer gradient flows through the inner gradient steps (second order; `first_order` stops it).
 Smaller meta-batches are a mask over the sampled maximum: task i weighs 1/m if i < m, else 0.
@@ -69,6 +72,7 @@ from metarl_jax.rl import (
 from metarl_jax.tasks import Restriction
 
 OUTER_OPTIMIZERS = ("trpo", "ppo")
+OUTER_OBJECTIVES = ("final", "every_step")
 MAX_INNER_STEPS = 5
 MAX_EVAL_ADAPT_STEPS = 20
 
@@ -115,6 +119,12 @@ class MamlConfig:
         "return decline).",
     )
     first_order: bool = setting(False, "First-order MAML (no gradient through the inner step).")
+    outer_objective: str = setting(
+        "final",
+        "Which adapted policies the outer step optimises: final (theta^K on D^K: MAML) | "
+        "every_step (theta^k on D^k for every k = 1..K, pooled: MAML++'s multi-step loss), so "
+        "that each test-time step up to inner_steps is trained, not only the last.",
+    )
     gamma: float = settings.gamma()
     gae_lambda: float = settings.gae_lambda()
     # TRPO outer step
@@ -137,12 +147,19 @@ class MamlConfig:
     task_pool_seed: int = settings.task_pool_seed()
     num_eval_tasks: int = settings.num_eval_tasks()
     eval_adapt_steps: int = settings.eval_adapt_steps(3)
+    extra_step_lr_scale: float = setting(
+        0.5,
+        "Test-time inner steps beyond inner_steps (those meta-training never takes) use "
+        "inner_lr times this: the MAML paper's evaluation (its later steps at half the first's "
+        "size). At 1, a second step overshoots what the first reached.",
+    )
     eval_train_region: bool = settings.eval_train_region()
 
     def __post_init__(self):
         checks.one_of(self, "outer_optimizer", OUTER_OPTIMIZERS)
         checks.one_of(self, "activation", ACTIVATIONS)
         checks.one_of(self, "inner_loss", INNER_LOSSES)
+        checks.one_of(self, "outer_objective", OUTER_OBJECTIVES)
         checks.layer_sizes(self, "hidden_sizes")
         checks.positive(
             self,
@@ -155,6 +172,7 @@ class MamlConfig:
             "line_search_steps",
             "outer_lr",
             "ppo_steps",
+            "extra_step_lr_scale",
             "clip",
             "num_eval_tasks",
         )
@@ -202,31 +220,40 @@ def collect(config: MamlConfig, env: Env, policy: Policy, params, task, key):
     return batch, jnp.mean(episode_returns(trajectory))
 
 
-def adapt(config: MamlConfig, policy: Policy, params, batch: Batch):
-    """One inner policy-gradient step: theta - alpha grad L_inner(theta, D)."""
+def adapt(config: MamlConfig, policy: Policy, params, batch: Batch, lr=None):
+    """One inner policy-gradient step: theta - alpha grad L_inner(theta, D) (alpha = inner_lr
+    unless given)."""
     inner_loss = INNER_LOSSES[config.inner_loss]
     grads = jax.grad(lambda p: inner_loss(policy, p, batch))(params)
     if config.first_order:
         grads = jax.lax.stop_gradient(grads)
-    return jax.tree.map(lambda p, g: p - config.inner_lr * g, params, grads)
+    lr = config.inner_lr if lr is None else lr
+    return jax.tree.map(lambda p, g: p - lr * g, params, grads)
 
 
 def adapt_through(config: MamlConfig, policy: Policy, params, inner_batches: Batch):
-    """theta^K(theta): the inner steps replayed on fixed data, differentiable in theta."""
+    """theta^1..theta^K(theta), stacked: the inner steps replayed on fixed data, differentiable
+    in theta."""
     step = functools.partial(adapt, config, policy)
-    return jax.lax.scan(lambda p, b: (step(p, b), None), params, inner_batches)[0]
+    return jax.lax.scan(lambda p, b: (step(p, b),) * 2, params, inner_batches)[1]
 
 
 def adaptation_steps(config: MamlConfig, env: Env, policy: Policy, params, task, key, num_steps):
-    """Collect a batch with theta^k and adapt, for k = 0..num_steps (no step after the last).
+    """Collect a batch with theta^k and adapt, for k = 0..num_steps (no step after the last);
+    steps beyond `inner_steps` at inner_lr * extra_step_lr_scale.
 
     One scan holds the only copy of the rollout, which keeps compilation short for MJX.
     """
     step_on = functools.partial(adapt, config, policy)
+    extra_lr = config.inner_lr * config.extra_step_lr_scale
 
     def step(p, k):
         batch, mean_return = collect(config, env, policy, p, task, jax.random.fold_in(key, k))
-        p = jax.lax.cond(k < num_steps, step_on, lambda p, _: p, p, batch)
+        if num_steps > config.inner_steps and config.extra_step_lr_scale != 1.0:
+            lr = jnp.where(k < config.inner_steps, config.inner_lr, extra_lr)
+            p = jax.lax.cond(k < num_steps, step_on, lambda p, *_: p, p, batch, lr)
+        else:
+            p = jax.lax.cond(k < num_steps, step_on, lambda p, _: p, p, batch)
         return p, (batch, mean_return)
 
     return jax.lax.scan(step, params, jnp.arange(num_steps + 1))[1]
@@ -239,6 +266,8 @@ def sample_task(config: MamlConfig, env: Env, policy: Policy, params, task, key)
     )
     inner_batches = jax.tree.map(lambda x: x[:-1], batches)
     post_batch = jax.tree.map(lambda x: x[-1], batches)
+    if config.outer_objective == "every_step":  # D^1..D^K, each for the policy it came from
+        post_batch = jax.tree.map(lambda x: x[1:], batches)
     return inner_batches, post_batch, step_returns
 
 
@@ -246,8 +275,12 @@ def sample_task(config: MamlConfig, env: Env, policy: Policy, params, task, key)
 
 
 def post_dist_params(config: MamlConfig, policy: Policy, params, inner, post: Batch):
-    """The adapted policy's distribution parameters on D' (through the inner steps)."""
-    return policy.apply(adapt_through(config, policy, params, inner), post.obs)
+    """The adapted policy's distribution parameters on D' (through the inner steps): theta^K on
+    D^K, or with `every_step` theta^k on D^k for k = 1..K ([K, ...])."""
+    adapted = adapt_through(config, policy, params, inner)
+    if config.outer_objective == "every_step":
+        return jax.vmap(policy.apply)(adapted, post.obs)
+    return policy.apply(jax.tree.map(lambda x: x[-1], adapted), post.obs)
 
 
 def surrogate_loss(policy: Policy, dists, post: Batch, weights, pack: PackLayout | None = None):
@@ -297,7 +330,7 @@ def trpo_problem(
     if fisher_episodes < num_episodes:
         dists, outputs_vjp = jax.vjp(lambda f: outputs(f, inner_batches, post), flat)
         fisher_inner = _episode_prefix(inner_batches, fisher_episodes, episode_axis=3)
-        fisher_post = _episode_prefix(post, fisher_episodes, episode_axis=2)
+        fisher_post = _episode_prefix(post, fisher_episodes, episode_axis=post.valid.ndim - 1)
         fisher_dists, fisher_jvp = jax.linearize(
             lambda f: outputs(f, fisher_inner, fisher_post), flat
         )
@@ -367,7 +400,9 @@ def trpo_step(
         "line_search_tries": tried.astype(jnp.float32),
         "step_accepted": (fraction > 0).astype(jnp.float32),
     }
-    return problem.unravel(problem.flat + fraction[..., None] * full_step), metrics
+    # a rejected step is no step, even one that is not finite (0 * nan would be nan)
+    step = jnp.where((fraction > 0)[..., None], fraction[..., None] * full_step, 0.0)
+    return problem.unravel(problem.flat + step), metrics
 
 
 def ppo_step(
@@ -441,11 +476,11 @@ def inner_diagnostics(
     def per_task(inner, params, new_params):
         first = jax.tree.map(lambda x: x[0], inner)
         first_step = jax.tree.map(jnp.subtract, adapt(config, policy, params, first), params)
-        displacement = (
-            first_step
-            if config.inner_steps == 1
-            else jax.tree.map(jnp.subtract, adapt_through(config, policy, params, inner), params)
-        )
+        if config.inner_steps == 1:
+            displacement = first_step
+        else:
+            adapted = jax.tree.map(lambda x: x[-1], adapt_through(config, policy, params, inner))
+            displacement = jax.tree.map(jnp.subtract, adapted, params)
         dists = policy.apply(params, first.obs)
         kl = masked_mean(policy.dist.kl(dists, policy.apply(new_params, first.obs)), first.valid)
         log_std = masked_mean(dists[1].mean(axis=-1), first.valid) if not env.discrete else 0.0
