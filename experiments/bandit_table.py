@@ -51,13 +51,14 @@ from metarl_jax.sweep import sweep_members, train
 # RL²'s iterations by number of pulls n (any other n: the largest count), with the rl2_bandit
 # flag file's setting: at n = 10, 1,000 iterations reach 97 % of the Bayes-optimal value for
 # k = 5 and 10; at n = 100 (each iteration ~10x dearer) 800 reach Thompson sampling, and the
-# table stays within 20 min on 2 cores (BUILD_NOTES, "RL² and the bandit table").
+# table stays within 20 min on 2 cores (BUILD_NOTES, "RL² and the bandit table"). MAML: the
+# maml_trpo_bandit file's 300 iterations (at 100, two of four cells were still rising).
 PRESETS = {
     "cpu": {
         "arms": (5, 10),
         "pulls": (10, 100),
         "rl2_iterations": {10: 1000, 100: 800},
-        "maml_iterations": 100,
+        "maml_iterations": 300,
     },
     "gpu": {
         "arms": (5, 10, 50),
@@ -74,6 +75,11 @@ RL2_TRAINING_FIELDS = (
     "hidden_sizes", "gamma", "gae_lambda", "outer_lr", "ppo_epochs", "num_minibatches", "clip",
     "value_coef", "entropy_coef", "max_grad_norm",
 )  # fmt: skip
+MAML_BANDIT_FLAGS = os.path.join(os.path.dirname(RL2_BANDIT_FLAGS), "maml_trpo_bandit.flags")
+MAML_TRAINING_FIELDS = ("hidden_sizes", "activation", "inner_lr", "gamma", "max_kl")
+# the last quarter's seed-mean training return above (below) the quarter before by more than
+# this fraction of its size: still rising (falling)
+RISING = 0.01
 BAYES_OPTIMAL = "bayes_optimal"
 TABLE_SEED = 0xBA4D17
 
@@ -119,19 +125,21 @@ def parse_flags() -> dict:
 
 
 def _trained_params(algorithm, seeds, meta_batch_size, iterations):
-    """Train every seed in one compiled call; the parameters of each seed."""
+    """Train every seed in one compiled call: the parameters of each seed, and the seed-mean
+    training return over each quarter of the iterations (where there are four)."""
     members, _ = sweep_members(seeds, (meta_batch_size,))
-    result = list(train(algorithm, members, iterations, chunk_length=iterations))[-1]
-    return [jax.tree.map(lambda leaf, i=i: leaf[i], result.state.params) for i in range(len(seeds))]
+    chunk = iterations // 4 if iterations % 4 == 0 else iterations
+    results = list(train(algorithm, members, iterations, chunk_length=chunk))
+    params = results[-1].state.params
+    curve = [float(np.mean(r.train_metrics["train/return"])) for r in results]
+    return [jax.tree.map(lambda leaf, i=i: leaf[i], params) for i in range(len(seeds))], curve
 
 
-def rl2_bandit_setting(num_pulls: int) -> tuple[Rl2Config, int]:
-    """The rl2_bandit flag file's training setting (its one home) at n pulls: the config and the
-    meta-batch size."""
-    saved = read_flags_file(RL2_BANDIT_FLAGS)
-    defaults = Rl2Config()
+def _flag_file_values(path: str, fields: tuple[str, ...], defaults) -> dict:
+    """The values a flag file sets for these config fields, typed as the config's defaults."""
+    saved = read_flags_file(path)
     values = {}
-    for name in RL2_TRAINING_FIELDS:
+    for name in fields:
         if name in saved:
             default = getattr(defaults, name)
             values[name] = (
@@ -139,35 +147,50 @@ def rl2_bandit_setting(num_pulls: int) -> tuple[Rl2Config, int]:
                 if isinstance(default, tuple)
                 else type(default)(saved[name])
             )
-    meta_batch_size = int(saved["meta_batch_size"])
+    return values
+
+
+def rl2_bandit_setting(num_pulls: int) -> tuple[Rl2Config, int]:
+    """The rl2_bandit flag file's training setting (its one home) at n pulls: the config and the
+    meta-batch size."""
+    values = _flag_file_values(RL2_BANDIT_FLAGS, RL2_TRAINING_FIELDS, Rl2Config())
+    meta_batch_size = int(read_flags_file(RL2_BANDIT_FLAGS)["meta_batch_size"])
     config = Rl2Config(
         horizon=num_pulls, episodes_per_trial=1, max_meta_batch_size=meta_batch_size, **values
     )
     return config, meta_batch_size
 
 
-def rl2_totals(num_arms, num_pulls, tasks, key, seeds, iterations) -> np.ndarray:
-    """Total reward of RL² on each instance, per seed: [seeds, instances]."""
-    env = make_env("bandit", horizon=num_pulls, num_arms=num_arms)
-    config, meta_batch_size = rl2_bandit_setting(num_pulls)
-    params = _trained_params(make_rl2(config, env), seeds, meta_batch_size, iterations)
-    trial_returns = jax.jit(rl2_parts(config, env).trial_returns)
-    return np.stack([np.asarray(trial_returns(p, tasks, key))[:, 0] for p in params])
-
-
-def maml_totals(num_arms, num_pulls, tasks, key, seeds, iterations) -> np.ndarray:
-    """Total reward of MAML-TRPO: n/2 pulls before and n/2 after one inner step, [seeds, inst.]."""
-    env = make_env("bandit", horizon=1, num_arms=num_arms)
+def maml_bandit_setting(num_pulls: int) -> tuple[MamlConfig, int]:
+    """The maml_trpo_bandit flag file's setting (its one home) for n pulls: one-pull episodes,
+    the first n/2 pulls adapt and the last n/2 are pulled after the step."""
+    values = _flag_file_values(MAML_BANDIT_FLAGS, MAML_TRAINING_FIELDS, MamlConfig())
+    meta_batch_size = int(read_flags_file(MAML_BANDIT_FLAGS)["meta_batch_size"])
     config = MamlConfig(
         horizon=1,
         rollouts_per_task=num_pulls // 2,
-        max_meta_batch_size=20,
-        hidden_sizes=(32, 32),
-        activation="relu",
-        inner_lr=0.5,
-        gamma=0.95,
+        max_meta_batch_size=meta_batch_size,
+        **values,
     )
-    params = _trained_params(make_maml(config, env), seeds, 20, iterations)
+    return config, meta_batch_size
+
+
+def rl2_totals(num_arms, num_pulls, tasks, key, seeds, iterations):
+    """Total reward of RL² on each instance, per seed ([seeds, instances]), and its training
+    curve."""
+    env = make_env("bandit", horizon=num_pulls, num_arms=num_arms)
+    config, meta_batch_size = rl2_bandit_setting(num_pulls)
+    params, curve = _trained_params(make_rl2(config, env), seeds, meta_batch_size, iterations)
+    trial_returns = jax.jit(rl2_parts(config, env).trial_returns)
+    return np.stack([np.asarray(trial_returns(p, tasks, key))[:, 0] for p in params]), curve
+
+
+def maml_totals(num_arms, num_pulls, tasks, key, seeds, iterations):
+    """Total reward of MAML-TRPO, n/2 pulls before and n/2 after one inner step ([seeds,
+    instances]), and its training curve."""
+    env = make_env("bandit", horizon=1, num_arms=num_arms)
+    config, meta_batch_size = maml_bandit_setting(num_pulls)
+    params, curve = _trained_params(make_maml(config, env), seeds, meta_batch_size, iterations)
     parts = maml_parts(config, env)
 
     @jax.jit
@@ -179,7 +202,7 @@ def maml_totals(num_arms, num_pulls, tasks, key, seeds, iterations) -> np.ndarra
         keys = jax.random.split(key, tasks.arm_probs.shape[0])
         return jax.vmap(one)(tasks, keys)
 
-    return np.stack([np.asarray(per_instance(p)) for p in params])
+    return np.stack([np.asarray(per_instance(p)) for p in params]), curve
 
 
 LEARNERS = {"rl2_ppo": rl2_totals, "maml_trpo": maml_totals}
@@ -226,7 +249,7 @@ def build_table(settings: dict) -> list[dict]:
                     if agent == "rl2_ppo"
                     else settings["maml_iterations"]
                 )
-                totals = LEARNERS[agent](
+                totals, curve = LEARNERS[agent](
                     num_arms, num_pulls, tasks, play_key, settings["seeds"], iterations
                 )
                 per_instance = totals.mean(axis=0)
@@ -236,6 +259,7 @@ def build_table(settings: dict) -> list[dict]:
                     "mean": float(per_instance.mean()),
                     "se": float(per_instance.std(ddof=1) / np.sqrt(per_instance.size)),
                     "seeds": len(settings["seeds"]),
+                    "training": training_verdict(curve, iterations),
                 })  # fmt: skip
             expected = oracle_expected_total(num_arms, num_pulls)
             print(
@@ -245,6 +269,18 @@ def build_table(settings: dict) -> list[dict]:
                 flush=True,
             )
     return rows
+
+
+def training_verdict(curve: list[float], iterations: int) -> str:
+    """The training return's seed-mean per quarter of the iterations and whether it still rose
+    over the last quarter (by more than RISING of its size)."""
+    quarters = ", ".join(f"{value:.3f}" for value in curve)
+    if len(curve) < 2:
+        return f"train/return {quarters} over {iterations} iterations (no quarters to compare)"
+    change = curve[-1] - curve[-2]
+    tolerance = RISING * abs(curve[-2])
+    state = "still rising" if change > tolerance else "falling" if change < -tolerance else "flat"
+    return f"train/return by quarter of {iterations} iterations {quarters}: {state}"
 
 
 def markdown(rows: list[dict], agents: tuple[str, ...]) -> str:
@@ -309,13 +345,19 @@ def main(argv):
         f"(p_i ~ U[0,1]) ± standard error over instances; learned agents averaged over seeds "
         f"{settings['seeds']}.\n\n{bayes_optimal_note(rows)}\n\n"
     )
+    training = "\n".join(
+        f"- {r['agent']}, k = {r['arms']}, n = {r['pulls']}: {r['training']}"
+        for r in rows
+        if r.get("training")
+    )
     with open(os.path.join(out_dir, "table.md"), "w") as f:
-        f.write(header + table + "\n")
+        f.write(header + table + "\n\nTraining (convergence):\n" + training + "\n")
     with open(os.path.join(out_dir, "table.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["arms", "pulls", "agent", "mean", "se", "seeds"])
+        fields = ["arms", "pulls", "agent", "mean", "se", "seeds", "training"]
+        writer = csv.DictWriter(f, fieldnames=fields, restval="")
         writer.writeheader()
         writer.writerows(rows)
-    print("\n" + table)
+    print("\n" + table + "\n\n" + training)
     print(f"\nwritten: {out_dir}/table.md, {out_dir}/table.csv", flush=True)
     return 0
 

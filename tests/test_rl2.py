@@ -208,3 +208,54 @@ def test_bandit_table_trains_rl2_as_the_rl2_bandit_flag_file_does():
     )  # the table plays its own instances
     assert table_config == repr(expected)
     assert spec.config.outer_lr == 3e-3  # what the file sets, not Rl2Config's default
+
+
+def test_bandit_table_trains_maml_as_the_maml_bandit_flag_file_does():
+    """The bandit table's MAML setting is maml_trpo_bandit.flags' (its one home) with the table's
+    n/2 pulls per adaptation batch; and that setting's hidden layers learn (with ReLU on the
+    bandit's constant zero observation they would get no gradient at all)."""
+    from experiments import cli
+    from metarl_jax.algos import MamlConfig, make_maml, sweep_member
+    from metarl_jax.envs import make_env
+
+    script = (
+        "import json; from experiments.bandit_table import maml_bandit_setting as s, "
+        "training_verdict as v; c, m = s(num_pulls=10); "
+        "print(json.dumps([repr(c), m, [v(q, 100) for q in "
+        "([0.5, 0.6, 0.7, 0.8], [0.5, 0.6, 0.7, 0.705], [0.5, 0.6, 0.7, 0.69], [0.5])]]))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    table_config, meta_batch_size, verdicts = json.loads(found.stdout.strip().splitlines()[-1])
+    # the last quarter against the one before, with a tolerance of 1 % of the latter
+    assert [v.rsplit(": ", 1)[-1] for v in verdicts[:3]] == ["still rising", "flat", "falling"]
+    assert "no quarters" in verdicts[3]
+    flagfile = os.path.join(REPO_ROOT, "experiments", "flags", "maml_trpo_bandit.flags")
+    cli.FLAGS.unparse_flags()
+    cli.FLAGS(["experiments.main", f"--flagfile={flagfile}"])
+    try:
+        spec = cli.spec_from_flags()
+    finally:
+        cli.FLAGS.unparse_flags()
+    assert meta_batch_size == spec.meta_batch_sizes[0] == spec.config.max_meta_batch_size
+    defaults = MamlConfig()
+    expected = dataclasses.replace(
+        spec.config,
+        rollouts_per_task=5,
+        eval_adapt_steps=defaults.eval_adapt_steps,
+        num_eval_tasks=defaults.num_eval_tasks,
+    )  # the table plays its own instances
+    assert table_config == repr(expected)
+
+    env = make_env("bandit", horizon=1, num_arms=5)
+    member = sweep_member(seed=0, meta_batch_size=meta_batch_size)
+    for activation, hidden_layers_learn in ((expected.activation, True), ("relu", False)):
+        algorithm = make_maml(dataclasses.replace(expected, activation=activation), env)
+        state = algorithm.init(member)
+        new_state, _ = jax.jit(algorithm.update)(state, member)
+        before, after = (s.params["params"]["MLP_0"] for s in (state, new_state))
+        moved = max(
+            jax.tree.leaves(jax.tree.map(lambda a, b: float(np.abs(a - b).max()), before, after))
+        )
+        assert (moved > 0.0) == hidden_layers_learn, (activation, moved)
