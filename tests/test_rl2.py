@@ -181,27 +181,36 @@ def test_rl2_beats_random_on_five_armed_bandits():
     assert gain.mean() > 0.5 and gain.mean() > 5 * standard_error, (gain.mean(), standard_error)
 
 
-def test_bandit_table_trains_rl2_as_the_rl2_bandit_flag_file_does():
-    """The bandit table reads RL²'s training setting from rl2_bandit.flags (its one home): the
-    config it builds equals the app's from that file, but for the table's own n. (The table's
-    flags clash with the app's, so it is asked in a subprocess.)"""
-    from experiments import cli
-
-    script = (
-        "import dataclasses, json; from experiments.bandit_table import rl2_bandit_setting as s; "
-        "c, m = s(num_pulls=10); print(json.dumps([repr(c), m]))"
-    )
+def _bandit_table_answer(script: str) -> list:
+    """What a bandit_table function returns, asked in a subprocess (the table's flags clash with
+    the app's): `script` prints one JSON line."""
     found = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
     )
-    table_config, meta_batch_size = json.loads(found.stdout.strip().splitlines()[-1])
-    flagfile = os.path.join(REPO_ROOT, "experiments", "flags", "rl2_bandit.flags")
+    return json.loads(found.stdout.strip().splitlines()[-1])
+
+
+def _spec_of_flag_file(name: str):
+    """The RunSpec the app builds from experiments/flags/<name>.flags."""
+    from experiments import cli
+
+    flagfile = os.path.join(REPO_ROOT, "experiments", "flags", f"{name}.flags")
     cli.FLAGS.unparse_flags()
     cli.FLAGS(["experiments.main", f"--flagfile={flagfile}"])
     try:
-        spec = cli.spec_from_flags()
+        return cli.spec_from_flags()
     finally:
         cli.FLAGS.unparse_flags()
+
+
+def test_bandit_table_trains_rl2_as_the_rl2_bandit_flag_file_does():
+    """The bandit table reads RL²'s training setting from rl2_bandit.flags (its one home): the
+    config it builds equals the app's from that file, but for the table's own n."""
+    table_config, meta_batch_size = _bandit_table_answer(
+        "import dataclasses, json; from experiments.bandit_table import rl2_bandit_setting as s; "
+        "c, m = s(num_pulls=10); print(json.dumps([repr(c), m]))"
+    )
+    spec = _spec_of_flag_file("rl2_bandit")
     assert meta_batch_size == spec.meta_batch_sizes[0] == spec.config.max_meta_batch_size
     expected = dataclasses.replace(
         spec.config, horizon=10, num_eval_tasks=Rl2Config().num_eval_tasks
@@ -214,30 +223,19 @@ def test_bandit_table_trains_maml_as_the_maml_bandit_flag_file_does():
     """The bandit table's MAML setting is maml_trpo_bandit.flags' (its one home) with the table's
     n/2 pulls per adaptation batch; and that setting's hidden layers learn (with ReLU on the
     bandit's constant zero observation they would get no gradient at all)."""
-    from experiments import cli
     from metarl_jax.algos import MamlConfig, make_maml, sweep_member
     from metarl_jax.envs import make_env
 
-    script = (
+    table_config, meta_batch_size, verdicts = _bandit_table_answer(
         "import json; from experiments.bandit_table import maml_bandit_setting as s, "
         "training_verdict as v; c, m = s(num_pulls=10); "
         "print(json.dumps([repr(c), m, [v(q, 100) for q in "
         "([0.5, 0.6, 0.7, 0.8], [0.5, 0.6, 0.7, 0.705], [0.5, 0.6, 0.7, 0.69], [0.5])]]))"
     )
-    found = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
-    )
-    table_config, meta_batch_size, verdicts = json.loads(found.stdout.strip().splitlines()[-1])
     # the last quarter against the one before, with a tolerance of 1 % of the latter
     assert [v.rsplit(": ", 1)[-1] for v in verdicts[:3]] == ["still rising", "flat", "falling"]
     assert "no quarters" in verdicts[3]
-    flagfile = os.path.join(REPO_ROOT, "experiments", "flags", "maml_trpo_bandit.flags")
-    cli.FLAGS.unparse_flags()
-    cli.FLAGS(["experiments.main", f"--flagfile={flagfile}"])
-    try:
-        spec = cli.spec_from_flags()
-    finally:
-        cli.FLAGS.unparse_flags()
+    spec = _spec_of_flag_file("maml_trpo_bandit")
     assert meta_batch_size == spec.meta_batch_sizes[0] == spec.config.max_meta_batch_size
     defaults = MamlConfig()
     expected = dataclasses.replace(
