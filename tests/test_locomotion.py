@@ -42,7 +42,13 @@ P90_ATOL = 2e-3  # 90th percentile
 TIGHT_FRACTION = 0.85  # steps within TYPICAL_ATOL on every quantity
 
 
-@pytest.mark.parametrize("name", ["cheetah_dir", "cheetah_vel", "ant_dir", "ant_goal"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "cheetah_dir",
+        *(pytest.param(n, marks=pytest.mark.slow) for n in ("cheetah_vel", "ant_dir", "ant_goal")),
+    ],
+)
 def test_mjx_matches_mujoco_c_over_an_episode(name):
     spec = LOCOMOTION[name]
     env = make_env(name, physics="mjx")

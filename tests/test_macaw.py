@@ -67,6 +67,7 @@ def run_macaw(config, data, seeds, meta_batch_sizes, num_train_tasks, iterations
     return list(train(algorithm, members, iterations, iterations))[-1], rows
 
 
+@pytest.mark.slow
 def test_masked_sweep_member_equals_separate_run():
     """Seeds x task batch (2, 4) x training buffers (2, all = 5) in one call; a member equals a
     run compiled for its task batch alone. No env steps are counted: MACAW learns offline."""
@@ -123,6 +124,7 @@ def test_macaw_learns_bandits_from_offline_data():
     assert adapted > unadapted + 0.15, (adapted, unadapted)
 
 
+@pytest.mark.slow
 def test_checkpoints_of_either_state_layout_restore(tmp_path):
     """A checkpoint restores into the state dataclass whether it holds the state as it is or in
     the dict layout states had before (the same names)."""

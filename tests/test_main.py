@@ -277,6 +277,7 @@ def bad_runs(straight_run, tmp_path_factory):
     }
 
 
+@pytest.mark.slow  # app subprocesses (one per bad input)
 @pytest.mark.parametrize(
     "case",
     [

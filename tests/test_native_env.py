@@ -65,7 +65,7 @@ def _mujoco_c_steps(robot, qpos, qvel, qacc_warmstart, actions):
     return out_qpos, out_qvel
 
 
-@pytest.mark.parametrize("name", ["cheetah_dir", "ant_dir"])
+@pytest.mark.parametrize("name", ["cheetah_dir", pytest.param("ant_dir", marks=pytest.mark.slow)])
 def test_native_env_matches_mjx_step_by_step(name):
     spec = LOCOMOTION[name]
     mjx_env = make_locomotion_env(name, horizon=30)

@@ -85,6 +85,7 @@ def run_pearl(config, seeds, meta_batch_sizes, num_train_tasks, iterations=2):
     return result, rows
 
 
+@pytest.mark.slow
 def test_masked_sweep_member_equals_separate_run():
     """Seeds x meta-batch sizes (2, 4) x training tasks (2, 4, all = 4) in one call; a member
     equals a run compiled for its meta-batch size and its pool alone (buffers wrap meanwhile)."""
@@ -121,6 +122,7 @@ def one_update(config):
     return state, jax.jit(algorithm.update)(state, member)[0]
 
 
+@pytest.mark.slow
 def test_one_iteration_fills_the_buffers_as_oyster_does():
     """After one update: a drawn task's encoder buffer holds exactly its prior-phase transitions
     (cleared first), its RL buffer gained prior + posterior transitions, other tasks untouched."""
@@ -159,6 +161,7 @@ def test_one_iteration_fills_the_buffers_as_oyster_does():
         assert int(rl.size[slot]) == int(before.rl.size[slot]) + gained
 
 
+@pytest.mark.slow
 def test_posterior_in_context_puts_both_phases_in_the_encoder_buffer():
     """With `posterior_in_context` (oyster's num_steps_posterior) a drawn task's cleared encoder
     buffer holds its prior phase, then its posterior phase, in that order."""
@@ -430,6 +433,7 @@ def test_reward_decoder_loss_trains_the_encoder_and_is_absent_by_default():
     assert max(float(jnp.max(jnp.abs(g))) for g in jax.tree.leaves(gradient)) > 1e-6
 
 
+@pytest.mark.slow
 def test_checkpoints_restore_and_resume_exactly(tmp_path):
     """A run resumed from its iteration-2 checkpoint equals the uninterrupted run at iteration 4,
     buffers and keys included; the checkpoint restores the same whether it holds the state as it

@@ -129,7 +129,10 @@ def run_rl2(config, seeds, meta_batch_sizes, num_train_tasks, iterations=2):
 
 # One separate run per case (each compile costs seconds): masked meta-batch with a pool, then the
 # full meta-batch of the whole region.
-@pytest.mark.parametrize("num_minibatches, members", [(1, [(2, 3)]), (2, [(4, 0)])])
+@pytest.mark.parametrize(
+    "num_minibatches, members",
+    [pytest.param(1, [(2, 3)], marks=pytest.mark.slow), (2, [(4, 0)])],
+)
 def test_masked_sweep_member_equals_separate_run(num_minibatches, members):
     """Seeds x meta-batch sizes (2, 4) x training tasks (1, 3, all) in one call; a member equals
     a run compiled for its meta-batch size alone (minibatches are drawn among active tasks)."""
@@ -203,6 +206,7 @@ def _spec_of_flag_file(name: str):
         cli.FLAGS.unparse_flags()
 
 
+@pytest.mark.slow
 def test_bandit_table_trains_rl2_as_the_rl2_bandit_flag_file_does():
     """The bandit table reads RL²'s training setting from rl2_bandit.flags (its one home): the
     config it builds equals the app's from that file, but for the table's own n."""
@@ -219,6 +223,7 @@ def test_bandit_table_trains_rl2_as_the_rl2_bandit_flag_file_does():
     assert spec.config.outer_lr == 3e-3  # what the file sets, not Rl2Config's default
 
 
+@pytest.mark.slow
 def test_bandit_table_trains_maml_as_the_maml_bandit_flag_file_does():
     """The bandit table's MAML setting is maml_trpo_bandit.flags' (its one home) with the table's
     n/2 pulls per adaptation batch; and that setting's hidden layers learn (with ReLU on the

@@ -72,7 +72,7 @@ def assert_member_equals_run(sweep, rows, run, **member):
     assert int(sweep.state.iteration[i]) == int(run.state.iteration[0]) == ITERATIONS
 
 
-@pytest.mark.parametrize("outer_optimizer", OPTIMIZERS)
+@pytest.mark.parametrize("outer_optimizer", ["trpo", pytest.param("ppo", marks=pytest.mark.slow)])
 def test_meta_batch_size_member_equals_separate_run(outer_optimizer):
     """Meta-batch 2 masked out of 4 == a run whose meta-batch is 2."""
     sweep, rows = big_sweep(outer_optimizer)
@@ -80,7 +80,7 @@ def test_meta_batch_size_member_equals_separate_run(outer_optimizer):
     assert_member_equals_run(sweep, rows, run, seed=0, meta_batch_size=2, num_train_tasks=POOL)
 
 
-@pytest.mark.parametrize("outer_optimizer", OPTIMIZERS)
+@pytest.mark.parametrize("outer_optimizer", ["trpo", pytest.param("ppo", marks=pytest.mark.slow)])
 def test_num_train_tasks_member_equals_separate_run(outer_optimizer):
     """The first task of a pool of 3 (traced num_active = 1) == a run on a pool of 1."""
     sweep, rows = big_sweep(outer_optimizer)
