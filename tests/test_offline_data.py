@@ -275,7 +275,9 @@ def _stopped_after_first_chunk(out_dir):
         *TINY_NAV_FLAGS,
         f"--out_dir={out_dir}",
     ]
-    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode != 0 and "KeyboardInterrupt" in result.stderr, result.stderr
     assert sorted(os.listdir(os.path.join(out_dir, "partial"))) == ["flags.txt", "state.npz"]
 
