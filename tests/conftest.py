@@ -70,6 +70,11 @@ def pick(tree, index):
     return jax.tree.map(lambda leaf: np.asarray(leaf)[index], tree)
 
 
+# members that differ in a swept value end this far apart at least: far above the equivalence
+# tolerance below, so an equivalence between members cannot hold trivially
+MEMBERS_DIFFER = 1e-3
+
+
 def assert_trees_close(actual, expected, rtol=1e-4, atol=1e-5):
     import jax
 

@@ -15,7 +15,7 @@ from metarl_jax.envs import make_env
 from metarl_jax.io import checkpoints
 from metarl_jax.sweep import init_states, sweep_members, train
 
-from .conftest import assert_trees_close, member_index, pick
+from .conftest import MEMBERS_DIFFER, assert_trees_close, max_abs_difference, member_index, pick
 
 ARMS = 5
 
@@ -80,6 +80,11 @@ def test_masked_sweep_member_equals_separate_run():
             rows, seed=1, meta_batch_size=meta_batch_size, num_train_tasks=num_train_tasks
         )
         assert_trees_close(pick(sweep.state.params, i), pick(alone.state.params, 0))
+        other = member_index(
+            rows, seed=1, meta_batch_size=6 - meta_batch_size, num_train_tasks=num_train_tasks
+        )  # the other meta-batch size: the equality above is not met trivially
+        params = sweep.state.params
+        assert max_abs_difference(pick(params, i), pick(params, other)) > MEMBERS_DIFFER
         for name, value in {**alone.train_metrics, **alone.eval_metrics}.items():
             logged = {**sweep.train_metrics, **sweep.eval_metrics}[name][i]
             np.testing.assert_allclose(logged, value[0], rtol=1e-4, atol=1e-5, err_msg=name)

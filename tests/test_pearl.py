@@ -32,7 +32,15 @@ from metarl_jax.tasks import (
     euclidean_coords,
 )
 
-from .conftest import REPO_ROOT, assert_trees_close, member_index, pick, run_main
+from .conftest import (
+    MEMBERS_DIFFER,
+    REPO_ROOT,
+    assert_trees_close,
+    max_abs_difference,
+    member_index,
+    pick,
+    run_main,
+)
 
 HORIZON = 6
 
@@ -105,6 +113,11 @@ def test_masked_sweep_member_equals_separate_run():
             assert_trees_close(
                 pick(getattr(sweep.state, part), i), pick(getattr(alone.state, part), 0)
             )
+        other = member_index(
+            rows, seed=1, meta_batch_size=6 - meta_batch_size, num_train_tasks=num_train_tasks
+        )  # the other meta-batch size: the equality above is not met trivially
+        params = sweep.state.params
+        assert max_abs_difference(pick(params, i), pick(params, other)) > MEMBERS_DIFFER
         for name, value in {**alone.train_metrics, **alone.eval_metrics}.items():
             logged = {**sweep.train_metrics, **sweep.eval_metrics}[name][i]
             np.testing.assert_allclose(logged, value[0], rtol=1e-4, atol=1e-5, err_msg=name)

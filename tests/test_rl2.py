@@ -19,7 +19,14 @@ from metarl_jax.rl import make_recurrent_agent, rollout_trials, trial_gae, unrol
 from metarl_jax.sweep import sweep_members, train
 from metarl_jax.tasks import GoalTask, Restriction
 
-from .conftest import REPO_ROOT, assert_trees_close, member_index, pick
+from .conftest import (
+    MEMBERS_DIFFER,
+    REPO_ROOT,
+    assert_trees_close,
+    max_abs_difference,
+    member_index,
+    pick,
+)
 
 HORIZON, EPISODES, TRIALS = 4, 3, 2
 
@@ -144,6 +151,11 @@ def test_masked_sweep_member_equals_separate_run(num_minibatches, members):
             rows, seed=1, meta_batch_size=meta_batch_size, num_train_tasks=num_train_tasks
         )
         assert_trees_close(pick(sweep.state.params, i), pick(alone.state.params, 0))
+        other = member_index(
+            rows, seed=1, meta_batch_size=6 - meta_batch_size, num_train_tasks=num_train_tasks
+        )  # the other meta-batch size: the equality above is not met trivially
+        params = sweep.state.params
+        assert max_abs_difference(pick(params, i), pick(params, other)) > MEMBERS_DIFFER
         for name, value in {**alone.train_metrics, **alone.eval_metrics}.items():
             logged = {**sweep.train_metrics, **sweep.eval_metrics}[name][i]
             np.testing.assert_allclose(logged, value[0], rtol=1e-4, atol=1e-5, err_msg=name)
