@@ -249,6 +249,8 @@ def adaptation_steps(config: MamlConfig, env: Env, policy: Policy, params, task,
 
     def step(p, k):
         batch, mean_return = collect(config, env, policy, p, task, jax.random.fold_in(key, k))
+        # the steps meta-training takes keep inner_lr as a constant (bit-identical training);
+        # only an evaluation past them traces a per-step step size
         if num_steps > config.inner_steps and config.extra_step_lr_scale != 1.0:
             lr = jnp.where(k < config.inner_steps, config.inner_lr, extra_lr)
             p = jax.lax.cond(k < num_steps, step_on, lambda p, *_: p, p, batch, lr)
