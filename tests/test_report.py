@@ -659,3 +659,18 @@ def test_bandits_are_compared_on_the_reward_per_pull_of_the_whole_trial(tmp_path
     run = report.load_run(old)
     assert run.headline["eval"] == "eval/return"
     assert "no `eval/reward_per_step` column (an older run)" in run.notes[0]
+
+
+REPORT_DATA = os.path.join("tests", "data", "report")
+
+
+def test_recorded_runs_render_the_recorded_report(tmp_path, monkeypatch, capsys):
+    """The run directories of tests/data/report/runs (paths relative to the repository, as the
+    report prints them) render exactly the recorded report.md."""
+    monkeypatch.chdir(REPO_ROOT)
+    runs_dir = os.path.join(REPORT_DATA, "runs")
+    run_dirs = sorted(os.path.join(runs_dir, name) for name in os.listdir(runs_dir))
+    code, _, err = _generate(capsys, run_dirs, tmp_path / "out")
+    assert code == 0, err
+    with open(os.path.join(REPORT_DATA, "report.md"), "rb") as f:
+        assert (tmp_path / "out" / "report.md").read_bytes() == f.read()
