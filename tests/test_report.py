@@ -111,6 +111,10 @@ def write_run(
                 if eval_train:
                     row["eval_train/return"] = float(eval_train[value][i]) - 5.0 * lag
                     row[f"eval_train/return_{point}0"] = float(eval_train[value][i]) - 6 * lag
+                if env == "bandit":  # bandits are compared on the reward per pull
+                    for prefix in ("eval", "eval_train"):
+                        if f"{prefix}/return" in row:
+                            row.setdefault(f"{prefix}/reward_per_step", row[f"{prefix}/return"])
                 rows.append(row)
     names = [c for c in rows[0] if "/" in c]
     columns = metrics.csv_columns(sweep_columns, names)
@@ -634,8 +638,7 @@ def test_malformed_levels_are_refused_with_one_line(tmp_path, capsys):
 
 
 def test_bandits_are_compared_on_the_reward_per_pull_of_the_whole_trial(tmp_path, capsys):
-    """A bandit run that logs eval/reward_per_step is reported on it, not on eval/return; a run
-    logged before that metric existed falls back to eval/return and says so."""
+    """A bandit run is reported on eval/reward_per_step, not on eval/return."""
     per_pull = 0.6 + 0.01 * OFFSETS
     new = write_run(
         tmp_path / "new",
@@ -652,23 +655,16 @@ def test_bandits_are_compared_on_the_reward_per_pull_of_the_whole_trial(tmp_path
     assert "final eval/reward_per_step" in section
     row = next(line for line in section.splitlines() if line.startswith("| rl2_ppo |"))
     assert row.split("|")[9].strip() == "0.6"
-    old = write_run(
-        tmp_path / "old", experiment="c", algo="rl2_ppo", env="bandit", horizon=1,
-        final={"10": 1.0 + OFFSETS / 10},
-    )  # fmt: skip
-    run = report.load_run(old)
-    assert run.headline["eval"] == "eval/return"
-    assert "no `eval/reward_per_step` column (an older run)" in run.notes[0]
 
 
 REPORT_DATA = os.path.join("tests", "data", "report")
 
 
 def test_recorded_runs_render_the_recorded_report(tmp_path, monkeypatch, capsys):
-    """The run directories of tests/data/report/runs (paths relative to the repository, as the
+    """The run directories of tests/data/report/run_dirs (paths relative to the repository, as the
     report prints them) render exactly the recorded report.md."""
     monkeypatch.chdir(REPO_ROOT)
-    runs_dir = os.path.join(REPORT_DATA, "runs")
+    runs_dir = os.path.join(REPORT_DATA, "run_dirs")
     run_dirs = sorted(os.path.join(runs_dir, name) for name in os.listdir(runs_dir))
     code, _, err = _generate(capsys, run_dirs, tmp_path / "out")
     assert code == 0, err
