@@ -19,21 +19,22 @@ FLAGS = flags.FLAGS
 
 def pearl_inputs(derived: dict, env: Env, num_train_tasks) -> None:
     """PEARL keeps replay buffers per training task, so its training tasks are always a finite
-    pool: the sweep's largest k, and for 'all' (a whole region) --num_task_buffers tasks of it."""
+    pool: its slots are the sweep's largest k, and for 'all' (a whole region) --task_pool_size
+    tasks of it."""
     sizes = [k for k in num_train_tasks if k > 0]
     if 0 in num_train_tasks:
-        whole = FLAGS.num_task_buffers
+        whole = FLAGS.task_pool_size
         if env.task_space.num_distinct:
             whole = min(whole, env.task_space.num_distinct)
         if whole > MAX_FINITE_TASKS:
-            raise UsageError(f"--num_task_buffers: at most {MAX_FINITE_TASKS} tasks")
+            raise UsageError(f"--task_pool_size: at most {MAX_FINITE_TASKS} tasks")
         if sizes and max(sizes) > whole:
             raise UsageError(
-                f"--num_task_buffers: PEARL's 'all' is a pool of {whole} tasks, fewer than the "
+                f"--task_pool_size: PEARL's 'all' is a pool of {whole} tasks, fewer than the "
                 f"sweep's k={max(sizes)}; raise it above every k"
             )
         sizes.append(whole)
-    derived["num_task_buffers"] = max(sizes)
+    derived["num_task_slots"] = max(sizes)
 
 
 def macaw_inputs(derived: dict, env: Env, num_train_tasks) -> MacawData:

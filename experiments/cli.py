@@ -132,7 +132,7 @@ flags.DEFINE_string(
 )
 flags.DEFINE_string("eval_tasks", "full", "Evaluation tasks, same syntax as --train_tasks.")
 flags.DEFINE_integer(
-    "num_task_buffers",
+    "task_pool_size",
     100,
     "PEARL: the training tasks (each with its replay buffers) that 'all' stands for when the "
     "training tasks are a whole region; at most the space's number of distinct tasks.",
@@ -146,7 +146,7 @@ flags.DEFINE_string(
 define_setting_flags(ENTRIES)
 # Flags renamed since runs were saved: old name -> new (an alias, so old flag files still parse;
 # flags.txt records the new name, and --resume reads a saved old name as the new one).
-RENAMED_FLAGS = {"pearl_exploration": "exploration"}
+RENAMED_FLAGS = {"pearl_exploration": "exploration", "num_task_buffers": "task_pool_size"}
 for _old, _new in RENAMED_FLAGS.items():
     flags.DEFINE_alias(_old, _new)
 

@@ -83,7 +83,7 @@ def _memory_note(spec: cli.RunSpec) -> str:
     members = len(spec.seeds) * len(spec.meta_batch_sizes) * len(spec.num_train_tasks)
     gib = members * member_bytes(spec.config, spec.env) / 2**30
     return (
-        f"; replay buffers {gib:.2f} GiB on the device(s) ({spec.config.num_task_buffers} tasks x "
+        f"; replay buffers {gib:.2f} GiB on the device(s) ({spec.config.num_task_slots} tasks x "
         f"{spec.config.replay_capacity:,} transitions per member)"
     )
 

@@ -59,7 +59,7 @@ CPU_PEARL = (
     "--batch_size=64",
     "--context_batch_size=64",
     "--replay_capacity=10000",
-    "--num_task_buffers=40",
+    "--task_pool_size=40",
     "--nolearn_alpha",
     "--alpha=1",
     "--reward_scale=100",
@@ -91,14 +91,14 @@ CPU_PEARL_SWEEP = {
 # every checkpoint (3 kept).
 # On 2-D Ant-Dir a transition's reward is one linear equation in the direction (cos, sin): the
 # rank-one posterior family adds such evidence and oyster's diagonal one cannot (the supervised
-# check of experiments.encoder_families on random-play contexts: held-out R² 0.79 vs 0.52);
+# check of tools.encoder_families on random-play contexts: held-out R² 0.79 vs 0.52);
 # Cheetah-Vel's task is one number, which both families code (0.98 vs 0.99), so it keeps oyster's.
 GPU_PEARL = {
     "ant_dir": ("--grad_steps=4000", "--posterior_family=rank_one"),
     "cheetah_vel": (),
 }
 GPU_PEARL_SHARED = (
-    "--num_task_buffers=50",
+    "--task_pool_size=50",
     "--replay_capacity=25000",
     "--num_iterations=100",
     "--log_every=10",

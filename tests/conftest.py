@@ -111,7 +111,7 @@ TINY_PEARL_FLAGS = (
     *TINY_FLAGS,
     "--algo=pearl",
     "--num_train_tasks=2,all",
-    "--num_task_buffers=3",
+    "--task_pool_size=3",
     "--latent_size=2",
     "--encoder_hidden_sizes=8",
     "--initial_steps=5",

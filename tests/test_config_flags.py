@@ -47,7 +47,7 @@ def test_every_setting_is_one_flag_of_its_name_type_and_help():
                 assert all(int(v) > 0 for v in default)
     # a name shared with different defaults lists each algorithm's in its help
     assert "rl2_ppo 0.2" in FLAGS["clip"].help and "maml_trpo, maml_ppo 0.3" in FLAGS["clip"].help
-    assert "pearl 5; macaw 100" in FLAGS["latent_size"].help
+    assert "pearl 3; macaw 10" in FLAGS["eval_episodes"].help
 
 
 @pytest.mark.parametrize("algo", ["maml_trpo", "maml_ppo", "rl2_ppo", "pearl"])
@@ -65,7 +65,7 @@ def test_default_flags_build_the_default_config(parse, algo):
         **entry.config_settings,
     )
     if algo == "pearl":
-        derived["num_task_buffers"] = FLAGS.num_task_buffers
+        derived["num_task_slots"] = FLAGS.task_pool_size
     assert spec.config == entry.config_class(**derived)
 
 
@@ -142,7 +142,7 @@ def test_configs_declare_a_shared_setting_once():
     derived = {"horizon", "max_meta_batch_size", "train_tasks", "eval_tasks", "outer_optimizer"}
     for entry in ENTRIES:
         for field in dataclasses.fields(entry.config_class):
-            assert field.name in seen or field.name in derived | {"num_task_buffers"}, field.name
+            assert field.name in seen or field.name in derived | {"num_task_slots"}, field.name
 
 
 def test_no_setting_name_starts_with_no():

@@ -48,11 +48,11 @@ def thompson_data(num_train: int, num_test: int, pulls: int) -> MacawData:
 def tiny_macaw(**overrides) -> MacawConfig:
     base = MacawConfig(
         hidden_sizes=(16, 16),
-        latent_size=8,
+        wt_latent_size=8,
         horizon=1,
         max_meta_batch_size=4,
         batch_size=32,
-        inner_lr=1.0,
+        initial_inner_lr=1.0,
         value_lr=1e-3,
         policy_lr=1e-3,
         eval_adapt_steps=2,
@@ -113,10 +113,10 @@ def test_macaw_learns_bandits_from_offline_data():
     data = thompson_data(12, 20, 5000)
     config = tiny_macaw(
         hidden_sizes=(32, 32),
-        latent_size=16,
+        wt_latent_size=16,
         max_meta_batch_size=5,
         batch_size=256,
-        inner_lr=3.0,
+        initial_inner_lr=3.0,
         eval_adapt_steps=1,
         eval_episodes=500,
     )

@@ -10,14 +10,13 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from metarl_jax.algos.macaw import MacawConfig, adapt_value
+from metarl_jax.algos.macaw import adapt_value
 from metarl_jax.algos.macaw_losses import (
     inner_policy_loss,
     outer_policy_loss,
     policy_outputs,
     value_loss,
 )
-from metarl_jax.envs import make_env
 from metarl_jax.nets.weight_transform import (
     dense_head_apply,
     init_dense_head,
@@ -36,6 +35,7 @@ from metarl_jax.rl.awr import (
     inner_sgd_step,
     value_regression_loss,
 )
+from metarl_jax.rl.rollout import OfflineTransitions
 
 SIZES = (5, 8, 8, 3)
 LATENT = 16
@@ -238,7 +238,12 @@ def test_value_loss_and_one_inner_value_step_by_hand():
     errors are 0.5, -0.5, -0.5 (L_V = 0.25) and dL_V/dz = mean(2 err (0.5 s + 0.25)) = -0.25, so
     one inner step with step size 0.4 moves z to 2.1 and leaves the transform as it is."""
     value = one_layer(2.0, [0.5], [0.25])
-    batch = {"obs": jnp.array([[1.0], [2.0], [0.0]]), "returns": jnp.array([1.0, 3.0, 1.0])}
+    batch = OfflineTransitions(
+        obs=jnp.array([[1.0], [2.0], [0.0]]),
+        actions=jnp.zeros((3,), jnp.int32),
+        rewards=jnp.zeros((3,)),
+        returns=jnp.array([1.0, 3.0, 1.0]),
+    )
     np.testing.assert_allclose(value_loss(value, batch), 0.25, rtol=1e-6)
     params = {"value": value, "value_lrs": {"latents": [jnp.array([0.4])]}}
     adapted = adapt_value(params, batch)
@@ -254,24 +259,28 @@ def test_policy_losses_by_hand(normalize):
     advantage head A(s, a) = 1 for arm 0, 2 for arm 1, on actions 0, 1, 1 with returns 1, 0, 1
     and fixed values 0.5: L_AWR = mean(-log pi(a) min(exp(A / T), w_max)) with A = R - V (or A
     standardised), L_ADV = mean((A(s, a) - (R - V))^2); inner = L_AWR + lambda L_ADV."""
-    env = make_env("bandit", num_arms=2)
-    config = MacawConfig(
-        awr_temperature=0.5,
-        max_awr_weight=2.0,
-        advantage_coef=0.1,
-        standardize_advantages=normalize,
-    )
+    settings = {
+        "temperature": 0.5,
+        "max_weight": 2.0,
+        "standardize": normalize,
+        "discrete": True,
+        "action_size": 2,
+        "policy_std": 0.2,
+    }
     policy = {
         "body": one_layer(1.0, [0.0, 0.0], [0.0, math.log(3.0)]),
         "advantage_head": one_layer(1.0, [0.0, 1.0, 2.0], [0.0]),  # input (s, one-hot a)
     }
-    batch = {
-        "obs": jnp.zeros((3, 1)),
-        "actions": jnp.array([0, 1, 1]),
-        "returns": jnp.array([1.0, 0.0, 1.0]),
-    }
+    batch = OfflineTransitions(
+        obs=jnp.zeros((3, 1)),
+        actions=jnp.array([0, 1, 1]),
+        rewards=jnp.array([1.0, 0.0, 1.0]),
+        returns=jnp.array([1.0, 0.0, 1.0]),
+    )
     values = jnp.full((3,), 0.5)
-    log_probs, predicted = policy_outputs(policy, batch, config, env)
+    log_probs, predicted = policy_outputs(
+        policy, batch, discrete=True, action_size=2, policy_std=0.2
+    )
     np.testing.assert_allclose(log_probs, np.log([0.25, 0.75, 0.75]), rtol=1e-6)
     np.testing.assert_allclose(predicted, [1.0, 2.0, 2.0], rtol=1e-6)
 
@@ -281,9 +290,9 @@ def test_policy_losses_by_hand(normalize):
     weights = np.minimum(np.exp(advantages / 0.5), 2.0)  # exp(1) clamps to 2
     awr = np.mean(-np.log([0.25, 0.75, 0.75]) * weights)
     head = np.mean((np.array([1.0, 2.0, 2.0]) - np.array([0.5, -0.5, 0.5])) ** 2)  # 8.75 / 3
+    np.testing.assert_allclose(outer_policy_loss(policy, batch, values, **settings), awr, rtol=1e-6)
     np.testing.assert_allclose(
-        outer_policy_loss(policy, batch, values, config, env), awr, rtol=1e-6
-    )
-    np.testing.assert_allclose(
-        inner_policy_loss(policy, batch, values, config, env), awr + 0.1 * head, rtol=1e-6
+        inner_policy_loss(policy, batch, values, advantage_coef=0.1, **settings),
+        awr + 0.1 * head,
+        rtol=1e-6,
     )

@@ -23,6 +23,7 @@ from metarl_jax.baselines import scripted_returns
 from metarl_jax.envs import make_env
 from metarl_jax.io import checkpoints
 from metarl_jax.nets import ContextEncoder, mean_of_factors
+from metarl_jax.rl.rollout import Transitions
 from metarl_jax.sweep import init_states, sweep_members, train
 from metarl_jax.tasks import (
     AngleTask,
@@ -52,7 +53,7 @@ def tiny_pearl(**overrides) -> PearlConfig:
         encoder_hidden_sizes=(16,),
         horizon=HORIZON,
         max_meta_batch_size=4,
-        num_task_buffers=4,
+        num_task_slots=4,
         num_tasks_sample=3,
         initial_steps=2 * HORIZON,
         prior_steps=2 * HORIZON,
@@ -76,13 +77,14 @@ def random_loss_inputs(config, env, key):
     """A random RL batch [M, B, ...] and context [M, N, D] for `PearlParts.losses`."""
     m, b = config.max_meta_batch_size, config.batch_size
     keys = iter(jax.random.split(key, 5))
-    batch = {
-        "obs": jax.random.normal(next(keys), (m, b, env.obs_size)),
-        "actions": jax.random.uniform(next(keys), (m, b, env.action_size), minval=-1, maxval=1),
-        "rewards": jax.random.normal(next(keys), (m, b)),
-        "dones": jnp.zeros((m, b)),
-        "next_obs": jax.random.normal(next(keys), (m, b, env.obs_size)),
-    }
+    batch = Transitions(
+        obs=jax.random.normal(next(keys), (m, b, env.obs_size)),
+        actions=jax.random.uniform(next(keys), (m, b, env.action_size), minval=-1, maxval=1),
+        rewards=jax.random.normal(next(keys), (m, b)),
+        next_obs=jax.random.normal(next(keys), (m, b, env.obs_size)),
+        dones=jnp.zeros((m, b)),
+        valid=jnp.ones((m, b)),
+    )
     context = jax.random.normal(next(keys), (m, config.context_batch_size, env.obs_size + 3))
     return batch, context
 
@@ -102,7 +104,7 @@ def test_masked_sweep_member_equals_separate_run():
         pool = num_train_tasks or 4
         config = tiny_pearl(
             max_meta_batch_size=meta_batch_size,
-            num_task_buffers=pool,
+            num_task_slots=pool,
             train_tasks=Restriction(num_tasks=pool),
         )
         alone, _ = run_pearl(config, (1,), (meta_batch_size,), (num_train_tasks,))
@@ -152,7 +154,7 @@ def test_one_iteration_fills_the_buffers_as_oyster_does():
     collect_for_task = jax.jit(parts.collect_for_task)
     encoder, rl = updated.buffers.encoder, updated.buffers.rl
     before = state.buffers
-    for slot in range(config.num_task_buffers):
+    for slot in range(config.num_task_slots):
         occurrences = [i for i, s in enumerate(drawn) if s == slot]
         if not occurrences:
             for name in ("encoder", "rl"):
@@ -250,7 +252,7 @@ def test_pearl_learns_to_find_the_goal_on_navigation():
     env = make_env("navigation", horizon=20)
     two_goals = Restriction(num_tasks=2)
     config = navigation_pearl(
-        num_task_buffers=2,
+        num_task_slots=2,
         context_batch_size=32,
         learn_alpha=True,
         num_eval_tasks=16,
@@ -285,7 +287,7 @@ def test_pearl_infers_fresh_goals_after_training_on_40():
     env = make_env("navigation", horizon=20)
     config = navigation_pearl(
         max_meta_batch_size=16,
-        num_task_buffers=40,
+        num_task_slots=40,
         context_batch_size=64,
         reward_scale=100.0,
         alpha=1.0,
@@ -350,9 +352,9 @@ def test_only_the_critic_and_the_kl_train_the_encoder():
 
 
 def test_task_probes_tell_a_code_of_the_goal_from_noise():
-    """The diagnosis probes (experiments.diagnose_pearl): held-out R² near 1 for a latent that is
+    """The diagnosis probes (tools.diagnose_pearl): held-out R² near 1 for a latent that is
     an invertible function of the goal, near or below 0 for a latent that ignores it."""
-    from experiments.diagnose_pearl import knn_r2, probe_r2
+    from tools.diagnose_pearl import knn_r2, probe_r2
 
     rng = np.random.default_rng(0)
     goals = rng.uniform(-0.5, 0.5, (400, 2))
@@ -372,14 +374,14 @@ def test_diagnosis_refuses_bad_input_before_compiling(tmp_path):
         ((flagfile, f"--out_dir={tmp_path}"), "--out_dir"),  # no checkpoint there
         ((flagfile, "--algo=maml_trpo", f"--out_dir={tmp_path}"), "--algo"),
     ):
-        result = run_main(*args, module="experiments.diagnose_pearl", timeout=120)
+        result = run_main(*args, module="tools.diagnose_pearl", timeout=120)
         assert result.returncode == 2, result.stderr
         assert result.stderr.strip().splitlines()[-1].startswith(f"error: {flag}"), result.stderr
     assert os.listdir(tmp_path) == []
 
 
 def test_task_probes_regress_directions_as_unit_vectors():
-    """euclidean_coords (the probes' and experiments.encoder_families' targets): an angle as
+    """euclidean_coords (the probes' and tools.encoder_families' targets): an angle as
     (cos, sin), a goal as itself."""
     angles = AngleTask(jnp.array([0.0, 0.5 * np.pi, 1.75 * np.pi]))
     np.testing.assert_allclose(
@@ -396,7 +398,7 @@ def test_encoder_family_check_refuses_bad_input_before_compiling():
         (("--families=diagonal,full",), "--families"),
         (("--train_tasks=8", "--batch_tasks=16"), "--batch_tasks"),
     ):
-        result = run_main(*args, module="experiments.encoder_families", timeout=120)
+        result = run_main(*args, module="tools.encoder_families", timeout=120)
         assert result.returncode == 2, result.stderr
         assert result.stderr.strip().splitlines()[-1].startswith(f"error: {flag}"), result.stderr
 
@@ -441,7 +443,7 @@ def test_reward_decoder_loss_trains_the_encoder_and_is_absent_by_default():
 
     loss, gradient = jax.value_and_grad(decoder_loss)(params["encoder"])
     # At initialisation the decoder predicts about 0: the loss is about E[(scale * r)^2].
-    expected = float(jnp.mean((config.reward_scale * batch["rewards"]) ** 2))
+    expected = float(jnp.mean((config.reward_scale * batch.rewards) ** 2))
     np.testing.assert_allclose(float(loss), expected, rtol=0.2)
     assert max(float(jnp.max(jnp.abs(g))) for g in jax.tree.leaves(gradient)) > 1e-6
 
@@ -489,11 +491,14 @@ def test_encoder_kl_loss_by_hand():
 def test_reward_decoder_loss_and_actor_penalties_by_hand():
     """Decoder D(s, a, z) = p (s + a + z) against 5 r, and oyster's penalties on the actor's
     mean and log-std, weighted over a meta-batch of one task of two transitions."""
-    batch = {
-        "obs": jnp.array([[[1.0], [2.0]]]),
-        "actions": jnp.array([[[0.5], [-0.5]]]),
-        "rewards": jnp.array([[0.5, 1.0]]),
-    }
+    batch = Transitions(
+        obs=jnp.array([[[1.0], [2.0]]]),
+        actions=jnp.array([[[0.5], [-0.5]]]),
+        rewards=jnp.array([[0.5, 1.0]]),
+        next_obs=jnp.zeros((1, 2, 1)),
+        dones=jnp.zeros((1, 2)),
+        valid=jnp.ones((1, 2)),
+    )
     z = jnp.array([[[0.5], [0.5]]])
     weights = jnp.array([[1.0, 0.0]])  # the second transition is masked out
 
@@ -530,13 +535,14 @@ def test_critic_and_actor_losses_by_hand():
     obs, next_obs = np.array([0.5, -1.0]), np.array([1.0, 0.0])
     actions, rewards, dones = np.array([0.2, -0.4]), np.array([1.0, -1.0]), np.array([0.0, 1.0])
     z = 0.25
-    batch = {
-        "obs": jnp.asarray(obs[None, :, None]),
-        "next_obs": jnp.asarray(next_obs[None, :, None]),
-        "actions": jnp.asarray(actions[None, :, None]),
-        "rewards": jnp.asarray(rewards[None]),
-        "dones": jnp.asarray(dones[None]),
-    }
+    batch = Transitions(
+        obs=jnp.asarray(obs[None, :, None]),
+        actions=jnp.asarray(actions[None, :, None]),
+        rewards=jnp.asarray(rewards[None]),
+        next_obs=jnp.asarray(next_obs[None, :, None]),
+        dones=jnp.asarray(dones[None]),
+        valid=jnp.ones((1, 2)),
+    )
     params = {"actor": 0.5, "critic": {"q1": 2.0, "q2": -1.0}}
     target_critic = {"q1": 1.0, "q2": 3.0}
     keys = jax.random.split(jax.random.PRNGKey(0), 2)

@@ -166,8 +166,8 @@ def test_macaw_settings_that_disagree_with_the_data_are_refused(bandit_data, ove
 
 
 def test_pearl_all_pool_smaller_than_a_swept_k_is_refused():
-    (error,) = check_runs([_args("a_navigation", "pearl", ("--num_task_buffers=16",))])
-    assert error.startswith("--num_task_buffers"), error
+    (error,) = check_runs([_args("a_navigation", "pearl", ("--task_pool_size=16",))])
+    assert error.startswith("--task_pool_size"), error
 
 
 def test_in_sample_evaluation_draws_fresh_tasks_of_the_training_region():

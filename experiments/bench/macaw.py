@@ -51,7 +51,7 @@ def run() -> None:
     algorithm = make_macaw(config, env, data)
     print(
         f"MACAW on {env.name}'s shapes (obs {env.obs_size}, actions {env.action_size}): "
-        f"networks {config.hidden_sizes} with weight-transform latents {config.latent_size}, "
+        f"networks {config.hidden_sizes} with weight-transform latents {config.wt_latent_size}, "
         f"task batch {config.max_meta_batch_size} x {config.batch_size} transitions (x2: inner "
         "and outer), one inner step, second order"
     )

@@ -62,7 +62,7 @@ def run() -> None:
         def gradient_steps(state):
             train_state = (state.params, state.target_critic, state.opt_state)
             return parts.gradient_steps(
-                train_state, state.buffers, config.num_task_buffers, weights, state.key
+                train_state, state.buffers, config.num_task_slots, weights, state.key
             )
 
         def collection(state):

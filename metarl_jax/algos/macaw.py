@@ -24,7 +24,6 @@ fresh batch), then act online: `eval/return_step{k}`, and the headline `eval/ret
 `inner_steps` steps.
 """
 
-import dataclasses
 import functools
 from collections.abc import Callable
 from typing import NamedTuple
@@ -34,9 +33,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from metarl_jax.algos import config_checks as checks
-from metarl_jax.algos import settings
 from metarl_jax.algos.api import Algorithm, SharedData, SweepMember
+from metarl_jax.algos.macaw_config import MacawConfig
 from metarl_jax.algos.macaw_losses import (
     inner_policy_loss,
     outer_policy_loss,
@@ -51,66 +49,17 @@ from metarl_jax.algos.meta_training import (
     pool_size,
     reward_per_step,
 )
-from metarl_jax.algos.settings import setting
 from metarl_jax.envs import Env
 from metarl_jax.nets.weight_transform import init_wt_mlp, merge, split_adapted, wt_mlp_apply
 from metarl_jax.rl import awr
-from metarl_jax.rl.rollout import collect_transitions, episode_returns
+from metarl_jax.rl.rollout import OfflineTransitions, collect_transitions, episode_returns
 
-FIELDS = ("obs", "actions", "rewards", "returns")
-
-
-@dataclasses.dataclass(frozen=True)
-class MacawConfig:
-    hidden_sizes: tuple[int, ...] = settings.hidden_sizes((100, 100, 100))
-    latent_size: int = settings.latent_size(100)  # of every weight-transform layer
-    horizon: int = 200
-    max_meta_batch_size: int = 5  # tasks per meta-iteration
-    batch_size: int = settings.batch_size()
-    inner_lr: float = settings.inner_lr(1e-3)
-    value_lr: float = setting(1e-5, "MACAW: outer Adam learning rate of the value function.")
-    policy_lr: float = setting(1e-4, "MACAW: outer Adam learning rate of the policy.")
-    advantage_coef: float = setting(0.01, "MACAW: weight lambda of the advantage-head loss.")
-    awr_temperature: float = setting(1.0, "MACAW: temperature T of the weights exp(A/T).")
-    max_awr_weight: float = setting(20.0, "MACAW: clamp of the weights exp(A/T).")
-    standardize_advantages: bool = setting(
-        True, "MACAW: standardise A over the batch before exp(A/T) (as macaw)."
-    )
-    policy_std: float = setting(
-        0.2, "MACAW: fixed standard deviation of the policy (continuous actions)."
-    )
-    inner_steps: int = settings.inner_steps()
-    eval_adapt_steps: int = settings.eval_adapt_steps(1)
-    eval_episodes: int = settings.eval_episodes(10)
-
-    def __post_init__(self):
-        checks.layer_sizes(self, "hidden_sizes")
-        checks.positive(
-            self,
-            "latent_size",
-            "horizon",
-            "max_meta_batch_size",
-            "batch_size",
-            "inner_lr",
-            "value_lr",
-            "policy_lr",
-            "awr_temperature",
-            "max_awr_weight",
-            "policy_std",
-            "eval_episodes",
-        )
-        checks.non_negative(self, "advantage_coef")
-        if self.inner_steps != 1:
-            checks.fail("inner_steps", self.inner_steps, "1: MACAW takes one inner step")
-        if self.eval_adapt_steps < 1:
-            checks.fail(
-                "eval_adapt_steps", self.eval_adapt_steps, ">= 1: eval/return is after one step"
-            )
+FIELDS = OfflineTransitions._fields  # the data set's arrays per split, by name
 
 
 class MacawData(NamedTuple):
-    """The offline data set as device arrays (fields of `FIELDS`): train [K, N, ...], test [M, N,
-    ...], and the tasks (pytrees stacked over K and M)."""
+    """The offline data set as device arrays: train [K, N, ...] and test [M, N, ...], each a dict
+    of the arrays of `FIELDS` by name, and the tasks (pytrees stacked over K and M)."""
 
     train: dict
     test: dict
@@ -140,7 +89,7 @@ class MacawParts(NamedTuple):
     Buffers are a data set's split (`MacawData.train` or `.test`), passed in, never closed over."""
 
     init_params: Callable  # key -> {value, policy: {body, advantage_head}, value_lrs, policy_lrs}
-    draw_batch: Callable  # (buffers, task_index, key) -> batch of `batch_size` transitions
+    draw_batch: Callable  # (buffers, task_index, key) -> OfflineTransitions [batch_size]
     adapt_value: Callable  # (params, batch) -> phi': one inner step of the value's latents
     adapt_policy: Callable  # (params, policy, value, batch) -> theta': one inner step
     task_losses: Callable  # (params, task_index, key, buffers) -> outer (value, policy) losses
@@ -172,23 +121,23 @@ def macaw_parts(config: MacawConfig, env: Env) -> MacawParts:
 
 def init_params(config: MacawConfig, env: Env, key) -> dict:
     """Weight-transform value and policy networks, the policy's advantage head, and the inner
-    loop's per-parameter step sizes (all `inner_lr`)."""
+    loop's per-parameter step sizes (all `initial_inner_lr`)."""
     hidden = tuple(config.hidden_sizes)
     value_key, policy_key, head_key = jax.random.split(key, 3)
-    value = init_wt_mlp(value_key, (env.obs_size, *hidden, 1), config.latent_size)
+    value = init_wt_mlp(value_key, (env.obs_size, *hidden, 1), config.wt_latent_size)
     policy = {
         "body": init_wt_mlp(
-            policy_key, (env.obs_size, *hidden, env.action_size), config.latent_size
+            policy_key, (env.obs_size, *hidden, env.action_size), config.wt_latent_size
         ),
         "advantage_head": init_wt_mlp(
-            head_key, (hidden[-1] + env.action_size, 1), config.latent_size
+            head_key, (hidden[-1] + env.action_size, 1), config.wt_latent_size
         ),
     }
     return {
         "value": value,
         "policy": policy,
-        "value_lrs": awr.init_inner_lrs(split_adapted(value)[0], config.inner_lr),
-        "policy_lrs": awr.init_inner_lrs(split_adapted(policy)[0], config.inner_lr),
+        "value_lrs": awr.init_inner_lrs(split_adapted(value)[0], config.initial_inner_lr),
+        "policy_lrs": awr.init_inner_lrs(split_adapted(policy)[0], config.initial_inner_lr),
     }
 
 
@@ -202,11 +151,23 @@ def policy_part(params: dict) -> dict:
     return {"policy": params["policy"], "policy_lrs": params["policy_lrs"]}
 
 
-def draw_batch(config: MacawConfig, buffers, task_index, key) -> dict:
+def draw_batch(config: MacawConfig, buffers: dict, task_index, key) -> OfflineTransitions:
     """A batch of `batch_size` transitions of one task's buffer, uniform with replacement."""
     size = jax.tree.leaves(buffers)[0].shape[1]
     rows = jax.random.randint(key, (config.batch_size,), 0, size)
-    return {name: buffers[name][task_index, rows] for name in FIELDS}
+    return OfflineTransitions(**{name: buffers[name][task_index, rows] for name in FIELDS})
+
+
+def policy_loss_settings(config: MacawConfig, env: Env) -> dict:
+    """The settings the policy losses of `algos.macaw_losses` take, by keyword."""
+    return {
+        "temperature": config.awr_temperature,
+        "max_weight": config.max_awr_weight,
+        "standardize": config.standardize_advantages,
+        "discrete": env.discrete,
+        "action_size": env.action_size,
+        "policy_std": config.policy_std,
+    }
 
 
 # ----- the inner loop: one step of the latents, learned step sizes --------------------------
@@ -225,11 +186,14 @@ def adapt_value(params, batch):
 def adapt_policy(config: MacawConfig, env: Env, params, policy, value, batch):
     """theta' = theta - alpha * grad [L_AWR + lambda L_ADV](theta, phi', D_tr), on the policy's
     latents only, against the adapted value phi' (held fixed)."""
-    values = jax.lax.stop_gradient(state_values(value, batch["obs"]))
+    values = jax.lax.stop_gradient(state_values(value, batch.obs))
     adapted, fixed = split_adapted(policy)
+    settings = policy_loss_settings(config, env)
 
     def loss(adapted, fixed):
-        return inner_policy_loss(merge(adapted, fixed), batch, values, config, env)
+        return inner_policy_loss(
+            merge(adapted, fixed), batch, values, advantage_coef=config.advantage_coef, **settings
+        )
 
     return merge(awr.inner_sgd_step(loss, adapted, fixed, params["policy_lrs"]), fixed)
 
@@ -245,10 +209,10 @@ def task_losses(config: MacawConfig, env: Env, params, task_index, key, buffers)
     test_batch = draw_batch(config, buffers, task_index, test_key)
     value = adapt_value(params, train_batch)
     policy = adapt_policy(config, env, params, params["policy"], value, train_batch)
-    test_values = jax.lax.stop_gradient(state_values(value, test_batch["obs"]))
+    test_values = jax.lax.stop_gradient(state_values(value, test_batch.obs))
     return (
         value_loss(value, test_batch),
-        outer_policy_loss(policy, test_batch, test_values, config, env),
+        outer_policy_loss(policy, test_batch, test_values, **policy_loss_settings(config, env)),
     )
 
 

@@ -22,7 +22,7 @@ buffers on the device, one per task slot of a static pool (`rl.replay`).
 
 Sweep axes: the meta-batch size masks tasks of the gradient step (task j weighs 0 for j >= m),
 the number of training tasks k restricts every draw of a task slot to the pool's first k slots
-(0: all `num_task_buffers`). A member's draws depend only on (key, j) and its k, so a masked
+(0: all `num_task_slots`). A member's draws depend only on (key, j) and its k, so a masked
 member equals a separate run with that meta-batch size and pool.
 
 Options beyond oyster (off by default; BUILD_NOTES, "Why PEARL does not generalise over 40
@@ -40,7 +40,6 @@ episodes before it. `eval/return_episode{e}`, the headline `eval/return` (the la
 
 import dataclasses
 import functools
-import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -49,8 +48,6 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from metarl_jax.algos import config_checks as checks
-from metarl_jax.algos import settings
 from metarl_jax.algos.api import Algorithm, SweepMember
 from metarl_jax.algos.meta_training import (
     active_tasks,
@@ -64,8 +61,8 @@ from metarl_jax.algos.meta_training import (
     task_group_metrics,
     task_samplers,
 )
+from metarl_jax.algos.pearl_config import PearlConfig
 from metarl_jax.algos.pearl_losses import PearlNetworks, meta_batch_loss, posterior
-from metarl_jax.algos.settings import setting
 from metarl_jax.envs import Env, with_unit_actions
 from metarl_jax.nets.context import (
     ContextEncoder,
@@ -76,134 +73,9 @@ from metarl_jax.nets.context import (
 from metarl_jax.nets.sac import TanhGaussianActor, TwinQ
 from metarl_jax.rl import replay, sac
 from metarl_jax.rl.rollout import Transitions, collect_transitions, episode_returns
-from metarl_jax.tasks import Restriction, draw_pool
+from metarl_jax.tasks import draw_pool
 
 ENCODERS = {"diagonal": ContextEncoder, "rank_one": RankOneContextEncoder}
-POSTERIOR_FAMILIES = tuple(ENCODERS)
-
-
-@dataclasses.dataclass(frozen=True)
-class PearlConfig:
-    latent_size: int = settings.latent_size(5)
-    hidden_sizes: tuple[int, ...] = settings.hidden_sizes((300, 300, 300))  # actor and critic
-    encoder_hidden_sizes: tuple[int, ...] = setting(
-        (200, 200, 200), "PEARL: context encoder layer widths."
-    )
-    horizon: int = 200
-    max_meta_batch_size: int = 4  # tasks per gradient step
-    # Slots of the training pool, each with its two buffers (the apps: the sweep's largest k).
-    num_task_buffers: int = 2
-    num_tasks_sample: int = setting(5, "PEARL: training tasks that collect per iteration.")
-    initial_steps: int = setting(
-        2000, "PEARL: transitions per training task before the first iteration."
-    )
-    prior_steps: int = setting(
-        1000, "PEARL: transitions per sampled task and iteration with z ~ prior."
-    )
-    posterior_steps: int = setting(
-        1000, "PEARL: transitions per sampled task and iteration with z ~ posterior (RL only)."
-    )
-    grad_steps: int = setting(2000, "PEARL: gradient steps per iteration.")
-    batch_size: int = settings.batch_size()
-    context_batch_size: int = setting(256, "PEARL: context transitions per task and gradient step.")
-    replay_capacity: int = setting(1_000_000, "PEARL: RL buffer capacity per task.")
-    gamma: float = settings.gamma()
-    tau: float = setting(0.005, "PEARL: Polyak rate of the target critic.")
-    reward_scale: float = setting(5.0, "PEARL: reward scale of the soft Q target.")
-    kl_weight: float = setting(0.1, "PEARL: weight beta of KL(q(z|c) || N(0, I)).")
-    sac_lr: float = setting(3e-4, "PEARL: Adam learning rate (actor, critic, encoder).")
-    alpha: float = setting(1.0, "PEARL: entropy temperature (initial value if learned).")
-    learn_alpha: bool = setting(False, "PEARL: learn the temperature (target entropy -|A|).")
-    deterministic_z: bool = setting(
-        False, "PEARL: z = the posterior's mean (diagonal: of the factors' means), no KL."
-    )
-    posterior_family: str = setting(
-        "diagonal",
-        "PEARL: the posterior q(z | c): diagonal (oyster: a product of axis-aligned Gaussian "
-        "factors, one per transition) or rank_one (each transition a linear-Gaussian "
-        "observation u.z = c of z, multiplied into N(0, I): evidence along any direction).",
-    )
-    policy_mean_reg: float = setting(1e-3, "PEARL: weight of the actor's mean regularizer.")
-    policy_std_reg: float = setting(1e-3, "PEARL: weight of the actor's log-std regularizer.")
-    context_next_obs: bool = setting(
-        False, "PEARL: context (s, a, r, s') instead of oyster's (s, a, r)."
-    )
-    eval_episodes: int = settings.eval_episodes(3)
-    eval_deterministic: bool = setting(True, "PEARL: evaluation acts with the mean action.")
-    exploration: str = setting(
-        "posterior_sampling",
-        "PEARL: how the prior phase (initial data, collection's prior episodes, evaluation's "
-        "first episode) acts: posterior_sampling (oyster: the policy on z ~ N(0, I)) or "
-        "uniform_actions (uniform in [-1, 1]^A; the posterior phase then acts on the "
-        "posterior).",
-    )
-    reward_decoder_weight: float = setting(
-        0.0,
-        "PEARL: weight of an auxiliary loss training the encoder to predict reward_scale * r "
-        "from (s, a, z) (0: none, as oyster).",
-    )
-    posterior_in_context: bool = setting(
-        False,
-        "PEARL: the posterior phase's episodes also enter the task's encoder buffer (oyster's "
-        "num_steps_posterior), so contexts mix exploration and acting on the posterior as "
-        "evaluation's later contexts do (off: the prior phase only, oyster's locomotion configs).",
-    )
-    critic_trains_encoder: bool = setting(
-        True,
-        "PEARL: the critic's loss trains the encoder (oyster); with --nocritic_trains_encoder "
-        "only the reward decoder and the KL do.",
-    )
-    train_tasks: Restriction = dataclasses.field(default_factory=Restriction)
-    eval_tasks: Restriction = dataclasses.field(default_factory=Restriction)
-    task_pool_seed: int = settings.task_pool_seed()
-    num_eval_tasks: int = settings.num_eval_tasks()
-    eval_train_region: bool = settings.eval_train_region()
-
-    def __post_init__(self):
-        checks.layer_sizes(self, "hidden_sizes", "encoder_hidden_sizes")
-        checks.positive(
-            self,
-            "latent_size",
-            "horizon",
-            "max_meta_batch_size",
-            "num_task_buffers",
-            "num_tasks_sample",
-            "initial_steps",
-            "prior_steps",
-            "posterior_steps",
-            "grad_steps",
-            "batch_size",
-            "context_batch_size",
-            "replay_capacity",
-            "reward_scale",
-            "sac_lr",
-            "alpha",
-            "eval_episodes",
-            "num_eval_tasks",
-        )
-        checks.non_negative(
-            self, "kl_weight", "reward_decoder_weight", "policy_mean_reg", "policy_std_reg"
-        )
-        checks.in_unit_interval(self, "gamma", "tau")
-        checks.one_of(self, "exploration", ("posterior_sampling", "uniform_actions"))
-        checks.one_of(self, "posterior_family", POSTERIOR_FAMILIES)
-        if not self.critic_trains_encoder and self.reward_decoder_weight <= 0:
-            checks.fail(
-                "critic_trains_encoder",
-                False,
-                "True unless reward_decoder_weight > 0 (else only the KL trains the encoder)",
-            )
-
-    def episodes(self, steps: int) -> int:
-        """Whole episodes that collect at least `steps` transitions."""
-        return math.ceil(steps / self.horizon)
-
-    @property
-    def encoder_capacity(self) -> int:
-        collected = self.episodes(self.prior_steps)
-        if self.posterior_in_context:
-            collected += self.episodes(self.posterior_steps)
-        return self.horizon * max(self.episodes(self.initial_steps), collected)
 
 
 @flax.struct.dataclass
@@ -236,7 +108,7 @@ class PearlParts(NamedTuple):
     collect: Callable  # (params, task, key, latents [N, L], deterministic) -> Transitions [T, N]
     explore: Callable  # (params, task, key, z_key, n) -> n prior-phase episodes, Transitions
     collect_for_task: Callable  # (params, task, key) -> (prior, posterior) Transitions
-    losses: Callable  # (params, target_critic, batch, context, task_weights, key) -> (total, parts)
+    losses: Callable  # (params, target_critic, batch, context, weights, key) -> (total, parts)
     gradient_steps: Callable  # (train_state, buffers, active_tasks, weights, key) -> ...
     evaluate_task: Callable  # (params, task, key) -> returns [eval_episodes]
     optimizer: optax.GradientTransformation
@@ -250,8 +122,21 @@ def pearl_parts(config: PearlConfig, env: Env) -> PearlParts:
     env = with_unit_actions(env)  # buffers hold the policy's [-1, 1] actions
     networks = pearl_networks(config, env)
     optimizer = optax.adam(config.sac_lr)
-    target_entropy = sac.default_target_entropy(env.action_size)
-    losses = functools.partial(meta_batch_loss, config, networks, target_entropy)
+    losses = functools.partial(
+        meta_batch_loss,
+        networks,
+        target_entropy=sac.default_target_entropy(env.action_size),
+        gamma=config.gamma,
+        reward_scale=config.reward_scale,
+        kl_weight=config.kl_weight,
+        policy_mean_reg=config.policy_mean_reg,
+        policy_std_reg=config.policy_std_reg,
+        reward_decoder_weight=config.reward_decoder_weight,
+        deterministic_z=config.deterministic_z,
+        posterior_family=config.posterior_family,
+        critic_trains_encoder=config.critic_trains_encoder,
+        learn_alpha=config.learn_alpha,
+    )
 
     def with_networks(fn):
         return functools.partial(fn, config, env, networks)
@@ -333,11 +218,11 @@ def prior_latents(config: PearlConfig, key, n: int):
     return jax.random.normal(key, (n, config.latent_size))
 
 
-def context_vectors(rows: dict, with_next_obs: bool) -> jax.Array:
-    """Transitions (a dict of Transitions' fields) as context vectors (s, a, r[, s'])."""
-    parts = [rows["obs"], rows["actions"], rows["rewards"][..., None]]
+def context_vectors(transitions: Transitions, with_next_obs: bool) -> jax.Array:
+    """Transitions [..., fields] as context vectors (s, a, r[, s'])."""
+    parts = [transitions.obs, transitions.actions, transitions.rewards[..., None]]
     if with_next_obs:
-        parts.append(rows["next_obs"])
+        parts.append(transitions.next_obs)
     return jnp.concatenate(parts, axis=-1)
 
 
@@ -419,7 +304,7 @@ def posterior_phase_latents(
 
     def posterior_latent(context_key, z_key):
         rows = replay.sample(local, context_key, config.context_batch_size)
-        context = context_vectors(rows, config.context_next_obs)
+        context = context_vectors(stored_transitions(rows), config.context_next_obs)
         return draw_latent(config, networks, params, context, jnp.ones(context.shape[:1]), z_key)
 
     context_keys = per_task_keys(context_key, num_posterior)
@@ -432,13 +317,19 @@ def posterior_phase_latents(
 
 
 def _as_rows(transitions: Transitions) -> tuple[dict, jax.Array]:
-    """[T, N, ...] time-major transitions -> episode-major buffer rows [N * T, ...] (Transitions'
-    fields but `valid`) and their validity."""
+    """[T, N, ...] time-major transitions -> episode-major buffer rows [N * T, ...] (a dict of
+    Transitions' fields but `valid`: the buffers' layout, which checkpoints hold) and their
+    validity."""
     rows = jax.tree.map(
         lambda x: jnp.swapaxes(x, 0, 1).reshape(-1, *x.shape[2:]), transitions._asdict()
     )
     valid = rows.pop("valid")
     return rows, valid
+
+
+def stored_transitions(rows: dict) -> Transitions:
+    """Rows sampled from a buffer as Transitions: only valid transitions are stored."""
+    return Transitions(**rows, valid=jnp.ones(rows["rewards"].shape))
 
 
 # ----- the gradient steps -------------------------------------------------------------------
@@ -454,7 +345,8 @@ def meta_batch(config: PearlConfig, buffers: TaskBuffers, active, slot_key, cont
         buffers.encoder, slots, per_task_keys(context_key, num_tasks), config.context_batch_size
     )
     batch = sample(buffers.rl, slots, per_task_keys(batch_key, num_tasks), config.batch_size)
-    return batch, context_vectors(context_rows, config.context_next_obs)
+    context = context_vectors(stored_transitions(context_rows), config.context_next_obs)
+    return stored_transitions(batch), context
 
 
 def gradient_steps(
@@ -505,7 +397,7 @@ def evaluate_task(config: PearlConfig, env: Env, networks: PearlNetworks, params
         if config.exploration == "uniform_actions":
             explored = explore(config, env, networks, params, task, run_key, z_key, 1)
             transitions = jax.tree.map(lambda a, b: jnp.where(e == 0, a, b), explored, transitions)
-        rows = context_vectors(transitions._asdict(), config.context_next_obs)[:, 0]  # [T, D]
+        rows = context_vectors(transitions, config.context_next_obs)[:, 0]  # [T, D]
         start = e * config.horizon
         context = jax.lax.dynamic_update_slice(context, rows, (start, 0))
         weights = jax.lax.dynamic_update_slice(weights, transitions.valid[:, 0], (start,))
@@ -522,14 +414,14 @@ def evaluate_task(config: PearlConfig, env: Env, networks: PearlNetworks, params
 def training_pool(config: PearlConfig, env: Env):
     """The training tasks with buffers: slot i is fixed by (task_pool_seed, i), so a smaller
     pool is a prefix of a larger one."""
-    restriction = dataclasses.replace(config.train_tasks, num_tasks=config.num_task_buffers)
+    restriction = dataclasses.replace(config.train_tasks, num_tasks=config.num_task_slots)
     return draw_pool(env.task_space, restriction, config.task_pool_seed)
 
 
 def buffer_bytes(config: PearlConfig, env: Env) -> int:
     """Device memory of one member's replay buffers (float32 rows)."""
     row = 2 * env.obs_size + env.action_size + 2
-    rows = config.num_task_buffers * (config.replay_capacity + config.encoder_capacity)
+    rows = config.num_task_slots * (config.replay_capacity + config.encoder_capacity)
     return 4 * row * rows
 
 
@@ -559,7 +451,7 @@ def make_pearl(config: PearlConfig, env: Env) -> Algorithm:
         return jnp.asarray(config.num_tasks_sample * steps_per_task, jnp.float32)
 
     def initial_env_steps(member: SweepMember):
-        active = pool_size(member, config.num_task_buffers).astype(jnp.float32)
+        active = pool_size(member, config.num_task_slots).astype(jnp.float32)
         return active * config.episodes(config.initial_steps) * config.horizon
 
     return Algorithm(
@@ -601,7 +493,7 @@ def empty_buffers(config: PearlConfig, env: Env) -> TaskBuffers:
 
     def stacked(capacity):
         one = replay.empty_buffer(example_row, capacity)
-        return jax.tree.map(lambda x: jnp.broadcast_to(x, (config.num_task_buffers, *x.shape)), one)
+        return jax.tree.map(lambda x: jnp.broadcast_to(x, (config.num_task_slots, *x.shape)), one)
 
     return TaskBuffers(encoder=stacked(config.encoder_capacity), rl=stacked(config.replay_capacity))
 
@@ -615,7 +507,7 @@ def store(buffer: replay.ReplayBuffer, slot, transitions: Transitions) -> replay
 def initial_buffers(config: PearlConfig, env: Env, parts: PearlParts, pool, params, key):
     """oyster's initial data: `initial_steps` of prior-phase episodes per slot, into both of its
     buffers."""
-    slots = config.num_task_buffers
+    slots = config.num_task_slots
 
     def initial_data(slot_key, task):
         z_key, run_key = jax.random.split(slot_key)
@@ -637,7 +529,7 @@ def initial_buffers(config: PearlConfig, env: Env, parts: PearlParts, pool, para
 def meta_iteration(config: PearlConfig, parts: PearlParts, pool, state: PearlState, member):
     """Collect on `num_tasks_sample` drawn tasks, write their buffers, take the gradient steps."""
     key, slot_key, data_key, train_key = jax.random.split(state.key, 4)
-    active = pool_size(member, config.num_task_buffers)
+    active = pool_size(member, config.num_task_slots)
     sampled = draw_slots(slot_key, config.num_tasks_sample, active)
     tasks = jax.tree.map(lambda leaf: leaf[sampled], pool)
     prior, posterior = jax.vmap(parts.collect_for_task, in_axes=(None, 0, 0))(

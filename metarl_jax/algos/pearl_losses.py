@@ -10,10 +10,11 @@ c_i, an RL batch b_i and z_i ~ q(z | c_i) (reparameterised):
     temperature:       -log alpha (log pi + target entropy)       (only when alpha is learned)
     reward decoder:    mean((D(s, a, z_i) - reward_scale r)^2)     (only with a decoder weight)
 
-`meta_batch_loss` sums them into the one objective of PEARL's single Adam step.
+`meta_batch_loss` sums them into the one objective of PEARL's single Adam step. Batches are
+`rl.rollout.Transitions` of stored rows ([M, B, ...]); every setting is an argument of its own.
 """
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -32,9 +33,7 @@ from metarl_jax.nets.context import (
 )
 from metarl_jax.nets.sac import TanhGaussianActor, TwinQ
 from metarl_jax.rl import sac
-
-if TYPE_CHECKING:
-    from metarl_jax.algos.pearl import PearlConfig
+from metarl_jax.rl.rollout import Transitions
 
 
 class PearlNetworks(NamedTuple):
@@ -82,7 +81,7 @@ def critic_and_actor_losses(
     critic_apply,
     params,
     target_critic,
-    batch,
+    batch: Transitions,
     z,
     next_keys,
     action_keys,
@@ -112,16 +111,16 @@ def critic_and_actor_losses(
         critic_apply,
         params,
         target_critic,
-        batch,
+        batch._asdict(),
         policy_sample,
         next_keys,
         action_keys,
         gamma=gamma,
         reward_scale=reward_scale,
         alpha=alpha,
-        critic_obs=jnp.concatenate([batch["obs"], critic_z], axis=-1),
-        policy_obs=jnp.concatenate([batch["obs"], detached_z], axis=-1),
-        next_obs=jnp.concatenate([batch["next_obs"], detached_z], axis=-1),
+        critic_obs=jnp.concatenate([batch.obs, critic_z], axis=-1),
+        policy_obs=jnp.concatenate([batch.obs, detached_z], axis=-1),
+        next_obs=jnp.concatenate([batch.next_obs, detached_z], axis=-1),
         weights=weights,
     )
 
@@ -135,46 +134,87 @@ def regularized_actor_loss(actor_loss, mean, log_std, weights, mean_reg: float, 
     )
 
 
-def reward_decoder_loss(decoder_apply, decoder_params, batch, z, weights, reward_scale: float):
+def reward_decoder_loss(
+    decoder_apply, decoder_params, batch: Transitions, z, weights, reward_scale: float
+):
     """mean((D(s, a, z) - reward_scale r)^2): the decoder's error on the scaled reward."""
-    predicted = decoder_apply(decoder_params, batch["obs"], batch["actions"], z)
-    return weighted_mean((predicted - reward_scale * batch["rewards"]) ** 2, weights)
+    predicted = decoder_apply(decoder_params, batch.obs, batch.actions, z)
+    return weighted_mean((predicted - reward_scale * batch.rewards) ** 2, weights)
 
 
-def meta_batch_loss(
-    config: "PearlConfig",
-    networks: PearlNetworks,
-    target_entropy: float,
-    params,
-    target_critic,
-    batch,
+def task_latents(
+    encoder_apply,
+    encoder_params,
     context,
     task_weights,
-    key,
+    z_keys,
+    *,
+    kl_weight: float,
+    deterministic_z: bool,
+    posterior_family: str,
 ):
-    """The summed losses of a meta-batch (batch [M, B, ...], context [M, N, D]) and their
-    diagnostics. z_i is one draw per task, shared by the task's whole RL batch."""
-    num_tasks, batch_size = batch["obs"].shape[:2]
-    z_keys, action_keys, next_keys = jnp.moveaxis(
-        jax.vmap(lambda k: jax.random.split(k, 3))(per_task_keys(key, num_tasks)), 1, 0
-    )
+    """Per task of a context [M, N, D]: z_i ~ q(z | c_i) (the mean when z is deterministic),
+    q's (means, variances), and the weighted KL loss with each task's KL (0 for a deterministic
+    z)."""
+    num_tasks = context.shape[0]
     every_transition = jnp.ones(context.shape[1:2])
     means, variances = jax.vmap(
         lambda task_context: posterior(
-            networks.encoder.apply,
-            params["encoder"],
+            encoder_apply,
+            encoder_params,
             task_context,
             every_transition,
-            config.deterministic_z,
-            config.posterior_family,
+            deterministic_z,
+            posterior_family,
         )
     )(context)
-    if config.deterministic_z:
+    if deterministic_z:
         z, kl = means, jnp.zeros((num_tasks,))
-        kl_loss = config.kl_weight * jnp.sum(task_weights * kl)
+        kl_loss = kl_weight * jnp.sum(task_weights * kl)
     else:
         z = jax.vmap(sample_latent)(z_keys, means, variances)
-        kl_loss, kl = encoder_kl_loss(means, variances, task_weights, config.kl_weight)
+        kl_loss, kl = encoder_kl_loss(means, variances, task_weights, kl_weight)
+    return z, (means, variances), (kl_loss, kl)
+
+
+def meta_batch_loss(
+    networks: PearlNetworks,
+    params,
+    target_critic,
+    batch: Transitions,
+    context,
+    task_weights,
+    key,
+    *,
+    target_entropy: float,
+    gamma: float,
+    reward_scale: float,
+    kl_weight: float,
+    policy_mean_reg: float,
+    policy_std_reg: float,
+    reward_decoder_weight: float,
+    deterministic_z: bool,
+    posterior_family: str,
+    critic_trains_encoder: bool,
+    learn_alpha: bool,
+):
+    """The summed losses of a meta-batch (batch [M, B, ...], context [M, N, D]) and their
+    diagnostics. z_i is one draw per task, shared by the task's whole RL batch. The temperature's
+    loss joins with `learn_alpha`, the reward decoder's with `reward_decoder_weight` > 0."""
+    num_tasks, batch_size = batch.obs.shape[:2]
+    z_keys, action_keys, next_keys = jnp.moveaxis(
+        jax.vmap(lambda k: jax.random.split(k, 3))(per_task_keys(key, num_tasks)), 1, 0
+    )
+    z, (means, variances), (kl_loss, kl) = task_latents(
+        networks.encoder.apply,
+        params["encoder"],
+        context,
+        task_weights,
+        z_keys,
+        kl_weight=kl_weight,
+        deterministic_z=deterministic_z,
+        posterior_family=posterior_family,
+    )
     z = jnp.broadcast_to(z[:, None, :], (num_tasks, batch_size, z.shape[-1]))
     weights = jnp.broadcast_to(task_weights[:, None], z.shape[:2])
     alpha = jnp.exp(params["log_alpha"])
@@ -189,22 +229,22 @@ def meta_batch_loss(
         action_keys,
         weights,
         alpha=jax.lax.stop_gradient(alpha),
-        gamma=config.gamma,
-        reward_scale=config.reward_scale,
-        critic_trains_encoder=config.critic_trains_encoder,
+        gamma=gamma,
+        reward_scale=reward_scale,
+        critic_trains_encoder=critic_trains_encoder,
     )
     actor_loss = regularized_actor_loss(
-        actor_loss, mean, log_std, weights, config.policy_mean_reg, config.policy_std_reg
+        actor_loss, mean, log_std, weights, policy_mean_reg, policy_std_reg
     )
     total = critic_loss + kl_loss + actor_loss
-    if config.learn_alpha:
+    if learn_alpha:
         total += sac.temperature_loss(params["log_alpha"], log_prob, target_entropy, weights)
     extra = {}
-    if config.reward_decoder_weight > 0:
+    if reward_decoder_weight > 0:
         extra["reward_decoder_loss"] = reward_decoder_loss(
-            networks.decoder.apply, params["decoder"], batch, z, weights, config.reward_scale
+            networks.decoder.apply, params["decoder"], batch, z, weights, reward_scale
         )
-        total += config.reward_decoder_weight * extra["reward_decoder_loss"]
+        total += reward_decoder_weight * extra["reward_decoder_loss"]
     diagnostics = {
         **extra,
         "critic_loss": critic_loss,

@@ -67,11 +67,7 @@ def clip(default: float):
 
 
 def inner_lr(default: float):
-    return setting(
-        default,
-        "Inner-loop learning rate (MAML: the adaptation step; MACAW: the initial value of its "
-        "learned per-layer rates).",
-    )
+    return setting(default, "Inner-loop learning rate (MAML: the adaptation step).")
 
 
 def inner_steps():
@@ -87,14 +83,6 @@ def eval_episodes(default: int):
         default,
         "Episodes per evaluation task (PEARL: z from the prior in the first; MACAW: online "
         "episodes after the offline adaptation).",
-    )
-
-
-def latent_size(default: int):
-    return setting(
-        default,
-        "PEARL: size of the context variable z; MACAW: size of each weight-transform layer's "
-        "latent.",
     )
 
 

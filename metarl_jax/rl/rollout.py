@@ -33,6 +33,16 @@ class Transitions(NamedTuple):
     valid: jax.Array
 
 
+class OfflineTransitions(NamedTuple):
+    """Transitions of an offline data set labelled with their returns (what AWR learns from):
+    fields [..., B, ...]."""
+
+    obs: jax.Array
+    actions: jax.Array
+    rewards: jax.Array
+    returns: jax.Array  # discounted Monte-Carlo return from this step to the episode's end
+
+
 class Step(NamedTuple):
     obs: jax.Array
     action: jax.Array

@@ -1,7 +1,7 @@
 """Can each posterior family code the task from one episode? A supervised check.
 
-    python -m experiments.encoder_families --env=navigation --horizon=20
-    python -m experiments.encoder_families --env=ant_dir            # MJX: slow to compile on CPUs
+    python -m tools.encoder_families --env=navigation --horizon=20
+    python -m tools.encoder_families --env=ant_dir            # MJX: slow to compile on CPUs
 
 PEARL's encoder has to turn a context of transitions (s, a, r) into a posterior over z that tells
 the task. This check takes the learning problem of RL out of the question: for every posterior
@@ -24,7 +24,8 @@ from absl import flags
 
 from experiments.app_plumbing import UsageError, check_one_of, check_positive, int_list, run_app
 from metarl_jax.algos.meta_training import per_task_keys
-from metarl_jax.algos.pearl import ENCODERS, POSTERIOR_FAMILIES, context_vectors, uniform_actions
+from metarl_jax.algos.pearl import ENCODERS, context_vectors, uniform_actions
+from metarl_jax.algos.pearl_config import POSTERIOR_FAMILIES
 from metarl_jax.algos.pearl_losses import posterior
 from metarl_jax.envs import ENV_NAMES, make_env, with_unit_actions
 from metarl_jax.rl.rollout import collect_transitions
@@ -51,7 +52,7 @@ def random_play_contexts(env, tasks, key, horizon: int) -> tuple[jax.Array, jax.
 
     def one(task, episode_key):
         episode = collect_transitions(env, act, task, episode_key, 1, horizon)
-        return context_vectors(episode._asdict(), False)[:, 0], episode.valid[:, 0]
+        return context_vectors(episode, False)[:, 0], episode.valid[:, 0]
 
     return jax.jit(jax.vmap(one))(tasks, per_task_keys(key, tasks_count(tasks)))
 

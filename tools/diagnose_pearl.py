@@ -1,6 +1,6 @@
 """Does a trained PEARL run infer tasks? Probes of its latest checkpoint.
 
-    python -m experiments.diagnose_pearl --flagfile=RUN/flags.txt --out_dir=RUN
+    python -m tools.diagnose_pearl --flagfile=RUN/flags.txt --out_dir=RUN
 
 For `--probe_tasks` fresh tasks of the evaluation distribution, each member of the run collects
 one episode with z from the prior (evaluation's first episode, deterministic actions) and forms
@@ -82,7 +82,7 @@ def make_diagnosis(spec: cli.RunSpec):
             z = jax.random.normal(z_key, (1, config.latent_size))
             z = jnp.zeros_like(z) if config.deterministic_z else z
             episode = parts.collect(params, task, run_key, z, True)
-        context = context_vectors(episode._asdict(), config.context_next_obs)[:, 0]
+        context = context_vectors(episode, config.context_next_obs)[:, 0]
         mean, variance = parts.posterior(params, context, episode.valid[:, 0])
         return episode.obs[:, 0], episode.actions[:, 0], mean, variance
 
