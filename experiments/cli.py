@@ -26,6 +26,14 @@ from experiments.config_flags import (
     settings_from_flags,
 )
 from experiments.flags_file import parse_flag_lines, read_flags_file
+from experiments.study_design import (
+    EXPERIMENTS,
+    JOINED_EXPERIMENTS,
+    NUM_TRAIN_TASKS_EXPERIMENTS,
+    OUT_OF_SAMPLE_EXPERIMENTS,
+    STUDY_EXPERIMENTS,
+    joins,
+)
 from metarl_jax.algos import Algorithm
 from metarl_jax.algos.config_checks import ConfigError
 from metarl_jax.algos.macaw import MacawData
@@ -51,15 +59,13 @@ from metarl_jax.tasks import (
 
 FLAGS = flags.FLAGS
 
-EXPERIMENTS = ("a", "b", "c", "d", "e")
-
 flags.DEFINE_enum(
     "experiment",
     "",
     ["", *EXPERIMENTS],
-    "Which study experiment this run belongs to (the report groups runs by it): a = number of "
-    "training tasks, b = MACAW's number of offline tasks/buffers, c = meta-batch size, d = "
-    "out-of-sample tasks, e = MAML's test-time steps.",
+    "Which study experiment this run belongs to (the report groups runs by it): "
+    + ", ".join(f"{letter} = {e.varies}" for letter, e in STUDY_EXPERIMENTS.items())
+    + ".",
 )
 flags.DEFINE_bool(
     "distributed", False, "Call jax.distributed.initialize() first (one process per host)."
@@ -296,8 +302,6 @@ def _config_from_flags(entry: AlgorithmEntry, derived: dict):
     config_class = entry.config_class
     fields = {f.name for f in dataclasses.fields(config_class)}
     values = settings_from_flags(config_class)
-    if values.get("inner_loss") == "":  # flags.txt from before LVC: the old default
-        values["inner_loss"] = entry.legacy_flag_values["inner_loss"]
     values.update({name: value for name, value in derived.items() if name in fields})
     try:
         return config_class(**values)
@@ -334,16 +338,16 @@ def _task_restrictions(env: Env):
 def _check_experiment(entry: AlgorithmEntry, env: Env, train_tasks, eval_tasks) -> None:
     """What each study experiment needs, checked before anything compiles."""
     experiment, space = FLAGS.experiment, env.task_space
-    if experiment in ("a", "b") and not FLAGS.num_train_tasks:
+    if experiment in NUM_TRAIN_TASKS_EXPERIMENTS and not FLAGS.num_train_tasks:
         raise UsageError(
             f"--num_train_tasks: experiment ({experiment}) sweeps the number of training tasks"
         )
-    if experiment and experiment not in entry.study_experiments:
-        joins = ", ".join(f"({e})" for e in sorted(entry.study_experiments))
+    if experiment and not joins(entry.name, experiment):
+        joined = ", ".join(f"({e})" for e in sorted(JOINED_EXPERIMENTS.get(entry.name, ())))
         raise UsageError(
-            f"--algo: {FLAGS.algo} takes no part in experiment ({experiment}); it joins {joins}"
+            f"--algo: {FLAGS.algo} takes no part in experiment ({experiment}); it joins {joined}"
         )
-    if experiment in ("d", "e") and covers_space(space, eval_tasks):
+    if experiment in OUT_OF_SAMPLE_EXPERIMENTS and covers_space(space, eval_tasks):
         raise UsageError(
             f"--eval_tasks: experiment ({experiment}) evaluates out of sample; "
             f"{FLAGS.eval_tasks!r} covers the whole task space"

@@ -17,6 +17,7 @@ import numpy as np
 
 from experiments import cli
 from experiments.app_plumbing import UsageError, expected_wall_time_line, run_app, run_seconds
+from experiments.study_design import seed_reported_levels
 from metarl_jax.algos.meta_training import evaluation_keys
 from metarl_jax.algos.registry import algorithm_entry
 from metarl_jax.baselines.levels import (
@@ -122,7 +123,8 @@ def evaluation_levels(algorithm, env) -> dict:
     _, data_key = evaluation_keys()
     levels = {}
     for prefix, tasks in algorithm.evaluation_tasks().items():
-        found = reference_levels(env, tasks, data_key, algorithm.evaluation_steps)
+        seed = seed_reported_levels(env.name, env.horizon)
+        found = reference_levels(env, tasks, data_key, algorithm.evaluation_steps, seed)
         if found:
             levels[prefix] = {**found, "metric": f"{prefix}/{found['metric']}"}
     return levels

@@ -10,12 +10,8 @@ means); `generate_data_set` makes the set. Between SAC chunks the state is saved
 with the flags in DIR/partial/flags.txt (continue with --resume and the same flags, except
 --chunk_iterations); DIR/offline_data.npz and DIR/metadata.json (the format of
 `metarl_jax.io.offline`) replace it at the end.
-
-Resuming a partial data set written before flags.txt: its partial/flags.json is read and compared
-with the flags as it was then (values as JSON: numbers, strings, the --hidden_sizes list).
 """
 
-import json
 import os
 import sys
 from functools import partial
@@ -70,7 +66,6 @@ flags.DEFINE_integer("random_steps", 2000, "SAC: uniform random actions for a ta
 flags.DEFINE_bool("resume", False, "Continue the unfinished data set in --out_dir/partial/.")
 
 FLAGS_FILE = "flags.txt"
-LEGACY_FLAGS_FILE = "flags.json"  # the record of partial data sets written before flags.txt
 RESUMABLE_FLAGS = ("chunk_iterations",)  # chunking does not change the data
 RUN_FLAGS = (
     "env",
@@ -95,22 +90,6 @@ def run_flag_lines() -> list[str]:
     return [FLAGS[name].serialize() for name in RUN_FLAGS]
 
 
-def _check_legacy_flags_json(out_dir: str, path: str) -> None:
-    """A partial data set from before flags.txt: its flags.json compared as it was then."""
-    try:
-        with open(path) as f:
-            saved = json.load(f)
-    except (OSError, ValueError) as error:
-        raise UsageError(f"--resume: {path} is unreadable: {error}") from None
-    current = {name: FLAGS[name].value for name in RUN_FLAGS}
-    for name in RUN_FLAGS:
-        if name not in RESUMABLE_FLAGS and saved.get(name) != current[name]:
-            raise UsageError(
-                f"--resume: flag --{name} differs from the unfinished data set in {out_dir} "
-                f"({current[name]!r} vs {saved.get(name, 'unset')!r})"
-            )
-
-
 def _check_flags_txt(path: str) -> None:
     try:
         saved = read_flags_file(path)
@@ -121,15 +100,11 @@ def _check_flags_txt(path: str) -> None:
 
 
 def _check_resumed_flags(out_dir: str, partial_dir: str) -> None:
-    """partial/flags.txt must match the flags; without it, a legacy partial/flags.json must."""
+    """partial/flags.txt must match the flags."""
     flags_path = os.path.join(partial_dir, FLAGS_FILE)
-    legacy_path = os.path.join(partial_dir, LEGACY_FLAGS_FILE)
-    if os.path.isfile(flags_path):
-        _check_flags_txt(flags_path)
-    elif os.path.isfile(legacy_path):
-        _check_legacy_flags_json(out_dir, legacy_path)
-    else:
+    if not os.path.isfile(flags_path):
         raise UsageError(f"--resume: {out_dir} holds no unfinished data set ({flags_path})")
+    _check_flags_txt(flags_path)
 
 
 def check_out_dir(out_dir: str, resume: bool) -> None:

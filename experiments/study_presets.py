@@ -2,7 +2,7 @@
 
 import os
 
-from metarl_jax.algos.registry import algorithms_for_experiment
+from experiments.study_design import algorithms_for_experiment
 
 STUDY_FLAGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flags", "study")
 

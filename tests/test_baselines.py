@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from experiments.study_design import seed_reported_levels
 from metarl_jax.baselines import (
     BASELINES,
     default_gittins_discount,
@@ -307,9 +308,10 @@ def test_navigation_and_locomotion_reference_levels():
     assert (short["lower"], short["upper"]) == ("task_agnostic_bound", None)
     assert short["values"]["task_agnostic_bound"] == 0.0
     assert position(short, 100.0) is None
-    # at the seed paper's horizon its reported returns join, the best of them the upper level
+    # at the seed paper's horizon the app adds its reported returns, the best the upper level
+    reported = seed_reported_levels("cheetah_dir", 200)
     seed = reference_levels(make_env("cheetah_dir", physics="native"), directions,
-                            jax.random.PRNGKey(0), 200)  # fmt: skip
+                            jax.random.PRNGKey(0), 200, reported)  # fmt: skip
     assert seed["upper"] == "seed_pearl" and seed["values"]["seed_pearl"] == 1900.0
     assert abs(seed["values"]["zero_action"]) < 5.0  # standing still earns about nothing
 

@@ -282,27 +282,6 @@ def _stopped_after_first_chunk(out_dir):
     assert sorted(os.listdir(os.path.join(out_dir, "partial"))) == ["flags.txt", "state.npz"]
 
 
-def _legacy_flags_json(**changes) -> dict:
-    """partial/flags.json as the app wrote it before flags.txt: the flags' values as JSON."""
-    return {
-        "env": "navigation",
-        "num_arms": 5,
-        "num_train_tasks": 2,
-        "num_test_tasks": 1,
-        "steps_per_task": 40,
-        "train_tasks": "full",
-        "test_tasks": "full",
-        "task_pool_seed": 0,
-        "seed": 0,
-        "horizon": 10,
-        "gamma": 0.99,
-        "chunk_iterations": 2,
-        "hidden_sizes": ["16"],
-        "random_steps": 20,
-        **changes,
-    }
-
-
 def _assert_same_data_set(directory, expected_arrays, expected_metadata):
     arrays, metadata = load_offline_data(str(directory))
     assert set(arrays) == set(expected_arrays)
@@ -315,11 +294,10 @@ def _assert_same_data_set(directory, expected_arrays, expected_metadata):
 
 
 @pytest.mark.slow
-def test_app_resumes_by_flags_txt_and_old_partial_sets_by_flags_json(tmp_path):
+def test_app_resumes_by_flags_txt(tmp_path):
     """A stopped app run leaves partial/flags.txt (the flags that define the data, as --flagfile
     lines); --resume compares the flags with it (any --chunk_iterations) and finishes the same
-    data set as one uninterrupted library call. Migration rule: a partial set without flags.txt
-    but with the flags.json of the app before it resumes, its JSON compared as before."""
+    data set as one uninterrupted library call; without flags.txt there is nothing to resume."""
     spec = DataSetSpec(
         make_env("navigation", horizon=10),
         num_train_tasks=2,
@@ -335,9 +313,9 @@ def test_app_resumes_by_flags_txt_and_old_partial_sets_by_flags_json(tmp_path):
     flags_txt = (stopped / "partial" / "flags.txt").read_text().splitlines()
     assert flags_txt == sorted(flags_txt) and "--hidden_sizes=16" in flags_txt
     assert "--gamma=0.99" in flags_txt and not any("out_dir" in line for line in flags_txt)
-    legacy = tmp_path / "legacy"
-    shutil.copytree(stopped, legacy)
-    os.remove(legacy / "partial" / "flags.txt")
+    unrecorded = tmp_path / "unrecorded"
+    shutil.copytree(stopped, unrecorded)
+    os.remove(unrecorded / "partial" / "flags.txt")
 
     _assert_usage_error(_run_app(*TINY_NAV_FLAGS, f"--out_dir={stopped}"), "out_dir")
     refused = _run_app(*TINY_NAV_FLAGS, "--seed=1", "--resume", f"--out_dir={stopped}")
@@ -348,15 +326,9 @@ def test_app_resumes_by_flags_txt_and_old_partial_sets_by_flags_json(tmp_path):
     assert "resuming" in resumed.stdout and "at iteration 2" in resumed.stdout
     _assert_same_data_set(stopped, expected_arrays, expected_metadata)
 
-    (legacy / "partial" / "flags.json").write_text(json.dumps(_legacy_flags_json(seed=1)))
-    refused = _run_app(*TINY_NAV_FLAGS, "--resume", f"--out_dir={legacy}")
+    refused = _run_app(*TINY_NAV_FLAGS, "--resume", f"--out_dir={unrecorded}")
     _assert_usage_error(refused, "resume")
-    assert f"--seed differs from the unfinished data set in {legacy} (0 vs 1)" in refused.stderr
-    (legacy / "partial" / "flags.json").write_text(json.dumps(_legacy_flags_json()))
-    resumed = _run_app(*TINY_NAV_FLAGS, "--resume", f"--out_dir={legacy}")
-    assert resumed.returncode == 0, resumed.stderr
-    assert "at iteration 2" in resumed.stdout
-    _assert_same_data_set(legacy, expected_arrays, expected_metadata)
+    assert f"{unrecorded} holds no unfinished data set" in refused.stderr
 
 
 def test_offline_module_exports():

@@ -5,12 +5,7 @@ import dataclasses
 import pytest
 
 from metarl_jax.algos.api import Algorithm
-from metarl_jax.algos.registry import (
-    ALGORITHM_NAMES,
-    REGISTRY,
-    algorithm_entry,
-    algorithms_for_experiment,
-)
+from metarl_jax.algos.registry import ALGORITHM_NAMES, REGISTRY, algorithm_entry
 from metarl_jax.envs import make_env
 
 
@@ -27,26 +22,13 @@ def test_entries_name_their_config_and_build_an_algorithm():
     assert REGISTRY["maml_ppo"].config_settings == {"outer_optimizer": "ppo"}
 
 
-def test_support_and_study_membership():
+def test_support():
     bandit, navigation = make_env("bandit", num_arms=3), make_env("navigation")
     assert not algorithm_entry("pearl").supports(bandit)
     assert algorithm_entry("pearl").supports(navigation)
     assert all(
         algorithm_entry(name).supports(bandit) for name in ALGORITHM_NAMES if name != "pearl"
     )
-    assert algorithms_for_experiment("a", discrete_actions=True) == (
-        "maml_trpo",
-        "maml_ppo",
-        "rl2_ppo",
-    )
-    assert algorithms_for_experiment("a", discrete_actions=False) == (
-        "maml_trpo",
-        "maml_ppo",
-        "rl2_ppo",
-        "pearl",
-    )
-    assert algorithms_for_experiment("b", discrete_actions=True) == ("macaw",)
-    assert algorithms_for_experiment("e", discrete_actions=False) == ("maml_trpo", "maml_ppo")
 
 
 def test_unknown_algorithm_is_one_clear_error():

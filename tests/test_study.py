@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 
 from experiments.plan import check_runs
+from experiments.study_design import EXPERIMENTS, JOINED_EXPERIMENTS, algorithms_for_experiment
 from experiments.study_presets import DATA_OF, PRESETS, STUDY_FLAGS, algorithms_for
 from metarl_jax.algos import MamlConfig, Rl2Config, make_maml, make_rl2, sweep_member
 from metarl_jax.algos.meta_training import task_samplers
+from metarl_jax.algos.registry import ALGORITHM_NAMES
 from metarl_jax.envs import make_env
 from metarl_jax.io.offline import save_offline_data
 from metarl_jax.tasks import Restriction, navigation_goal_space
@@ -32,6 +34,24 @@ def bandit_data(tmp_path_factory):
     directory = str(tmp_path_factory.mktemp("offline") / "bandit5")
     save_offline_data(directory, *random_offline_dataset(make_env("bandit"), num_train=50))
     return directory
+
+
+def test_which_algorithms_join_which_experiment():
+    assert set(JOINED_EXPERIMENTS) == set(ALGORITHM_NAMES)
+    assert all(joined <= set(EXPERIMENTS) for joined in JOINED_EXPERIMENTS.values())
+    assert algorithms_for_experiment("a", discrete_actions=True) == (
+        "maml_trpo",
+        "maml_ppo",
+        "rl2_ppo",
+    )
+    assert algorithms_for_experiment("a", discrete_actions=False) == (
+        "maml_trpo",
+        "maml_ppo",
+        "rl2_ppo",
+        "pearl",
+    )
+    assert algorithms_for_experiment("b", discrete_actions=True) == ("macaw",)
+    assert algorithms_for_experiment("e", discrete_actions=False) == ("maml_trpo", "maml_ppo")
 
 
 def test_every_flag_file_with_every_algorithm_and_every_preset_run_validates(bandit_data):
@@ -208,9 +228,8 @@ def test_algorithms_report_in_sample_returns_beside_out_of_sample(algo):
     assert metrics["eval/return"] != metrics["eval_train/return"]
 
 
-def test_inner_loss_defaults_and_the_rule_for_old_flags_txt():
-    """LVC by default for both MAML variants; a flags.txt written before LVC became the default
-    holds an empty --inner_loss, which keeps that run's old default (REINFORCE for MAML-TRPO)."""
+def test_inner_loss_defaults():
+    """LVC by default for both MAML variants; another value is refused with one line."""
     from experiments import cli
 
     def inner_loss(*args):
@@ -223,8 +242,6 @@ def test_inner_loss_defaults_and_the_rule_for_old_flags_txt():
 
     assert inner_loss("--algo=maml_trpo") == "lvc"
     assert inner_loss("--algo=maml_ppo") == "lvc"
-    assert inner_loss("--algo=maml_trpo", "--inner_loss=") == "reinforce"
-    assert inner_loss("--algo=maml_ppo", "--inner_loss=") == "lvc"
     assert inner_loss("--algo=maml_trpo", "--inner_loss=reinforce") == "reinforce"
     assert check_runs([["--algo=maml_trpo", "--inner_loss=dice"]]) == [
         "--inner_loss: 'dice' must be one of ('reinforce', 'lvc')"

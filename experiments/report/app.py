@@ -12,6 +12,7 @@ from experiments.app_plumbing import USAGE_EXIT_CODE, UsageError, run_app
 from experiments.report.loading import ReportError, Run, check_out_dir, check_runs, load_run
 from experiments.report.sections import SECTIONS, TITLES
 from experiments.report.sections.common import glance_table
+from experiments.study_design import EXPERIMENTS
 
 FLAGS = flags.FLAGS
 
@@ -45,7 +46,7 @@ def write_report(runs: list[Run], out_dir: str) -> str:
     for run in runs:
         grouped[run.experiment].append(run)
     sections, glance = [], []
-    for experiment in ("a", "b", "c", "d", "e", ""):
+    for experiment in (*EXPERIMENTS, ""):
         if experiment == "" and not grouped[""]:
             continue
         sections += [f"## {TITLES[experiment]}", ""]

@@ -13,7 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from experiments.flags_file import read_flags_file
-from metarl_jax.baselines.levels import SEED_CHEETAH_DIR, SEED_HORIZON, with_stored_oracle
+from experiments.study_design import SEED_CHEETAH_DIR, SEED_HORIZON
+from metarl_jax.baselines.levels import with_stored_oracle
 from metarl_jax.io.metrics import read_rows
 from metarl_jax.io.plots import draw_levels, group_over_seeds
 from metarl_jax.io.report_stats import PLATEAU_TEST, confidence_interval

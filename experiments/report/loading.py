@@ -10,14 +10,13 @@ from dataclasses import dataclass, field
 
 from experiments.app_plumbing import UsageError
 from experiments.flags_file import read_flags_file
-from metarl_jax.algos.registry import REGISTRY
+from experiments.study_design import EXPERIMENTS, NUM_TRAIN_TASKS_EXPERIMENTS, joins
 from metarl_jax.baselines.levels import headline_metric, levels_framing
 from metarl_jax.io import report_stats as stats
 from metarl_jax.io.metrics import curve_columns, read_rows
 
 LEVEL = 0.95
 RUN_FILES = ("flags.txt", "metrics.csv", "summary.json")
-STUDY = ("a", "b", "c", "d", "e")
 # Settings that must agree among the runs of one experiment and environment (one plot).
 SHARED_SETTINGS = ("horizon", "num_arms", "eval_tasks")
 ALL = "all"
@@ -65,7 +64,6 @@ class Run:
     headline: dict[str, str]  # "eval" / "eval_train" -> the column of its headline return
     curves: dict[str, tuple[list[str], str]]  # prefix -> (curve columns, what the index means)
     members: list[Member]
-    notes: list[str] = field(default_factory=list)
     # prefix -> reference level set (summary.json's `levels`, `baselines.levels`); {} if none
     levels: dict = field(default_factory=dict)
 
@@ -106,34 +104,11 @@ def _prefixed_curve(columns: list[str], prefix: str) -> tuple[list[str], str]:
     return [inner[c] for c in found], label
 
 
-def _headline(columns, prefix, run_flags, notes, env: str) -> str | None:
+def _headline(columns, prefix, env: str) -> str | None:
     """The column of the env's headline quantity (`baselines.levels.headline_metric`: bandits
-    `prefix/reward_per_step`, else `prefix/return`); for runs logged before it existed,
-    `prefix/return` or the curve point that defines it (MAML: after --inner_steps steps; RL²:
-    the trial's last episode), with a note."""
+    `prefix/reward_per_step`, else `prefix/return`), None if not logged."""
     wanted = f"{prefix}/{headline_metric(env)}"
-    if wanted in columns:
-        return wanted
-    if wanted != f"{prefix}/return" and f"{prefix}/return" in columns:
-        notes.append(
-            f"no `{wanted}` column (an older run): used `{prefix}/return`, a different quantity"
-        )
-        return f"{prefix}/return"
-    if f"{prefix}/return" in columns:
-        return f"{prefix}/return"
-    curve, _ = _prefixed_curve(columns, prefix)
-    if not curve:
-        return None
-    if "_step" in curve[0]:
-        try:
-            inner_steps = int(run_flags.get("inner_steps", 1))
-        except ValueError:
-            inner_steps = 1
-        column = curve[min(inner_steps, len(curve) - 1)]
-    else:
-        column = curve[-1]
-    notes.append(f"no `{prefix}/return` column (an older run): used `{column}` in its place")
-    return column
+    return wanted if wanted in columns else None
 
 
 def _float(text) -> float | None:
@@ -176,21 +151,21 @@ def load_run(path: str) -> Run:
         return default if value is None or isinstance(value, bool) else str(value)
 
     experiment = info("experiment")
-    if experiment not in ("", *STUDY):
-        raise ReportError(f"{path}: unknown experiment {experiment!r} (known: a, b, c, d, e)")
+    if experiment not in ("", *EXPERIMENTS):
+        known = ", ".join(EXPERIMENTS)
+        raise ReportError(f"{path}: unknown experiment {experiment!r} (known: {known})")
     algo, env = info("algo"), info("env")
     if not algo or not env:
         raise ReportError(f"{path}: neither summary.json nor flags.txt names the algo and env")
     iterations = _float(summary.get("iterations", run_flags.get("num_iterations")))
 
-    notes: list[str] = []
     headline = {}
     for prefix in ("eval", "eval_train"):
-        column = _headline(columns, prefix, run_flags, notes, env)
+        column = _headline(columns, prefix, env)
         if column:
             headline[prefix] = column
     if "eval" not in headline:
-        raise ReportError(f"{path}: metrics.csv has no eval/return column (nor an eval curve)")
+        raise ReportError(f"{path}: metrics.csv has no eval/{headline_metric(env)} column")
     curves = {p: _prefixed_curve(columns, p) for p in ("eval", "eval_train")}
     sweep_columns = [c for c in ("meta_batch_size", "num_train_tasks") if c in columns]
     final_iteration = max(row["iteration"] for row in rows)
@@ -210,7 +185,6 @@ def load_run(path: str) -> Run:
         headline=headline,
         curves={p: c for p, c in curves.items() if c[0]},
         members=members,
-        notes=notes,
         levels=_levels(path, summary.get("levels") or {}),
     )
 
@@ -276,7 +250,7 @@ def check_runs(runs: list[Run]) -> None:
         seen[run.key] = run.path
     groups = defaultdict(list)
     for run in runs:
-        if run.experiment in STUDY:
+        if run.experiment in EXPERIMENTS:
             groups[(run.experiment, run.env)].append(run)
     for (experiment, env), group in sorted(groups.items()):
         for setting in SHARED_SETTINGS:
@@ -288,13 +262,15 @@ def check_runs(runs: list[Run]) -> None:
                     f"--{setting} ({listed})"
                 )
     for run in runs:
-        if run.experiment in ("a", "b") and "num_train_tasks" not in run.sweep_columns:
+        if (
+            run.experiment in NUM_TRAIN_TASKS_EXPERIMENTS
+            and "num_train_tasks" not in run.sweep_columns
+        ):
             raise ReportError(
                 f"{run.path}: experiment ({run.experiment}) run without a num_train_tasks column "
                 "in metrics.csv"
             )
-        entry = REGISTRY.get(run.algo)
-        if run.experiment and (entry is None or run.experiment not in entry.study_experiments):
+        if run.experiment and not joins(run.algo, run.experiment):
             raise ReportError(
                 f"{run.path}: {run.algo} takes no part in experiment ({run.experiment})"
             )

@@ -15,8 +15,6 @@ from metarl_jax.algos.pearl import PearlConfig, buffer_bytes, make_pearl
 from metarl_jax.algos.rl2 import Rl2Config, make_rl2
 from metarl_jax.envs import Env
 
-STUDY_EXPERIMENTS = ("a", "b", "c", "d", "e")
-
 
 @dataclasses.dataclass(frozen=True)
 class AlgorithmEntry:
@@ -26,18 +24,12 @@ class AlgorithmEntry:
     discrete_actions: bool  # runs on envs with discrete actions (bandits)
     continuous_actions: bool
     offline: bool  # learns from an offline data set (--offline_data), collects nothing
-    # The study experiments it joins: (a) training tasks, (b) offline tasks/buffers, (c) meta-batch
-    # size, (d) out-of-sample tasks, (e) test-time gradient steps.
-    study_experiments: frozenset[str]
     # Reference defaults of the run flags that are no config setting (flag name -> value as absl
     # holds it), from the algorithm's reference implementation; its settings' defaults are its
     # config's.
     reference_defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     # Config fields that tell variants sharing a config class apart (MAML's outer step).
     config_settings: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    # Values of settings that saved runs' flags.txt left empty, from before the setting had a
-    # default of its own (`--inner_loss=` before LVC became the default: MAML-TRPO used REINFORCE).
-    legacy_flag_values: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     # Device memory of one sweep member's data beyond parameters (replay buffers), if any.
     member_memory_bytes: Callable[[Any, Env], int] | None = None
 
@@ -49,7 +41,7 @@ def _online(make):
     return lambda config, env, data=None: make(config, env)
 
 
-def _maml_entry(name: str, outer_optimizer: str, legacy_inner_loss: str) -> AlgorithmEntry:
+def _maml_entry(name: str, outer_optimizer: str) -> AlgorithmEntry:
     return AlgorithmEntry(
         name=name,
         config_class=MamlConfig,
@@ -57,15 +49,13 @@ def _maml_entry(name: str, outer_optimizer: str, legacy_inner_loss: str) -> Algo
         discrete_actions=True,
         continuous_actions=True,
         offline=False,
-        study_experiments=frozenset("acde"),
         config_settings={"outer_optimizer": outer_optimizer},
-        legacy_flag_values={"inner_loss": legacy_inner_loss},
     )
 
 
 ENTRIES = (
-    _maml_entry("maml_trpo", "trpo", legacy_inner_loss="reinforce"),
-    _maml_entry("maml_ppo", "ppo", legacy_inner_loss="lvc"),
+    _maml_entry("maml_trpo", "trpo"),
+    _maml_entry("maml_ppo", "ppo"),
     AlgorithmEntry(
         name="rl2_ppo",
         config_class=Rl2Config,
@@ -73,7 +63,6 @@ ENTRIES = (
         discrete_actions=True,
         continuous_actions=True,
         offline=False,
-        study_experiments=frozenset("acd"),
         reference_defaults={"meta_batch_size": ["100"]},
     ),
     AlgorithmEntry(
@@ -83,7 +72,6 @@ ENTRIES = (
         discrete_actions=False,
         continuous_actions=True,
         offline=False,
-        study_experiments=frozenset("acd"),
         reference_defaults={"meta_batch_size": ["4"]},
         member_memory_bytes=buffer_bytes,
     ),
@@ -94,7 +82,6 @@ ENTRIES = (
         discrete_actions=True,
         continuous_actions=True,
         offline=True,
-        study_experiments=frozenset("b"),
         reference_defaults={"meta_batch_size": ["5"]},
     ),
 )
@@ -106,13 +93,3 @@ def algorithm_entry(name: str) -> AlgorithmEntry:
     if name not in REGISTRY:
         raise ValueError(f"unknown algorithm {name!r}; one of {ALGORITHM_NAMES}")
     return REGISTRY[name]
-
-
-def algorithms_for_experiment(experiment: str, discrete_actions: bool) -> tuple[str, ...]:
-    """The algorithms that join a study experiment on an env with that kind of actions."""
-    return tuple(
-        entry.name
-        for entry in ENTRIES
-        if experiment in entry.study_experiments
-        and (entry.discrete_actions if discrete_actions else entry.continuous_actions)
-    )

@@ -14,10 +14,15 @@ A level set is a plain dict, as summary.json stores it:
 - navigation (`return` of one episode): stay_at_start (lower) and fastest_to_goal (upper), the
   scripted policies of `baselines.navigation` rolled out on the tasks.
 - locomotion (`return` of one episode): zero_action, rolled out on the tasks (the lower level);
-  on Cheetah-Dir the task-agnostic bound 0 (the lower level there) and at horizon 200 the seed
-  paper's reported returns (the best of them the upper level); where the project has measured
-  one (`baselines.measured`), the return of a policy that sees its task (the upper level).
+  on Cheetah-Dir the task-agnostic bound 0 (the lower level there); where the project has
+  measured one (`baselines.measured`), the return of a policy that sees its task (the upper
+  level).
+
+An app may add levels of its own (`extra_levels`, e.g. returns a paper reports): they join the
+set, and where the env has no upper level the best of them becomes it.
 """
+
+from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
@@ -25,20 +30,11 @@ import numpy as np
 
 from metarl_jax.baselines.bandits import play
 from metarl_jax.baselines.bayes_optimal import BayesOptimalOutOfReach, bayes_optimal_value
-from metarl_jax.baselines.measured import ORACLE_RETURNS
+from metarl_jax.baselines.measured import ORACLE_RETURNS, MeasuredLevel
 from metarl_jax.baselines.navigation import scripted_returns
 from metarl_jax.envs import LOCOMOTION_ENV_NAMES, Env
 from metarl_jax.rl.rollout import run_episodes
 
-# Cheetah-Direction, horizon 200, the seed paper's reported final returns (REFERENCE.md).
-SEED_CHEETAH_DIR = {
-    "seed_pearl": 1900.0,
-    "seed_rl2_ppo": 1100.0,
-    "seed_macaw": 900.0,
-    "seed_maml_ppo": 750.0,
-    "seed_maml_trpo": 250.0,
-}
-SEED_HORIZON = 200
 GITTINS_MAX_PULLS = 200  # its index table grows with n²; longer trials keep thompson only
 
 
@@ -53,14 +49,22 @@ def headline_metric(env_name: str) -> str:
     return HEADLINE_METRIC.get(env_name, DEFAULT_HEADLINE_METRIC)
 
 
-def reference_levels(env: Env, tasks, key: jax.Array, trial_steps: int) -> dict | None:
+def reference_levels(
+    env: Env,
+    tasks,
+    key: jax.Array,
+    trial_steps: int,
+    extra_levels: Mapping[str, MeasuredLevel] | None = None,
+) -> dict | None:
     """The level set of `env` on `tasks` [N, ...]; `trial_steps` = env steps one evaluation plays
-    on a task (the bandit's n). None for an environment without levels."""
+    on a task (the bandit's n); `extra_levels` join it (name -> value and how it was obtained).
+    None for an environment without levels."""
+    extra = dict(extra_levels or {})
     if env.name == "bandit":
-        return _bandit_levels(tasks, key, trial_steps)
+        return _with_extra(_bandit_levels(tasks, key, trial_steps), extra)
     if env.name == "navigation":
         values = scripted_returns(env, tasks, key)
-        return _level_set(
+        level_set = _level_set(
             DEFAULT_HEADLINE_METRIC,
             values,
             "stay_at_start",
@@ -71,12 +75,28 @@ def reference_levels(env: Env, tasks, key: jax.Array, trial_steps: int) -> dict 
                 "rolled out on the tasks (an oracle; the optimal return)",
             },
         )
+        return _with_extra(level_set, extra)
     if env.name in LOCOMOTION_ENV_NAMES:
-        return _locomotion_levels(env, tasks, key)
+        return _locomotion_levels(env, tasks, key, extra)
     return None
 
 
-def _locomotion_levels(env: Env, tasks, key: jax.Array) -> dict:
+def _with_extra(level_set: dict, extra: Mapping[str, MeasuredLevel]) -> dict:
+    """The level set with `extra` levels joined; the best of them its upper level if it had none."""
+    if not extra:
+        return level_set
+    upper = level_set["upper"]
+    if upper is None:
+        upper = max(extra, key=lambda name: extra[name].value)
+    return {
+        **level_set,
+        "values": {**level_set["values"], **{n: float(e.value) for n, e in extra.items()}},
+        "about": {**level_set["about"], **{n: e.about for n, e in extra.items()}},
+        "upper": upper,
+    }
+
+
+def _locomotion_levels(env: Env, tasks, key: jax.Array, extra: Mapping[str, MeasuredLevel]) -> dict:
     values = {"zero_action": zero_action_return(env, tasks, key)}
     about = {"zero_action": "zero torque every step, rolled out on the tasks"}
     lower, upper = "zero_action", None
@@ -87,12 +107,8 @@ def _locomotion_levels(env: Env, tasks, key: jax.Array) -> dict:
             "directions (the task flips the velocity term's sign; the control cost is >= 0)"
         )
         lower = "task_agnostic_bound"
-    if env.name == "cheetah_dir" and env.horizon == SEED_HORIZON:
-        values |= SEED_CHEETAH_DIR
-        about |= {name: "reported by the seed paper (Cheetah-Dir)" for name in SEED_CHEETAH_DIR}
-        upper = max(SEED_CHEETAH_DIR, key=SEED_CHEETAH_DIR.get)
     level_set = _level_set(DEFAULT_HEADLINE_METRIC, values, lower, upper, about)
-    return with_stored_oracle(level_set, env.name, env.horizon)
+    return with_stored_oracle(_with_extra(level_set, extra), env.name, env.horizon)
 
 
 def with_stored_oracle(level_set: dict, env_name: str, horizon: int) -> dict:

@@ -9,13 +9,10 @@ from experiments.report.sections.c_meta_batch_size import section_c
 from experiments.report.sections.d_out_of_sample import section_d
 from experiments.report.sections.e_adaptation_steps import section_e
 from experiments.report.sections.other_runs import section_other
+from experiments.study_design import STUDY_EXPERIMENTS
 
 TITLES = {
-    "a": "(a) Number of distinct training tasks",
-    "b": "(b) MACAW",
-    "c": "(c) Meta-batch size",
-    "d": "(d) Out-of-sample tasks",
-    "e": "(e) MAML: test-time gradient steps on out-of-sample tasks",
+    **{letter: experiment.title for letter, experiment in STUDY_EXPERIMENTS.items()},
     "": "Other runs (outside the study)",
 }
 SECTIONS = {

@@ -48,7 +48,6 @@ def describe_runs(runs: list[Run]) -> list[str]:
             f"eval tasks `{run.eval_tasks}`; seeds {join_distinct(run.members[0].seeds)}; "
             f"{run.final_iteration} iterations{unfinished}; sweep: {sweep}."
         )
-        lines += [f"  - note: {note}" for note in run.notes]
     return [*lines, ""]
 
 
