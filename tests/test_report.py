@@ -513,13 +513,15 @@ def test_member_table_shows_pearls_inference_gain(tmp_path):
         final={20: 10.0 + OFFSETS},
         extra={"eval/inference_gain": gains},
     )
-    lines = report.member_table([report.load_run(path)])
+    runs = [report.load_run(path)]
+    lines = report.member_table(runs, report.build_stats_table(runs))
     assert "final eval/inference_gain (95% CI)" in lines[0]
     assert f"4 ± {HALF:.4g}" in lines[2]
     # runs without the column keep the table as it was
     other = str(tmp_path / "maml")
     write_run(other, experiment="a", algo="maml_trpo", final={20: 10.0 + OFFSETS})
-    assert "inference_gain" not in report.member_table([report.load_run(other)])[0]
+    runs = [report.load_run(other)]
+    assert "inference_gain" not in report.member_table(runs, report.build_stats_table(runs))[0]
 
 
 def test_plateau_test_by_hand():

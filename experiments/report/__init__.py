@@ -18,19 +18,25 @@ different --horizon / --num_arms / --eval_tasks, two runs with the same (experim
 train_tasks), an existing non-empty --out_dir): one `error: …` line on stderr, exit code 2,
 nothing written.
 
-Modules: `loading` reads run directories and checks them, `formatting` writes numbers,
-intervals and tables, `figures` draws with matplotlib, `sections` holds one module per section
-of the report (and what they share), `app` writes the report and is the command line.
+Modules: `loading` reads run directories and checks them, `member_stats` computes every number
+once (one `MemberStats` row per run, sweep member and quantity: interval, position between the
+levels, convergence verdict), `formatting` writes numbers, intervals and tables, `figures` draws
+with matplotlib, `sections` holds one module per section of the report (and what they share),
+which only format and compare the rows; `app` writes the report and is the command line.
 """
 
 from experiments.report.app import define_flags, entry_point, generate, main, write_report
 from experiments.report.loading import Member, ReportError, Run, check_runs, load_run
+from experiments.report.member_stats import MemberStats, StatsTable, build_stats_table
 from experiments.report.sections.common import member_table
 
 __all__ = [
     "Member",
+    "MemberStats",
     "ReportError",
     "Run",
+    "StatsTable",
+    "build_stats_table",
     "check_runs",
     "define_flags",
     "entry_point",

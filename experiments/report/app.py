@@ -10,6 +10,7 @@ from absl import flags
 
 from experiments.app_plumbing import USAGE_EXIT_CODE, UsageError, run_app
 from experiments.report.loading import ReportError, Run, check_out_dir, check_runs, load_run
+from experiments.report.member_stats import build_stats_table
 from experiments.report.sections import SECTIONS, TITLES
 from experiments.report.sections.common import glance_table
 from experiments.study_design import EXPERIMENTS
@@ -42,6 +43,7 @@ def write_report(runs: list[Run], out_dir: str) -> str:
         "metrics.csv and summary.json.",
         "",
     ]
+    table = build_stats_table(runs)
     grouped = defaultdict(list)
     for run in runs:
         grouped[run.experiment].append(run)
@@ -53,7 +55,8 @@ def write_report(runs: list[Run], out_dir: str) -> str:
         if not grouped[experiment]:
             sections += ["No runs given.", ""]
         else:
-            sections += SECTIONS[experiment](grouped[experiment], figures_dir, used, glance)
+            section = SECTIONS[experiment]
+            sections += section(grouped[experiment], table, figures_dir, used, glance)
     lines += glance_table(glance) + sections
     path = os.path.join(out_dir, "report.md")
     with open(path, "w") as f:

@@ -1,7 +1,8 @@
 """One module per section of the report; `SECTIONS` maps an `--experiment` to its writer, which
-takes the section's runs, the figures directory, the set of figure names already used and the
-list its answers join (the report's summary table, `common.GlanceRow`), and returns the
-section's Markdown lines ("" is the runs outside the study)."""
+takes the section's runs, the report's numbers (`member_stats.StatsTable`, computed before any
+section renders), the figures directory, the set of figure names already used and the list its
+answers join (the report's summary table, `common.GlanceRow`), and returns the section's
+Markdown lines ("" is the runs outside the study)."""
 
 from experiments.report.sections.a_training_tasks import section_a
 from experiments.report.sections.b_macaw import section_b

@@ -3,16 +3,20 @@
 from experiments.report.figures import curves_block
 from experiments.report.formatting import signed, value_with_ci
 from experiments.report.loading import ALL, Run
+from experiments.report.member_stats import StatsTable
 from experiments.report.sections.common import describe_runs, member_table, num_tasks_figure
 from metarl_jax.io import report_stats as stats
 
 
-def section_a(runs: list[Run], figures_dir: str, used: set, glance: list) -> list[str]:
+def section_a(
+    runs: list[Run], table: StatsTable, figures_dir: str, used: set, glance: list
+) -> list[str]:
     lines = describe_runs(runs)
     lines += ["Final evaluation return per number of training tasks k:", ""]
-    lines += member_table(runs)
+    lines += member_table(runs, table)
     lines += num_tasks_figure(
         runs,
+        table,
         figures_dir,
         used,
         glance,

@@ -11,6 +11,7 @@ from experiments.report.figures import (
 )
 from experiments.report.formatting import overlap_text, signed, value_with_ci
 from experiments.report.loading import Run
+from experiments.report.member_stats import StatsTable
 from experiments.report.sections.common import (
     answer,
     by_env,
@@ -22,10 +23,12 @@ from experiments.report.sections.common import (
 from metarl_jax.io import report_stats as stats
 
 
-def section_c(runs: list[Run], figures_dir: str, used: set, glance: list) -> list[str]:
+def section_c(
+    runs: list[Run], table: StatsTable, figures_dir: str, used: set, glance: list
+) -> list[str]:
     lines = describe_runs(runs)
     lines += ["Final evaluation return per meta-batch size:", ""]
-    lines += member_table(runs)
+    lines += member_table(runs, table)
     envs = by_env(runs)
     fig, axes = panels(len(envs))
     reading = []
@@ -33,15 +36,16 @@ def section_c(runs: list[Run], figures_dir: str, used: set, glance: list) -> lis
         sizes = set()
         for run in env_runs:
             for label, members in lines_along(run, "meta_batch_size").items():
-                points = [(m, m.interval(run.headline["eval"])) for m in members]
-                points = [(m, iv) for m, iv in points if iv]
+                rows = [(m, table.headline(run, m)) for m in members]
+                rows = [(m, row) for m, row in rows if row.interval]
+                points = [(m, row.interval) for m, row in rows]
                 xs = [int(m.sweep["meta_batch_size"]) for m, _ in points]
                 sizes.update(xs)
                 errorbar(ax, xs, [iv for _, iv in points], label)
-                framed = [(f"meta-batch {m.sweep['meta_batch_size']}", iv) for m, iv in points]
+                framed = [(f"meta-batch {m.sweep['meta_batch_size']}", row) for m, row in rows]
                 text = _reading_c(env, label, points) + levels_phrase(run.levels_of(), framed)
                 pairs = [(run, [m for m, _ in points])]
-                reading.append(answer(glance, "c", env, label, pairs, text))
+                reading.append(answer(table, glance, "c", env, label, pairs, text))
         ax.set_xscale("log")
         ax.set_xticks(sorted(sizes), [str(s) for s in sorted(sizes)])
         ax.minorticks_off()

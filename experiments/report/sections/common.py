@@ -14,11 +14,11 @@ from experiments.report.figures import (
     quantity,
     style_final_return_axes,
 )
-from experiments.report.formatting import ci_range, ci_text, join_distinct, num, table
+from experiments.report.formatting import ci_range, ci_text, join_distinct, num
+from experiments.report.formatting import table as markdown_table
 from experiments.report.loading import ALL, Member, Run, sweep_sort_key
-from metarl_jax.baselines.levels import level_span, position
+from experiments.report.member_stats import INFERENCE_GAIN, MemberStats, StatsTable
 from metarl_jax.io import report_stats as stats
-from metarl_jax.io import summary
 
 
 def describe_runs(runs: list[Run]) -> list[str]:
@@ -51,7 +51,7 @@ def describe_runs(runs: list[Run]) -> list[str]:
     return [*lines, ""]
 
 
-def member_table(runs: list[Run], metric_prefix: str = "eval") -> list[str]:
+def member_table(runs: list[Run], table: StatsTable) -> list[str]:
     """Final evaluation return of every sweep member with its 95% CI over seeds."""
     header = [
         "algo",
@@ -62,21 +62,20 @@ def member_table(runs: list[Run], metric_prefix: str = "eval") -> list[str]:
         "seeds",
         "iteration",
         "env steps",
-        f"final {quantity(runs, metric_prefix)}",
+        f"final {quantity(runs)}",
         "95% CI half-width",
         "95% CI",
     ]
-    gain = f"{metric_prefix}/inference_gain"  # PEARL: posterior episodes minus the prior one
-    with_gain = any(gain in run.rows[0] for run in runs)
+    with_gain = any(INFERENCE_GAIN in run.rows[0] for run in runs)
     if with_gain:
-        header.append(f"final {gain} (95% CI)")
+        header.append(f"final {INFERENCE_GAIN} (95% CI)")
     header.append("converged (last-quarter change)")
     header.append("between the levels (lower 0 → upper 1)")
     rows = []
     for run in runs:
-        column = run.headline[metric_prefix]
         for member in run.members:
-            iv = member.interval(column)
+            headline = table.headline(run, member)
+            iv = headline.interval
             rows.append(
                 [
                     run.algo,
@@ -93,14 +92,15 @@ def member_table(runs: list[Run], metric_prefix: str = "eval") -> list[str]:
                 ]
             )
             if with_gain:
-                rows[-1].append(ci_text(member.interval(gain)) if gain in member.final else "—")
-            rows[-1].append(plateau_text(member_plateau(run, member, column)))
-            rows[-1].append(position_text(run.levels_of(metric_prefix), iv))
-    lines = table(header, rows)
+                gain = table.find(run, member, INFERENCE_GAIN)
+                rows[-1].append(ci_text(gain.interval) if gain else "—")
+            rows[-1].append(plateau_text(headline.plateau))
+            rows[-1].append(position_text(headline))
+    lines = markdown_table(header, rows)
     if any(row[5] == "1" for row in rows):
         lines += ["Members with one seed have no confidence interval.", ""]
     lines += [f"Convergence check: {stats.PLATEAU_TEST}.", ""]
-    return lines + levels_lines(runs, metric_prefix)
+    return lines + levels_lines(runs)
 
 
 def levels_lines(runs: list[Run], prefix: str = "eval") -> list[str]:
@@ -123,18 +123,18 @@ def frame_mark(levels: dict, name: str) -> str:
     return {levels["lower"]: " (lower)", levels["upper"]: " (upper)"}.get(name, "")
 
 
-def position_text(levels: dict | None, iv: stats.Interval | None) -> str:
+def position_text(row: MemberStats) -> str:
     """Where a final value sits between its run's lower (0) and upper (1) levels."""
-    if levels is None or iv is None:
+    levels = row.levels
+    if levels is None or row.interval is None:
         return "—"
-    where = position(levels, iv.mean)
-    if where is None:
+    if row.position is None:
         return f"no upper level (lower {levels['lower']} {num(levels['values'][levels['lower']])})"
-    return f"{where:.2f}"
+    return f"{row.position:.2f}"
 
 
-def levels_phrase(levels: dict | None, points) -> str:
-    """For a reading: where each (label, interval) sits between the levels, or ''."""
+def levels_phrase(levels: dict | None, points: list[tuple[str, MemberStats]]) -> str:
+    """For a reading: where each (label, member's row) sits between the levels, or ''."""
     if levels is None or not points:
         return ""
     lower = levels["lower"]
@@ -143,19 +143,14 @@ def levels_phrase(levels: dict | None, points) -> str:
     if upper is None:
         return f" The lower reference level is {low}; no upper level is known for this env."
     high = f"{upper} ({num(levels['values'][upper])})"
-    placed = [(label, position(levels, iv.mean)) for label, iv in points]
-    where = ", ".join(f"{label} at {p:.2f}" for label, p in placed if p is not None)
+    placed = [(label, row.position) for label, row in points if row.position is not None]
+    where = ", ".join(f"{label} at {p:.2f}" for label, p in placed)
     return f" Between the levels {low} = 0 and {high} = 1: {where}."
 
 
-def unconverged(run: Run, members: list[Member]) -> list[Member]:
+def unconverged(table: StatsTable, run: Run, members: list[Member]) -> list[Member]:
     """The members that did not pass the plateau test (failed, or it cannot tell)."""
-    column = run.headline["eval"]
-    return [
-        m
-        for m in members
-        if (test := member_plateau(run, m, column)) is None or test.converged is not True
-    ]
+    return [m for m in members if not table.headline(run, m).converged]
 
 
 def short_label(run: Run, member: Member) -> str:
@@ -174,12 +169,12 @@ class GlanceRow(NamedTuple):
     answer: str
 
 
-def answer(glance: list, experiment: str, env: str, line: str, pairs, reading: str) -> str:
+def answer(table: StatsTable, glance: list, experiment, env, line, pairs, reading: str) -> str:
     """Record a reading in the report's summary table, and return it marked *provisional* when
     the answer rests on a member (of `pairs`: [(run, its members)]) that has not plateaued."""
     open_parts = []
     for run, members in pairs:
-        names = ", ".join(short_label(run, m) for m in unconverged(run, members))
+        names = ", ".join(short_label(run, m) for m in unconverged(table, run, members))
         if names:
             open_parts.append(f"{run.name}: {names}" if len(pairs) > 1 else names)
     converged = "yes" if not open_parts else "no (" + "; ".join(open_parts) + ")"
@@ -205,17 +200,8 @@ def glance_table(glance: list[GlanceRow]) -> list[str]:
         "Every answer of the sections below in one table; an answer whose runs have not "
         "converged by the plateau test is provisional, not a finding.",
         "",
-        *table(header, rows),
+        *markdown_table(header, rows),
     ]
-
-
-def member_plateau(run: Run, member: Member, column: str) -> stats.PlateauTest | None:
-    """The plateau test of a member's logged `column`, seed by seed (None: nothing logged)."""
-    series = summary.seed_series(run.rows, member.sweep, column)
-    if not (series and series[0]):
-        return None
-    levels = run.levels_of("eval") if column == run.headline["eval"] else None
-    return stats.plateau_test(series, level_span=level_span(levels))
 
 
 def plateau_text(test: stats.PlateauTest | None) -> str:
@@ -250,7 +236,7 @@ def lines_along(run: Run, axis: str) -> dict[str, list[Member]]:
     return dict(lines)
 
 
-def num_tasks_figure(runs, figures_dir, used, glance, name, xlabel, reading_of) -> list[str]:
+def num_tasks_figure(runs, table, figures_dir, used, glance, name, xlabel, reading_of) -> list:
     """Final return against k, one panel per environment, one line per run (and meta-batch)."""
     envs = by_env(runs)
     fig, axes = panels(len(envs))
@@ -269,8 +255,9 @@ def num_tasks_figure(runs, figures_dir, used, glance, name, xlabel, reading_of) 
         has_all = False
         for run in env_runs:
             for label, members in lines_along(run, "num_train_tasks").items():
-                points = [(m, m.interval(run.headline["eval"])) for m in members]
-                points = [(m, iv) for m, iv in points if iv]
+                rows = [(m, table.headline(run, m)) for m in members]
+                rows = [(m, row) for m, row in rows if row.interval]
+                points = [(m, row.interval) for m, row in rows]
                 has_all |= any(m.sweep["num_train_tasks"] == ALL for m, _ in points)
                 xs = [
                     all_position
@@ -279,10 +266,10 @@ def num_tasks_figure(runs, figures_dir, used, glance, name, xlabel, reading_of) 
                     for m, _ in points
                 ]
                 errorbar(ax, xs, [iv for _, iv in points], label)
-                framed = [(f"k={m.sweep['num_train_tasks']}", iv) for m, iv in points]
+                framed = [(f"k={m.sweep['num_train_tasks']}", row) for m, row in rows]
                 text = reading_of(env, label, points) + levels_phrase(run.levels_of(), framed)
                 pairs = [(run, [m for m, _ in points])]
-                reading.append(answer(glance, run.experiment, env, label, pairs, text))
+                reading.append(answer(table, glance, run.experiment, env, label, pairs, text))
         ticks = [*x_position.values(), *([all_position] if has_all else [])]
         ax.set_xticks(ticks, [*map(str, finite), *([ALL] if has_all else [])])
         draw_levels(ax, env_levels(env_runs))

@@ -17,10 +17,11 @@ from experiments.report.formatting import (
     num,
     overlap_text,
     signed,
-    table,
     value_with_ci,
 )
-from experiments.report.loading import Member, Run
+from experiments.report.formatting import table as markdown_table
+from experiments.report.loading import Run
+from experiments.report.member_stats import GAP, IN_SAMPLE, StatsTable
 from experiments.report.sections.common import (
     answer,
     by_env,
@@ -30,14 +31,9 @@ from experiments.report.sections.common import (
 from metarl_jax.io import report_stats as stats
 
 
-def _d_points(run: Run, member: Member):
-    out_col, in_col = run.headline["eval"], run.headline["eval_train"]
-    out, inside = member.interval(out_col), member.interval(in_col)
-    gap = stats.paired_difference(member.final.get(out_col, {}), member.final.get(in_col, {}))
-    return out, inside, gap
-
-
-def section_d(runs: list[Run], figures_dir: str, used: set, glance: list) -> list[str]:
+def section_d(
+    runs: list[Run], table: StatsTable, figures_dir: str, used: set, glance: list
+) -> list[str]:
     lines = describe_runs(runs)
     lines += [
         "Final return out of sample (`eval/`, on the evaluation tasks) and in sample "
@@ -60,7 +56,7 @@ def section_d(runs: list[Run], figures_dir: str, used: set, glance: list) -> lis
         "gap 95% CI",
         "CIs overlap",
     ]
-    rows, reading = [], []
+    cells, reading = [], []
     envs = by_env(runs)
     fig, axes = panel_grid(2, len(envs), height=7.0)
     for col, (env, env_runs) in enumerate(envs.items()):
@@ -68,10 +64,12 @@ def section_d(runs: list[Run], figures_dir: str, used: set, glance: list) -> lis
         ticks = []
         for run in env_runs:
             for member in run.members:
-                out, inside, gap = _d_points(run, member)
+                out_row, in_row = table.headline(run, member), table.find(run, member, IN_SAMPLE)
+                out, inside = out_row.interval, in_row.interval
+                gap = table.interval(run, member, GAP)
                 label = run.algo + (f" ({member.label})" if len(run.members) > 1 else "")
                 overlap = stats.intervals_overlap(out, inside) if out and inside else None
-                rows.append(
+                cells.append(
                     [
                         run.algo,
                         env,
@@ -111,13 +109,10 @@ def section_d(runs: list[Run], figures_dir: str, used: set, glance: list) -> lis
                 if gap:
                     errorbar(gap_ax, [x], [gap], None, color="tab:purple", linestyle="none")
                 text = _reading_d(run, label, out, inside, gap, overlap)
-                text += levels_phrase(
-                    run.levels_of("eval"), [("out of sample", out)] if out else []
-                )
-                text += levels_phrase(
-                    run.levels_of("eval_train"), [("in sample", inside)] if inside else []
-                )
-                reading.append(answer(glance, "d", env, label, [(run, [member])], text))
+                text += levels_phrase(out_row.levels, [("out of sample", out_row)] if out else [])
+                text += levels_phrase(in_row.levels, [("in sample", in_row)] if inside else [])
+                pairs = [(run, [member])]
+                reading.append(answer(table, glance, "d", env, label, pairs, text))
         for a in (ax, gap_ax):
             a.set_xticks(range(len(ticks)), ticks, fontsize=8)
             a.set_xlim(-0.6, len(ticks) - 0.4)
@@ -130,7 +125,7 @@ def section_d(runs: list[Run], figures_dir: str, used: set, glance: list) -> lis
         gap_ax.set_ylabel("gap out − in (paired 95% CI)")
     save(fig, os.path.join(figures_dir, "d_out_of_sample.png"))
     used.add("d_out_of_sample.png")
-    lines += table(header, rows)
+    lines += markdown_table(header, cells)
     lines += ["![out-of-sample vs in-sample final return](figures/d_out_of_sample.png)"]
     lines += ["", "Reading: " + " ".join(reading), ""]
     return lines + curves_block(runs, figures_dir, used)

@@ -1,15 +1,15 @@
 """Section (e): MAML's return against test-time gradient steps on out-of-sample tasks, for a
 model trained on the whole distribution and one trained on a sub-range."""
 
-import math
 import os
 
-import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 from experiments.report.figures import curves_block, draw_levels, env_levels, errorbar, panels, save
-from experiments.report.formatting import ci_text, num, table
-from experiments.report.loading import Member, Run
+from experiments.report.formatting import ci_text, num
+from experiments.report.formatting import table as markdown_table
+from experiments.report.loading import Run
+from experiments.report.member_stats import StatsTable
 from experiments.report.sections.common import (
     answer,
     by_env,
@@ -20,10 +20,12 @@ from experiments.report.sections.common import (
 from metarl_jax.io import report_stats as stats
 
 
-def section_e(runs: list[Run], figures_dir: str, used: set, glance: list) -> list[str]:
+def section_e(
+    runs: list[Run], table: StatsTable, figures_dir: str, used: set, glance: list
+) -> list[str]:
     lines = describe_runs(runs)
     lines += ["Final evaluation return (`eval/return`, out of sample):", ""]
-    lines += member_table(runs)
+    lines += member_table(runs, table)
     max_k = max(len(r.curves["eval"][0]) for r in runs) - 1
     header = [
         "algo",
@@ -33,7 +35,7 @@ def section_e(runs: list[Run], figures_dir: str, used: set, glance: list) -> lis
         "seeds",
         *[f"step {k}" for k in range(max_k + 1)],
     ]
-    rows, reading = [], []
+    cells, reading = [], []
     envs = by_env(runs)
     fig, axes = panels(len(envs))
     for ax, (env, env_runs) in zip(axes, envs.items(), strict=True):
@@ -41,20 +43,20 @@ def section_e(runs: list[Run], figures_dir: str, used: set, glance: list) -> lis
         for run in env_runs:
             curve = run.curves["eval"][0]
             for member in run.members:
-                ivs = [member.interval(c) for c in curve]
+                ivs = [table.interval(run, member, c) for c in curve]
                 kind = "whole distribution" if run.is_full else f"sub-range {run.train_tasks}"
                 label = f"{run.algo}, trained on {kind}"
                 if len(run.members) > 1:
                     label += f" ({member.label})"
-                cells = [ci_text(iv) for iv in ivs] + ["—"] * (max_k + 1 - len(ivs))
-                rows.append(
+                steps = [ci_text(iv) for iv in ivs] + ["—"] * (max_k + 1 - len(ivs))
+                cells.append(
                     [
                         run.algo,
                         env,
                         f"`{run.train_tasks}`",
                         member.label or "run",
                         str(ivs[0].n if ivs[0] else 0),
-                        *cells,
+                        *steps,
                     ]
                 )
                 present = [(k, iv) for k, iv in enumerate(ivs) if iv]
@@ -76,25 +78,22 @@ def section_e(runs: list[Run], figures_dir: str, used: set, glance: list) -> lis
         ax.legend(fontsize=8)
         for algo in algos:
             algo_runs = [r for r in env_runs if r.algo == algo]
-            text = _reading_e(env, algo, algo_runs)
+            text = _reading_e(table, env, algo, algo_runs)
             for run in algo_runs:
                 framed = [
-                    (
-                        f"trained on `{run.train_tasks}` ({m.label or 'run'})",
-                        m.interval(run.headline["eval"]),
-                    )
+                    (f"trained on `{run.train_tasks}` ({m.label or 'run'})", table.headline(run, m))
                     for m in run.members
                 ]
-                text += levels_phrase(run.levels_of(), [(n, iv) for n, iv in framed if iv])
+                text += levels_phrase(run.levels_of(), [(n, r) for n, r in framed if r.interval])
             pairs = [(r, r.members) for r in algo_runs]
-            reading.append(answer(glance, "e", env, algo, pairs, text))
+            reading.append(answer(table, glance, "e", env, algo, pairs, text))
     save(fig, os.path.join(figures_dir, "e_adaptation_steps.png"))
     used.add("e_adaptation_steps.png")
     lines += [
         "Return after k test-time gradient steps on out-of-sample tasks (mean ± 95% CI "
         "half-width over seeds):",
         "",
-        *table(header, rows),
+        *markdown_table(header, cells),
         "![return against test-time gradient steps](figures/e_adaptation_steps.png)",
         "",
         "Reading: " + " ".join(reading),
@@ -103,14 +102,7 @@ def section_e(runs: list[Run], figures_dir: str, used: set, glance: list) -> lis
     return lines + curves_block(runs, figures_dir, used)
 
 
-def _curve_means(run: Run, member: Member) -> list[float]:
-    return [
-        float(np.mean(list(member.final[c].values()))) if member.final.get(c) else math.nan
-        for c in run.curves["eval"][0]
-    ]
-
-
-def _reading_e(env: str, algo: str, runs: list[Run]) -> str:
+def _reading_e(table: StatsTable, env: str, algo: str, runs: list[Run]) -> str:
     full = [r for r in runs if r.is_full]
     subs = [r for r in runs if not r.is_full]
     head = f"On {env}, {algo}:"
@@ -119,7 +111,7 @@ def _reading_e(env: str, algo: str, runs: list[Run]) -> str:
         given = full or subs
         parts = []
         for run in given:
-            means = _curve_means(run, run.members[0])
+            means = table.seed_means(run, run.members[0], run.curves["eval"][0])
             parts.append(
                 f"the model trained on `{run.train_tasks}` returns {num(means[0])} at step 0 and "
                 f"{num(means[-1])} at step {len(means) - 1}"
@@ -132,7 +124,8 @@ def _reading_e(env: str, algo: str, runs: list[Run]) -> str:
             reference = next(
                 (m for m in full_run.members if m.sweep == member.sweep), full_run.members[0]
             )
-            f_means, s_means = _curve_means(full_run, reference), _curve_means(sub, member)
+            f_means = table.seed_means(full_run, reference, full_run.curves["eval"][0])
+            s_means = table.seed_means(sub, member, sub.curves["eval"][0])
             k_full, k_sub = len(f_means) - 1, len(s_means) - 1
             reached = stats.first_reaching(s_means, f_means[0])
             level = f"the full model's step-0 level ({num(f_means[0])})"

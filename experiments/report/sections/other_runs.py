@@ -3,19 +3,22 @@
 from experiments.report.figures import curves_block
 from experiments.report.formatting import value_with_ci
 from experiments.report.loading import Run
+from experiments.report.member_stats import StatsTable
 from experiments.report.sections.common import describe_runs, member_table
 
 
-def section_other(runs: list[Run], figures_dir: str, used: set, glance: list) -> list[str]:
+def section_other(
+    runs: list[Run], table: StatsTable, figures_dir: str, used: set, glance: list
+) -> list[str]:
     del glance  # nothing is compared, so nothing is answered
     lines = describe_runs(runs)
     lines += ["Final evaluation return per sweep member:", ""]
-    lines += member_table(runs)
+    lines += member_table(runs, table)
     points = [
-        (run, m, m.interval(run.headline["eval"]))
+        (run, m, table.headline(run, m).interval)
         for run in runs
         for m in run.members
-        if m.interval(run.headline["eval"])
+        if table.headline(run, m).interval
     ]
     name = lambda p: p[0].name + (f" ({p[1].label})" if p[1].label else "")
     if len(points) == 1:
