@@ -147,21 +147,6 @@ def test_bench_locomotion_refuses_a_missing_flag_file():
     assert len(result.stderr.strip().splitlines()) == 1 and "machine" not in result.stdout
 
 
-def test_a_stored_oracle_frames_runs_finished_before_it_was_stored(tmp_path, monkeypatch):
-    from metarl_jax.baselines import measured
-
-    monkeypatch.setitem(
-        measured.ORACLE_RETURNS, ("cheetah_dir", 100), measured.MeasuredLevel(300.0, "by hand")
-    )
-    _fake_pearl_run(tmp_path)
-    levels = figure1.run_results(str(tmp_path / "pearl"))["levels"]
-    assert (levels["lower"], levels["upper"]) == ("task_agnostic_bound", "oracle")
-    assert levels["values"]["oracle"] == 300.0 and levels["about"]["oracle"] == "by hand"
-    # at another horizon nothing is stored: the run's own levels
-    (tmp_path / "pearl" / "flags.txt").write_text("--horizon=200\n")
-    assert "oracle" not in figure1.run_results(str(tmp_path / "pearl"))["levels"]["values"]
-
-
 def test_a_curve_that_peaks_and_falls_is_a_decline(tmp_path):
     finals = _finals([50.0, 52.0], [50.0, 52.0], [50.0, 52.0], [0.0, 1.0])
     _fake_run(tmp_path / "rl2", "rl2_ppo", finals, "eval/return_episode0", False)

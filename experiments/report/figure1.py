@@ -14,7 +14,6 @@ import matplotlib.pyplot as plt
 
 from experiments.flags_file import read_flags_file
 from experiments.study_design import SEED_CHEETAH_DIR, SEED_HORIZON
-from metarl_jax.baselines.levels import with_stored_oracle
 from metarl_jax.io.metrics import read_rows
 from metarl_jax.io.plots import draw_levels, group_over_seeds
 from metarl_jax.io.report_stats import PLATEAU_TEST, confidence_interval
@@ -47,11 +46,11 @@ def run_results(run_dir: str) -> dict:
         if name in columns
     }
     member = summary["members"][0]
-    levels, horizon = summary["levels"].get("eval"), _horizon(run_dir)
+    horizon = _horizon(run_dir)
     return {
         "algo": summary["algo"],
         "rows": rows,
-        "levels": levels and with_stored_oracle(levels, summary["env"], horizon),
+        "levels": summary["levels"].get("eval"),
         "final": intervals,
         "before": before,
         "env_steps": int(final[0]["env_steps"]),

@@ -113,8 +113,7 @@ def _locomotion_levels(env: Env, tasks, key: jax.Array, extra: Mapping[str, Meas
 
 def with_stored_oracle(level_set: dict, env_name: str, horizon: int) -> dict:
     """The level set with the oracle return stored for (env, horizon) (`baselines.measured`) as
-    its upper level; unchanged where none is stored. Figures of runs finished before an oracle was
-    stored draw it through this too."""
+    its upper level; unchanged where none is stored."""
     oracle = ORACLE_RETURNS.get((env_name, horizon))
     if oracle is None:
         return level_set
