@@ -35,7 +35,7 @@ from experiments.app_plumbing import (
 )
 from experiments.flags_file import read_flags_file
 from metarl_jax.algos import MamlConfig, Rl2Config, make_maml, make_rl2
-from metarl_jax.algos.maml import maml_parts
+from metarl_jax.algos.maml import adaptation_steps
 from metarl_jax.algos.rl2 import rl2_parts
 from metarl_jax.baselines import (
     BASELINES,
@@ -46,6 +46,7 @@ from metarl_jax.baselines import (
     total_reward_table,
 )
 from metarl_jax.envs import make_env
+from metarl_jax.rl import make_policy
 from metarl_jax.sweep import sweep_members, train
 
 # RL²'s iterations by number of pulls n (any other n: the largest count), with the rl2_bandit
@@ -191,12 +192,12 @@ def maml_totals(num_arms, num_pulls, tasks, key, seeds, iterations):
     env = make_env("bandit", horizon=1, num_arms=num_arms)
     config, meta_batch_size = maml_bandit_setting(num_pulls)
     params, curve = _trained_params(make_maml(config, env), seeds, meta_batch_size, iterations)
-    parts = maml_parts(config, env)
+    policy = make_policy(env, config.hidden_sizes, config.activation)
 
     @jax.jit
     def per_instance(p):
         def one(task, task_key):
-            _, mean_rewards = parts.adaptation_steps(p, task, task_key, 1)
+            _, mean_rewards = adaptation_steps(config, env, policy, p, task, task_key, 1)
             return (num_pulls // 2) * jnp.sum(mean_rewards)
 
         keys = jax.random.split(key, tasks.arm_probs.shape[0])

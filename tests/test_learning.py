@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from metarl_jax.algos import MamlConfig, make_maml
-from metarl_jax.algos.maml import maml_parts
+from metarl_jax.algos.maml import adaptation_steps
 from metarl_jax.baselines.navigation import scripted_returns
 from metarl_jax.envs import make_env
+from metarl_jax.rl import make_policy
 from metarl_jax.sweep import init_states, sweep_members, train
 from metarl_jax.tasks import sample_batch
 
@@ -124,9 +125,9 @@ def test_maml_later_test_time_steps_do_not_fall_below_earlier_ones():
     state = list(train(algorithm, members, 20, 20))[-1].state
     params = jax.tree.map(lambda x: x[0], state.params)
     tasks = sample_batch(env.task_space.sample, jax.random.PRNGKey(7), 40)
-    adaptation_steps = maml_parts(config, env).adaptation_steps
+    policy = make_policy(env, config.hidden_sizes, config.activation)
     per_task = jax.jit(
-        jax.vmap(lambda task, key: adaptation_steps(params, task, key, 3)[1], in_axes=(0, 0))
+        jax.vmap(lambda task, key: adaptation_steps(config, env, policy, params, task, key, 3)[1])
     )(tasks, jax.random.split(jax.random.PRNGKey(8), 40))
     per_task = np.asarray(per_task)  # [tasks, steps 0..3]
     change = np.diff(per_task[:, 1:], axis=1)  # step 2 - step 1, step 3 - step 2, per task

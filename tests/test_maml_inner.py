@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from metarl_jax.algos import make_maml, sweep_member
-from metarl_jax.algos.maml import maml_parts
+from metarl_jax.algos import make_maml, maml, sweep_member
+from metarl_jax.algos.task_axis import TaskAxis
 from metarl_jax.envs import make_env
 from metarl_jax.rl import Batch, lvc_loss, make_policy, reinforce_loss
 
@@ -199,15 +199,18 @@ def test_inner_step_diagnostics_match_a_direct_computation():
     inner loss differentiated directly; and update() logs them."""
     config = tiny_config(inner_lr=0.3, inner_steps=2)
     env = make_env("navigation", horizon=config.horizon)
-    parts = maml_parts(config, env)
-    params = parts.policy.init(jax.random.PRNGKey(0))
+    policy = make_policy(env, config.hidden_sizes, config.activation)
+    params = policy.init(jax.random.PRNGKey(0))
     task = env.task_space.sample(jax.random.PRNGKey(1))
-    inner, _, _ = parts.sample_task(params, task, jax.random.PRNGKey(2))
+    inner, _, _ = maml.sample_task(config, env, policy, params, task, jax.random.PRNGKey(2))
     moved = jax.tree.map(lambda p: p + 0.01, params)
-    found = parts.diagnostics(params, moved, jax.tree.map(lambda x: x[None], inner), jnp.ones(1))
+    one_task = jax.tree.map(lambda x: x[None], inner)
+    found = maml.inner_diagnostics(
+        config, env, policy, params, moved, one_task, jnp.ones(1), TaskAxis(1)
+    )
 
     def step(p, batch):
-        grads = jax.grad(lambda q: lvc_loss(parts.policy, q, batch))(p)
+        grads = jax.grad(lambda q: lvc_loss(policy, q, batch))(p)
         return jax.tree.map(lambda a, g: a - 0.3 * g, p, grads), grads
 
     batches = [jax.tree.map(lambda x, k=k: x[k], inner) for k in range(2)]
@@ -251,26 +254,26 @@ def test_every_step_objective_pools_each_adapted_policy_on_its_own_data():
     alpha = 0.3
     config = tiny_config(inner_lr=alpha, inner_steps=2, outer_objective="every_step")
     env = make_env("navigation", horizon=config.horizon)
-    parts = maml_parts(config, env)
-    params = parts.policy.init(jax.random.PRNGKey(0))
+    policy = make_policy(env, config.hidden_sizes, config.activation)
+    params = policy.init(jax.random.PRNGKey(0))
     task = env.task_space.sample(jax.random.PRNGKey(1))
-    inner, post, _ = parts.sample_task(params, task, jax.random.PRNGKey(2))
+    inner, post, _ = maml.sample_task(config, env, policy, params, task, jax.random.PRNGKey(2))
     assert post.valid.shape[0] == 2  # D^1 and D^2
     np.testing.assert_array_equal(post.obs[0], inner.obs[1])  # D^1 also feeds the second step
-    problem = parts.trpo_problem(
-        params, jax.tree.map(lambda x: x[None], inner), jax.tree.map(lambda x: x[None], post),
-        jnp.ones(1),
+    problem = maml.trpo_problem(
+        config, policy, params, jax.tree.map(lambda x: x[None], inner),
+        jax.tree.map(lambda x: x[None], post), jnp.ones(1), TaskAxis(1),
     )  # fmt: skip
 
     def pooled_loss(p):
         batches = [jax.tree.map(lambda x, k=k: x[k], inner) for k in range(2)]
         terms, count = 0.0, 0.0
         for k in range(2):
-            grads = jax.grad(lambda q, b=batches[k]: lvc_loss(parts.policy, q, b))(p)
+            grads = jax.grad(lambda q, b=batches[k]: lvc_loss(policy, q, b))(p)
             p = jax.tree.map(lambda a, g: a - alpha * g, p, grads)
             data = jax.tree.map(lambda x, k=k: x[k], post)
-            dists = parts.policy.apply(p, data.obs)
-            ratio = jnp.exp(parts.policy.dist.log_prob(dists, data.actions) - data.log_probs)
+            dists = policy.apply(p, data.obs)
+            ratio = jnp.exp(policy.dist.log_prob(dists, data.actions) - data.log_probs)
             terms += jnp.sum(ratio * data.advantages * data.valid)
             count += jnp.sum(data.valid)
         return -terms / count

@@ -12,6 +12,7 @@ On a CPU it runs by default Cheetah-Dir and Ant-Dir at batch 1,024 with 4 tasks 
 (the reference's 12 + 4 MJX compilations take about 10 minutes there).
 """
 
+import functools
 import os
 import time
 
@@ -24,8 +25,7 @@ from mujoco import rollout as mj_rollout
 
 from experiments.app_plumbing import check_one_of, int_list
 from experiments.bench.measure import compiled_seconds, machine_description, sizes
-from metarl_jax.algos import MamlConfig
-from metarl_jax.algos.maml import maml_parts
+from metarl_jax.algos import MamlConfig, maml
 from metarl_jax.envs.locomotion import (
     FRAME_SKIP,
     LOCOMOTION,
@@ -117,11 +117,13 @@ def maml_collect_env_steps_per_s(env, num_tasks: int, repeats: int):
     """Env steps/s of MAML's data collection (rollouts + baseline + GAE) vmapped over tasks."""
     config = MamlConfig(horizon=200, rollouts_per_task=20, max_meta_batch_size=40)
     env = env._replace(horizon=config.horizon)
-    parts = maml_parts(config, env)
-    params = make_policy(env, config.hidden_sizes, config.activation).init(jax.random.PRNGKey(0))
+    policy = make_policy(env, config.hidden_sizes, config.activation)
+    params = policy.init(jax.random.PRNGKey(0))
     tasks = jax.vmap(env.task_space.sample)(jax.random.split(jax.random.PRNGKey(1), num_tasks))
     keys = jax.random.split(jax.random.PRNGKey(2), num_tasks)
-    collect = jax.jit(jax.vmap(parts.collect, in_axes=(None, 0, 0)))
+    collect = jax.jit(
+        jax.vmap(functools.partial(maml.collect, config, env, policy), in_axes=(None, 0, 0))
+    )
     compile_s, seconds = compiled_seconds(collect, params, tasks, keys, repeats=repeats)
     return num_tasks * config.rollouts_per_task * config.horizon / seconds, compile_s
 

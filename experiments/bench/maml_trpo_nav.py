@@ -7,6 +7,7 @@ with the full batch in the Fisher-vector products, then with --fisher_subsample 
 episodes (the last line's figure).
 """
 
+import functools
 import time
 
 import jax
@@ -14,10 +15,10 @@ import jax.numpy as jnp
 from absl import flags
 
 from experiments.bench.measure import flops_of, machine_description, matmul_gflops, sizes, timed
-from metarl_jax.algos import MamlConfig, make_maml, sweep_member
-from metarl_jax.algos.maml import maml_parts
+from metarl_jax.algos import MamlConfig, make_maml, maml, sweep_member
+from metarl_jax.algos.task_axis import TaskAxis
 from metarl_jax.envs import make_env
-from metarl_jax.rl import conjugate_gradient
+from metarl_jax.rl import conjugate_gradient, make_policy
 
 flags.DEFINE_float(
     "fisher_subsample",
@@ -78,16 +79,18 @@ def measure_maml_trpo_nav(
     iteration_seconds, (_, metrics) = timed(compiled_update, state, member, repeats=repeats)
 
     # The same computation in pieces, each jitted on its own, for the split and the FLOP count.
-    parts = maml_parts(config, env)
+    policy = make_policy(env, config.hidden_sizes, config.activation)
     params = state.params
+    axis = TaskAxis(num_tasks)
     tasks = jax.vmap(env.task_space.sample)(jax.random.split(jax.random.PRNGKey(1), num_tasks))
     keys = jax.random.split(jax.random.PRNGKey(2), num_tasks)
     weights = jnp.full((num_tasks,), 1.0 / num_tasks)
 
-    collect = jax.jit(jax.vmap(parts.collect, in_axes=(None, 0, 0)))
-    adapt = jax.jit(jax.vmap(parts.adapt, in_axes=(None, 0)))
-    sample_all = jax.jit(jax.vmap(parts.sample_task, in_axes=(None, 0, 0)))
-    trpo_step = jax.jit(parts.trpo_step)
+    in_env = functools.partial(functools.partial, config, env, policy)
+    collect = jax.jit(jax.vmap(in_env(maml.collect), in_axes=(None, 0, 0)))
+    adapt = jax.jit(jax.vmap(functools.partial(maml.adapt, config, policy), in_axes=(None, 0)))
+    sample_all = jax.jit(jax.vmap(in_env(maml.sample_task), in_axes=(None, 0, 0)))
+    trpo_step = jax.jit(functools.partial(maml.trpo_step, config, policy, axis=axis))
     collect_seconds, (batches, _) = timed(collect, params, tasks, keys, repeats=repeats)
     adapt_seconds, _ = timed(adapt, params, batches, repeats=repeats)
     inner, post, _ = sample_all(params, tasks, keys)
@@ -95,23 +98,23 @@ def measure_maml_trpo_nav(
 
     @jax.jit
     def linearize_and_gradient(params, inner, post, weights):
-        return parts.trpo_problem(params, inner, post, weights).gradient
+        return maml.trpo_problem(config, policy, params, inner, post, weights, axis).gradient
 
     @jax.jit
     def plus_one_fisher_product(params, inner, post, weights):
-        problem = parts.trpo_problem(params, inner, post, weights)
+        problem = maml.trpo_problem(config, policy, params, inner, post, weights, axis)
         return problem.fisher_vector_product(problem.gradient)
 
     @jax.jit
     def plus_cg(params, inner, post, weights):
-        problem = parts.trpo_problem(params, inner, post, weights)
+        problem = maml.trpo_problem(config, policy, params, inner, post, weights, axis)
         return conjugate_gradient(
             problem.fisher_vector_product, -problem.gradient, config.cg_iterations
         )[0]
 
     @jax.jit
     def one_step_evaluation(params, inner, post, weights):
-        problem = parts.trpo_problem(params, inner, post, weights)
+        problem = maml.trpo_problem(config, policy, params, inner, post, weights, axis)
         return problem.evaluate_step(0.01 * problem.gradient)
 
     pieces = (params, inner, post, weights)

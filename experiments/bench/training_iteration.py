@@ -9,6 +9,7 @@ per collection (the iteration's env interaction alone, where the algorithm expos
 episodes one physics batch steps, the horizon, the robot and the physics path.
 """
 
+import functools
 import json
 import time
 
@@ -18,8 +19,10 @@ from absl import flags
 
 from experiments import cli
 from experiments.app_plumbing import UsageError, run_app
-from metarl_jax.algos.maml import MamlConfig, maml_parts
+from metarl_jax.algos import maml
+from metarl_jax.algos.maml import MamlConfig
 from metarl_jax.algos.rl2 import Rl2Config, rl2_parts
+from metarl_jax.rl import make_policy
 from metarl_jax.sweep import sweep_members
 
 flags.DEFINE_integer("timed_iterations", 2, "Timed iterations (after a warm-up one).")
@@ -46,8 +49,9 @@ def collection_seconds(spec, repeats: int) -> tuple[float, int]:
     tasks = jax.vmap(env.task_space.sample)(jax.random.split(jax.random.PRNGKey(1), num_tasks))
     keys = jax.random.split(jax.random.PRNGKey(2), num_tasks)
     if isinstance(config, MamlConfig):
-        parts = maml_parts(config, env)
-        params, collect = parts.policy.init(jax.random.PRNGKey(0)), parts.sample_task
+        policy = make_policy(env, config.hidden_sizes, config.activation)
+        params = policy.init(jax.random.PRNGKey(0))
+        collect = functools.partial(maml.sample_task, config, env, policy)
         episodes = num_tasks * config.rollouts_per_task
     elif isinstance(config, Rl2Config):
         parts = rl2_parts(config, env)

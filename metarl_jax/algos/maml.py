@@ -14,7 +14,7 @@ k = 1..K (D_i^K = D'_i): every adapted policy up to the K-th is trained, not onl
 
 The data is constant; the adapted parameters are recomputed as a function of theta so that the
 outer gradient flows through the inner gradient steps (second order; `first_order` stops it).
-Smaller meta-batches are a mask over the sampled maximum: task i weighs 1/m if i < m, else 0.
+A meta-batch lies on a `TaskAxis`: one member's masked slots, or a pack of members' real tasks.
 
 TRPO's Fisher-vector products use the Gauss-Newton form of the KL's Hessian: the adapted policy's
 distribution parameters f(theta) on D' are linearized once (`jax.linearize`), and each product is
@@ -37,21 +37,19 @@ from metarl_jax.algos import config_checks as checks
 from metarl_jax.algos import settings
 from metarl_jax.algos.api import Algorithm, PackLayout, SweepMember
 from metarl_jax.algos.meta_training import (
-    active_tasks,
+    TaskSamplers,
     evaluation_keys,
     evaluation_sets,
     evaluation_task_sets,
     initial_state,
-    member_sums,
     next_state,
-    packed_task_inputs,
     per_task_keys,
     reward_per_step,
-    slot_values,
     task_group_metrics,
     task_samplers,
 )
 from metarl_jax.algos.settings import setting
+from metarl_jax.algos.task_axis import TaskAxis
 from metarl_jax.envs import Env
 from metarl_jax.nets import ACTIVATIONS
 from metarl_jax.rl import (
@@ -84,21 +82,6 @@ class TrpoProblem(NamedTuple):
     gradient: jax.Array
     fisher_vector_product: Callable[[jax.Array], jax.Array]
     evaluate_step: Callable[[jax.Array], tuple[jax.Array, jax.Array]]  # step -> (loss, kl)
-
-
-class MamlParts(NamedTuple):
-    """The pieces of a meta-iteration, for benchmarks and tests; `make_maml` composes them."""
-
-    policy: Policy
-    optimizer: optax.GradientTransformation
-    collect: Callable  # (params, task, key) -> (batch, mean return)
-    adapt: Callable  # (params, batch) -> adapted params
-    adaptation_steps: Callable  # (params, task, key, K) -> (batches, mean returns), k = 0..K
-    sample_task: Callable  # (params, task, key) -> (inner batches, post batch, returns)
-    trpo_problem: Callable  # (params, inner batches, post, weights) -> TrpoProblem
-    trpo_step: Callable
-    ppo_step: Callable
-    diagnostics: Callable  # (params, new params, inner batches, weights) -> metrics
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,30 +169,6 @@ class MamlConfig:
             checks.fail("fisher_subsample", self.fisher_subsample, "in (0, 1]")
 
 
-def maml_parts(config: MamlConfig, env: Env) -> MamlParts:
-    policy = make_policy(env, config.hidden_sizes, config.activation)
-    optimizer = optax.adam(config.outer_lr)
-
-    def in_env(fn):
-        return functools.partial(fn, config, env, policy)
-
-    def on_data(fn):
-        return functools.partial(fn, config, policy)
-
-    return MamlParts(
-        policy=policy,
-        optimizer=optimizer,
-        collect=in_env(collect),
-        adapt=on_data(adapt),
-        adaptation_steps=in_env(adaptation_steps),
-        sample_task=in_env(sample_task),
-        trpo_problem=on_data(trpo_problem),
-        trpo_step=on_data(trpo_step),
-        ppo_step=functools.partial(ppo_step, config, policy, optimizer),
-        diagnostics=in_env(inner_diagnostics),
-    )
-
-
 # ----- the inner loop -------------------------------------------------------------------------
 
 
@@ -285,49 +244,39 @@ def post_dist_params(config: MamlConfig, policy: Policy, params, inner, post: Ba
     return policy.apply(jax.tree.map(lambda x: x[-1], adapted), post.obs)
 
 
-def surrogate_loss(policy: Policy, dists, post: Batch, weights, pack: PackLayout | None = None):
-    """-sum_i w_i E[pi_theta'(a|s) / pi_sample(a|s) A] over the meta-batch (per packed member)."""
+def surrogate_loss(policy: Policy, dists, post: Batch, weights, axis: TaskAxis):
+    """-sum_i w_i E[pi_theta'(a|s) / pi_sample(a|s) A] over the meta-batch (per member)."""
     log_ratio = policy.dist.log_prob(dists, post.actions) - post.log_probs
     per_task = jax.vmap(masked_mean)(jnp.exp(log_ratio) * post.advantages, post.valid)
-    return -member_sums(weights * per_task, pack)
+    return -axis.member_sums(weights * per_task)
 
 
-def mean_kl(policy: Policy, old_dists, dists, valid, weights, pack: PackLayout | None = None):
+def mean_kl(policy: Policy, old_dists, dists, valid, weights, axis: TaskAxis):
     per_task = jax.vmap(masked_mean)(policy.dist.kl(old_dists, dists), valid)
-    return member_sums(weights * per_task, pack)
+    return axis.member_sums(weights * per_task)
 
 
 # ----- the outer steps --------------------------------------------------------------------
 
 
 def trpo_problem(
-    config: MamlConfig,
-    policy: Policy,
-    params,
-    inner_batches,
-    post: Batch,
-    weights,
-    pack: PackLayout | None = None,
+    config: MamlConfig, policy: Policy, params, inner_batches, post: Batch, weights, axis: TaskAxis
 ) -> TrpoProblem:
     """The outer objective linearized at theta: loss, gradient, Fisher products, step test.
 
-    With a `pack`, params are the G members' stacked [G, ...] and theta is rows [G, D]; the
+    On a packed axis, params are the members' stacked [G, ...] and theta is rows [G, D]; the
     objective is the sum of the members' (block-separable), so its gradient and Fisher products
     are the members' own, row by row, and losses and KLs come per member."""
-    if pack is None:
-        flat, unravel = ravel_pytree(params)
-    else:
-        flat = jax.vmap(lambda p: ravel_pytree(p)[0])(params)
-        unravel = ravel_pytree(jax.tree.map(lambda leaf: leaf[0], params))[1]
+    flat = axis.over_members(lambda p: ravel_pytree(p)[0])(params)
+    unravel = ravel_pytree(axis.first_member(params))[1]
     num_episodes = config.rollouts_per_task
     fisher_episodes = max(1, math.ceil(config.fisher_subsample * num_episodes))
     dists_of = functools.partial(post_dist_params, config, policy)
 
     def outputs(flat_params, inner, post_b):
-        if pack is None:
-            return jax.vmap(dists_of, in_axes=(None, 0, 0))(unravel(flat_params), inner, post_b)
-        per_slot = flat_params[pack.segments]
-        return jax.vmap(lambda f, i, b: dists_of(unravel(f), i, b))(per_slot, inner, post_b)
+        return jax.vmap(
+            lambda f, i, b: dists_of(unravel(f), i, b), in_axes=(axis.member_axis, 0, 0)
+        )(axis.slot_values(flat_params), inner, post_b)
 
     if fisher_episodes < num_episodes:
         dists, outputs_vjp = jax.vjp(lambda f: outputs(f, inner_batches, post), flat)
@@ -345,13 +294,13 @@ def trpo_problem(
         fisher_valid = post.valid
 
     def total_loss(d):
-        losses = surrogate_loss(policy, d, post, weights, pack)
+        losses = surrogate_loss(policy, d, post, weights, axis)
         return jnp.sum(losses), losses
 
     (_, loss_before), loss_cotangent = jax.value_and_grad(total_loss, has_aux=True)(dists)
     gradient = outputs_vjp(loss_cotangent)[0]
     kl_gradient = jax.grad(
-        lambda d: jnp.sum(mean_kl(policy, fisher_dists, d, fisher_valid, weights, pack))
+        lambda d: jnp.sum(mean_kl(policy, fisher_dists, d, fisher_valid, weights, axis))
     )
 
     def fisher_vector_product(v):
@@ -361,28 +310,26 @@ def trpo_problem(
 
     def evaluate_step(step):
         new_dists = outputs(flat + step, inner_batches, post)
-        return surrogate_loss(policy, new_dists, post, weights, pack), mean_kl(
-            policy, dists, new_dists, post.valid, weights, pack
+        return surrogate_loss(policy, new_dists, post, weights, axis), mean_kl(
+            policy, dists, new_dists, post.valid, weights, axis
         )
 
-    unravel_rows = unravel if pack is None else jax.vmap(unravel)
     return TrpoProblem(
-        flat, unravel_rows, loss_before, gradient, fisher_vector_product, evaluate_step
+        flat,
+        axis.over_members(unravel),
+        loss_before,
+        gradient,
+        fisher_vector_product,
+        evaluate_step,
     )
 
 
 def trpo_step(
-    config: MamlConfig,
-    policy: Policy,
-    params,
-    inner_batches,
-    post,
-    weights,
-    pack: PackLayout | None = None,
+    config: MamlConfig, policy: Policy, params, inner_batches, post, weights, axis: TaskAxis
 ):
     """Natural-gradient direction by CG, scaled to the KL bound, then a backtracking search
-    (with a `pack`: each member its own solve, step and search; metrics per member)."""
-    problem = trpo_problem(config, policy, params, inner_batches, post, weights, pack)
+    (on a packed axis each member its own solve, step and search; metrics per member)."""
+    problem = trpo_problem(config, policy, params, inner_batches, post, weights, axis)
     direction, residual = conjugate_gradient(
         problem.fisher_vector_product, -problem.gradient, config.cg_iterations
     )
@@ -416,37 +363,33 @@ def ppo_step(
     inner_batches,
     post: Batch,
     weights,
-    pack: PackLayout | None = None,
+    axis: TaskAxis,
 ):
     """ProMP's outer step: `ppo_steps` Adam steps on the clipped surrogate of the adapted policy
-    plus a KL penalty on the pre-update policy, recomputing the adaptation each step. With a
-    `pack`, params and Adam states are the members' stacked ones and metrics come per member."""
+    plus a KL penalty on the pre-update policy, recomputing the adaptation each step (on a
+    packed axis: the members' stacked parameters and Adam states; metrics per member)."""
     first_inner = jax.tree.map(lambda x: x[:, 0], inner_batches)
-    param_axis = None if pack is None else 0
-
-    def on_slots(p):
-        return p if pack is None else slot_values(p, pack)
-
-    pre_dists_before = jax.vmap(policy.apply, in_axes=(param_axis, 0))(
-        on_slots(params), first_inner.obs
-    )
+    on_slots = functools.partial(jax.vmap, in_axes=(axis.member_axis, 0))
+    pre_dists_before = on_slots(policy.apply)(axis.slot_values(params), first_inner.obs)
     dists_of = functools.partial(post_dist_params, config, policy)
 
     def promp_loss(p):
-        slot_params = on_slots(p)
-        dists = jax.vmap(dists_of, in_axes=(param_axis, 0, 0))(slot_params, inner_batches, post)
+        slot_params = axis.slot_values(p)
+        dists = jax.vmap(dists_of, in_axes=(axis.member_axis, 0, 0))(
+            slot_params, inner_batches, post
+        )
         log_ratio = policy.dist.log_prob(dists, post.actions) - post.log_probs
         clip_loss = jax.vmap(clipped_surrogate_loss, in_axes=(0, 0, 0, None))(
             log_ratio, post.advantages, post.valid, config.clip
         )
-        pre_dists = jax.vmap(policy.apply, in_axes=(param_axis, 0))(slot_params, first_inner.obs)
+        pre_dists = on_slots(policy.apply)(slot_params, first_inner.obs)
         pre_kl = jax.vmap(masked_mean)(
             policy.dist.kl(pre_dists_before, pre_dists), first_inner.valid
         )
-        losses = member_sums(weights * (clip_loss + config.inner_kl_coef * pre_kl), pack)
-        return jnp.sum(losses), (losses, member_sums(weights * pre_kl, pack))
+        losses = axis.member_sums(weights * (clip_loss + config.inner_kl_coef * pre_kl))
+        return jnp.sum(losses), (losses, axis.member_sums(weights * pre_kl))
 
-    update = optimizer.update if pack is None else jax.vmap(optimizer.update)
+    update = axis.over_members(optimizer.update)
 
     def one_step(carry, _):
         p, s = carry
@@ -469,7 +412,7 @@ def inner_diagnostics(
     new_params,
     inner_batches,
     weights,
-    pack: PackLayout | None = None,
+    axis: TaskAxis,
 ):
     """What the inner step does and how far the outer step moved the pre-update policy:
     the first inner gradient's norm, the whole inner displacement |theta^K - theta|, the
@@ -489,117 +432,123 @@ def inner_diagnostics(
         grad_norm = optax.tree.norm(first_step) / config.inner_lr
         return grad_norm, optax.tree.norm(displacement), kl, log_std
 
-    if pack is None:
-        values = jax.vmap(per_task, in_axes=(0, None, None))(inner_batches, params, new_params)
-    else:
-        slot_params = slot_values((params, new_params), pack)
-        values = jax.vmap(per_task)(inner_batches, *slot_params)
+    values = jax.vmap(per_task, in_axes=(0, axis.member_axis, axis.member_axis))(
+        inner_batches, *axis.slot_values((params, new_params))
+    )
     names = ("inner_grad_norm", "inner_step_norm", "pre_kl", "log_std")
-    metrics = {name: member_sums(weights * v, pack) for name, v in zip(names, values, strict=True)}
+    metrics = {name: axis.member_sums(weights * v) for name, v in zip(names, values, strict=True)}
     if env.discrete:
         del metrics["log_std"]
     return metrics
 
 
+# ----- one meta-iteration, the meta-test, the algorithm ------------------------------------
+
+
+def meta_iteration(
+    config: MamlConfig,
+    env: Env,
+    policy: Policy,
+    optimizer,
+    samplers: TaskSamplers,
+    state,
+    member: SweepMember,
+    axis: TaskAxis,
+):
+    """Sample the meta-batch, adapt to each task, take the outer step: the next state and the
+    iteration's metrics (per member on a packed axis, where state and member are stacked)."""
+    key, task_key, data_key = axis.split_keys(state.key, 3)
+    tasks, slot_keys = axis.task_inputs(samplers.train, member, task_key, data_key)
+    inner_batches, post, step_returns = jax.vmap(
+        functools.partial(sample_task, config, env, policy), in_axes=(axis.member_axis, 0, 0)
+    )(axis.slot_values(state.params), tasks, slot_keys)
+    weights = axis.weights(member)
+    if config.outer_optimizer == "trpo":
+        params, metrics = trpo_step(
+            config, policy, state.params, inner_batches, post, weights, axis
+        )
+        opt_state = state.opt_state
+    else:
+        params, opt_state, metrics = ppo_step(
+            config,
+            policy,
+            optimizer,
+            state.params,
+            state.opt_state,
+            inner_batches,
+            post,
+            weights,
+            axis,
+        )
+    metrics |= inner_diagnostics(
+        config, env, policy, state.params, params, inner_batches, weights, axis
+    )
+    mean_returns = axis.member_sums(weights[:, None] * step_returns)
+    metrics = {f"optim/{name}": value for name, value in metrics.items()}
+    metrics["train/return"] = mean_returns[..., -1]
+    for k in range(config.inner_steps + 1):
+        metrics[f"train/return_step{k}"] = mean_returns[..., k]
+    return axis.over_members(next_state)(state, params, opt_state, key), metrics
+
+
+def meta_test(config: MamlConfig, env: Env, policy: Policy, samplers: TaskSamplers, params):
+    """Mean return on the evaluation tasks after 0, 1, ..., eval_adapt_steps inner steps.
+
+    eval/return is the return after as many steps as meta-training takes (`inner_steps`).
+    """
+    task_key, data_key = evaluation_keys()
+    task_keys = per_task_keys(data_key, config.num_eval_tasks)
+
+    def adaptation_curve(task, task_data_key):
+        return adaptation_steps(
+            config, env, policy, params, task, task_data_key, config.eval_adapt_steps
+        )[1]
+
+    metrics = {}
+    for prefix, sample_tasks in evaluation_sets(samplers, config.eval_train_region).items():
+        tasks = sample_tasks(task_key, config.num_eval_tasks)
+        per_task = jax.vmap(adaptation_curve)(tasks, task_keys)
+        curve = per_task.mean(axis=0)
+        for k in range(config.eval_adapt_steps + 1):
+            metrics[f"{prefix}/return_step{k}"] = curve[k]
+        headline = min(config.inner_steps, config.eval_adapt_steps)
+        metrics[f"{prefix}/return"] = curve[headline]
+        metrics |= task_group_metrics(env.task_space, prefix, tasks, per_task[:, headline])
+        metrics[f"{prefix}/reward_per_step"] = reward_per_step(
+            curve[: headline + 1], config.horizon
+        )
+    return metrics
+
+
 def make_maml(config: MamlConfig, env: Env) -> Algorithm:
-    parts = maml_parts(config, env)
-    policy, optimizer = parts.policy, parts.optimizer
-    num_tasks = config.max_meta_batch_size
+    policy = make_policy(env, config.hidden_sizes, config.activation)
+    optimizer = optax.adam(config.outer_lr)
     samplers = task_samplers(
         env.task_space, config.train_tasks, config.eval_tasks, config.task_pool_seed
     )
-
-    def init(member: SweepMember):
-        return initial_state(member, policy.init, optimizer)
+    iteration = functools.partial(meta_iteration, config, env, policy, optimizer, samplers)
+    num_tasks = config.max_meta_batch_size
+    steps_per_task = config.rollouts_per_task * config.horizon
 
     def update(state, member: SweepMember):
-        key, task_key, data_key = jax.random.split(state.key, 3)
-        tasks = samplers.train(member)(task_key, num_tasks)
-        inner_batches, post, step_returns = jax.vmap(parts.sample_task, in_axes=(None, 0, 0))(
-            state.params, tasks, per_task_keys(data_key, num_tasks)
-        )
-        weights = active_tasks(member, num_tasks) / member.meta_batch_size
-        params, opt_state, metrics = outer_step(state, inner_batches, post, step_returns, weights)
-        return next_state(state, params, opt_state, key), metrics
+        return iteration(state, member, TaskAxis(num_tasks))
 
     def packed_update(states, members: SweepMember, pack: PackLayout):
-        """`update` for the G members of a pack at once, on their sum(m_g) real tasks only."""
-        keys = jax.vmap(lambda k: jax.random.split(k, 3))(states.key)
-        tasks, data_keys = packed_task_inputs(
-            samplers.train, members, keys[:, 1], keys[:, 2], num_tasks, pack
-        )
-        inner_batches, post, step_returns = jax.vmap(parts.sample_task)(
-            slot_values(states.params, pack), tasks, data_keys
-        )
-        weights = 1.0 / slot_values(members.meta_batch_size, pack)
-        params, opt_state, metrics = outer_step(
-            states, inner_batches, post, step_returns, weights, pack
-        )
-        return jax.vmap(next_state)(states, params, opt_state, keys[:, 0]), metrics
-
-    def outer_step(state, inner_batches, post, step_returns, weights, pack=None):
-        """The outer step on the sampled tasks and the iteration's metrics (per packed member)."""
-        if config.outer_optimizer == "trpo":
-            params, metrics = parts.trpo_step(state.params, inner_batches, post, weights, pack)
-            opt_state = state.opt_state
-        else:
-            params, opt_state, metrics = parts.ppo_step(
-                state.params, state.opt_state, inner_batches, post, weights, pack
-            )
-        metrics |= parts.diagnostics(state.params, params, inner_batches, weights, pack)
-        mean_returns = member_sums(weights[:, None] * step_returns, pack)
-        metrics = {f"optim/{name}": value for name, value in metrics.items()}
-        metrics["train/return"] = mean_returns[..., -1]
-        for k in range(config.inner_steps + 1):
-            metrics[f"train/return_step{k}"] = mean_returns[..., k]
-        return params, opt_state, metrics
-
-    def evaluate(state, member: SweepMember):
-        """Mean return on fresh evaluation tasks after 0, 1, ..., eval_adapt_steps inner steps.
-
-        eval/return is the return after as many steps as meta-training takes (`inner_steps`).
-        """
-        del member
-        task_key, data_key = evaluation_keys()
-        task_keys = per_task_keys(data_key, config.num_eval_tasks)
-
-        def adaptation_curve(task, task_data_key):
-            return parts.adaptation_steps(
-                state.params, task, task_data_key, config.eval_adapt_steps
-            )[1]
-
-        metrics = {}
-        for prefix, sample_tasks in evaluation_sets(samplers, config.eval_train_region).items():
-            tasks = sample_tasks(task_key, config.num_eval_tasks)
-            per_task = jax.vmap(adaptation_curve)(tasks, task_keys)
-            curve = per_task.mean(axis=0)
-            for k in range(config.eval_adapt_steps + 1):
-                metrics[f"{prefix}/return_step{k}"] = curve[k]
-            headline = min(config.inner_steps, config.eval_adapt_steps)
-            metrics[f"{prefix}/return"] = curve[headline]
-            metrics |= task_group_metrics(env.task_space, prefix, tasks, per_task[:, headline])
-            metrics[f"{prefix}/reward_per_step"] = reward_per_step(
-                curve[: headline + 1], config.horizon
-            )
-        return metrics
-
-    def env_steps_per_iteration(member: SweepMember):
-        per_task = config.rollouts_per_task * config.horizon * (config.inner_steps + 1)
-        return member.meta_batch_size.astype(jnp.float32) * per_task
+        return iteration(states, members, TaskAxis(num_tasks, pack))
 
     return Algorithm(
-        init=init,
+        init=lambda member: initial_state(member, policy.init, optimizer),
         update=update,
-        evaluate=evaluate,
-        env_steps_per_iteration=env_steps_per_iteration,
+        evaluate=lambda state, member: meta_test(config, env, policy, samplers, state.params),
+        env_steps_per_iteration=lambda member: (
+            member.meta_batch_size.astype(jnp.float32) * (steps_per_task * (config.inner_steps + 1))
+        ),
         loss_metrics=("optim/loss_before", "optim/loss_after", "optim/kl", "train/return"),
         packed_update=packed_update,
         evaluation_tasks=evaluation_task_sets(
             samplers, config.eval_train_region, config.num_eval_tasks
         ),
-        evaluation_steps=config.rollouts_per_task
-        * config.horizon
-        * (min(config.inner_steps, config.eval_adapt_steps) + 1),
+        evaluation_steps=steps_per_task * (min(config.inner_steps, config.eval_adapt_steps) + 1),
     )
 
 
