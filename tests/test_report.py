@@ -672,3 +672,24 @@ def test_recorded_runs_render_the_recorded_report(tmp_path, monkeypatch, capsys)
     assert code == 0, err
     with open(os.path.join(REPORT_DATA, "report.md"), "rb") as f:
         assert (tmp_path / "out" / "report.md").read_bytes() == f.read()
+
+
+def test_the_stats_table_holds_every_number_before_rendering(study):
+    """(d)'s member: out of sample 4, in sample 7, gap −3 (paired, half-width HALF / 2), each a
+    row of the table with its interval; the headline row carries the convergence verdict."""
+    _, runs = study
+    run = report.load_run(runs["d_maml"])
+    table = report.build_stats_table([run])
+    (member,) = run.members
+    assert {row.quantity for row in table.rows} == {
+        "eval", "eval_train", "gap", "eval/return_step0", "eval/return_step1"
+    }  # fmt: skip
+    assert table.interval(run, member, "eval").mean == pytest.approx(4.0)
+    assert table.interval(run, member, "eval_train").mean == pytest.approx(7.0)
+    gap = table.interval(run, member, "gap")
+    assert gap.mean == pytest.approx(-3.0) and gap.half_width == pytest.approx(HALF / 2)
+    headline = table.headline(run, member)
+    assert headline.plateau is not None and headline.position is None  # no levels given
+    assert table.seed_means(run, member, ["eval/return_step1", "no_such_column"])[0] == (
+        pytest.approx(4.0)
+    )
