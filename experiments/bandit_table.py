@@ -36,7 +36,7 @@ from experiments.app_plumbing import (
 from experiments.flags_file import read_flags_file
 from metarl_jax.algos import MamlConfig, Rl2Config, make_maml, make_rl2
 from metarl_jax.algos.maml import adaptation_steps
-from metarl_jax.algos.rl2 import rl2_parts
+from metarl_jax.algos.rl2 import rl2_agent, trial_returns
 from metarl_jax.baselines import (
     BASELINES,
     BAYES_OPTIMAL_MAX_STATES,
@@ -182,8 +182,9 @@ def rl2_totals(num_arms, num_pulls, tasks, key, seeds, iterations):
     env = make_env("bandit", horizon=num_pulls, num_arms=num_arms)
     config, meta_batch_size = rl2_bandit_setting(num_pulls)
     params, curve = _trained_params(make_rl2(config, env), seeds, meta_batch_size, iterations)
-    trial_returns = jax.jit(rl2_parts(config, env).trial_returns)
-    return np.stack([np.asarray(trial_returns(p, tasks, key))[:, 0] for p in params]), curve
+    agent = rl2_agent(config, env)
+    returns = jax.jit(lambda p: trial_returns(config, env, agent, p, tasks, key))
+    return np.stack([np.asarray(returns(p))[:, 0] for p in params]), curve
 
 
 def maml_totals(num_arms, num_pulls, tasks, key, seeds, iterations):

@@ -91,26 +91,28 @@ def test_gru_layer_custom_vjp_equals_autodiff_of_the_scan():
 def test_rl2_ppo_update_is_the_same_with_the_fused_unroll():
     """--recurrent_unroll=fused changes how the update is computed, not what it computes."""
     import dataclasses
+    import functools
 
     from metarl_jax.algos import Rl2Config
-    from metarl_jax.algos.rl2 import rl2_parts
+    from metarl_jax.algos.rl2 import collect_tasks, ppo_batch, ppo_update, rl2_agent, rl2_optimizer
+    from metarl_jax.algos.task_axis import TaskAxis
 
     env = make_env("bandit", horizon=6)
     config = Rl2Config(hidden_sizes=(8,), horizon=6, max_meta_batch_size=3, ppo_epochs=2)
+    axis = TaskAxis(3)
     results = []
     for recurrent_unroll in ("cell_steps", "fused"):
-        parts = rl2_parts(dataclasses.replace(config, recurrent_unroll=recurrent_unroll), env)
-        params = parts.agent.init(jax.random.PRNGKey(0))
+        unroll_config = dataclasses.replace(config, recurrent_unroll=recurrent_unroll)
+        agent, optimizer = rl2_agent(unroll_config, env), rl2_optimizer(unroll_config)
+        params = agent.init(jax.random.PRNGKey(0))
         tasks = jax.vmap(env.task_space.sample)(jax.random.split(jax.random.PRNGKey(1), 3))
-        trajectories = jax.vmap(parts.collect, in_axes=(None, 0, 0))(
-            params, tasks, jax.random.split(jax.random.PRNGKey(2), 3)
+        trajectories = collect_tasks(
+            unroll_config, env, agent, params, tasks, jax.random.split(jax.random.PRNGKey(2), 3)
         )
         active = jnp.array([1.0, 1.0, 0.0])
-        batch = parts.make_ppo_batch(trajectories, active)
-        update = jax.jit(parts.ppo_update)
-        results.append(
-            update(params, parts.optimizer.init(params), batch, active, jax.random.PRNGKey(3))
-        )
+        batch = ppo_batch(unroll_config, trajectories, active, axis)
+        update = jax.jit(functools.partial(ppo_update, unroll_config, agent, optimizer, axis=axis))
+        results.append(update(params, optimizer.init(params), batch, active, jax.random.PRNGKey(3)))
     (cell_params, _, cell_metrics), (fused_params, _, fused_metrics) = results
     assert_trees_close(fused_params, cell_params, rtol=1e-5, atol=1e-6)
     assert_trees_close(fused_metrics, cell_metrics, rtol=1e-4, atol=1e-6)
@@ -133,7 +135,8 @@ def test_truncated_bptt_reproduces_the_outputs_and_cuts_the_gradient(recurrent_u
     import dataclasses
 
     from metarl_jax.algos import Rl2Config
-    from metarl_jax.algos.rl2 import rl2_parts
+    from metarl_jax.algos.rl2 import collect_tasks, ppo_batch, rl2_agent, trial_outputs
+    from metarl_jax.algos.task_axis import TaskAxis
 
     env = make_env("navigation", horizon=4)
     config = Rl2Config(
@@ -143,23 +146,29 @@ def test_truncated_bptt_reproduces_the_outputs_and_cuts_the_gradient(recurrent_u
         max_meta_batch_size=2,
         recurrent_unroll=recurrent_unroll,
     )
-    whole = rl2_parts(config, env)
-    truncated = rl2_parts(dataclasses.replace(config, bptt_window=2), env)
-    params = whole.agent.init(jax.random.PRNGKey(0))
+    whole, truncated = config, dataclasses.replace(config, bptt_window=2)
+    agent = rl2_agent(config, env)
+    params = agent.init(jax.random.PRNGKey(0))
     tasks = jax.vmap(env.task_space.sample)(jax.random.split(jax.random.PRNGKey(1), 2))
     keys = jax.random.split(jax.random.PRNGKey(2), 2)
-    trajectories = jax.vmap(truncated.collect, in_axes=(None, 0, 0))(params, tasks, keys)
-    batch = truncated.make_ppo_batch(trajectories, jnp.ones((2,)))
+    trajectories = collect_tasks(truncated, env, agent, params, tasks, keys)
+    batch = ppo_batch(truncated, trajectories, jnp.ones((2,)), TaskAxis(2))
     keep = np.asarray(batch.weights) > 0
-    outputs = [jax.jit(parts.trial_outputs)(params, batch) for parts in (whole, truncated)]
+
+    def outputs_of(unroll_config):
+        return jax.jit(lambda p: trial_outputs(unroll_config, agent, p, batch))
+
+    outputs = [outputs_of(unroll_config)(params) for unroll_config in (whole, truncated)]
     (whole_dist, whole_values), (cut_dist, cut_values) = outputs
     np.testing.assert_allclose(np.asarray(cut_values)[keep], np.asarray(whole_values)[keep], 1e-5)
     np.testing.assert_allclose(
         np.asarray(cut_dist[0])[keep], np.asarray(whole_dist[0])[keep], rtol=1e-5, atol=1e-6
     )
 
-    def value_sum(parts):
-        return jax.jit(jax.grad(lambda p: jnp.sum(parts.trial_outputs(p, batch)[1] * keep)))
+    def value_sum(unroll_config):
+        return jax.jit(
+            jax.grad(lambda p: jnp.sum(trial_outputs(unroll_config, agent, p, batch)[1] * keep))
+        )
 
     whole_grads, cut_grads = value_sum(whole)(params), value_sum(truncated)(params)
     kernel = ("value", "params", "GRUTorso_0", "GRUCell_0", "hz", "kernel")

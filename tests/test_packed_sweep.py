@@ -122,9 +122,9 @@ def test_sweep_plan_packs_members_sharing_seed_and_tasks():
     np.testing.assert_array_equal(masked.order, [0, 1, 2, 3, 4, 5, 5, 5])
     uneven = jax.tree.map(lambda x: x[:5], members)  # seed 2 lacks its size-4 member
     assert sweep_plan(algorithm, uneven, num_devices=1).pack is None
-    # RL² packs only with one minibatch per epoch (a minibatch is a share of a member's tasks)
+    # RL² packs with minibatches too (each member deals its own tasks into its own minibatches)
     rl2 = make_rl2(tiny_rl2(num_minibatches=2), tiny_navigation(3))
-    assert sweep_plan(rl2, members, num_devices=1).pack is None
+    assert sweep_plan(rl2, members, num_devices=1).pack == PackLayout((1, 4))
     with pytest.raises(ValueError, match="layout"):
         sweep_plan(algorithm, members, 1, layout="dense")
 
@@ -172,3 +172,40 @@ def test_batched_line_search_equals_per_member_searches():
     # hand-derived: accepted fractions 1, 0.5, none (10 tries), 0.25 (the KL bound); tries
     np.testing.assert_allclose(batched[0], [1.0, 0.5, 0.0, 0.25])
     np.testing.assert_array_equal(batched[3], [1, 2, 10, 3])
+
+
+@pytest.mark.slow
+def test_packed_rl2_members_with_minibatches_equal_masked_members_and_a_separate_run():
+    """Two minibatches per epoch: each packed member deals its own active tasks into its own
+    minibatches with its own key, as the masked member deals them (the size-1 member's second
+    minibatch holds no active task in both layouts). Seeds {0, 1} x meta-batch {1, 2, 4} on a
+    pool of 3; and meta-batch 2 == a run compiled for meta-batch 2 alone."""
+    restriction = Restriction(num_tasks=POOL)
+    config = tiny_rl2(max_meta_batch_size=4, num_minibatches=2, train_tasks=restriction)
+    algorithm = make_rl2(config, tiny_navigation(config.horizon))
+    members, rows = sweep_members(SEEDS, META_BATCH_SIZES, (POOL,))
+    assert sweep_plan(algorithm, members, num_devices=1).pack == PackLayout(META_BATCH_SIZES)
+    packed, masked = (
+        list(train(algorithm, members, ITERATIONS, ITERATIONS, layout=layout))[-1]
+        for layout in ("packed", "masked")
+    )
+    for i in range(len(rows)):
+        assert_results_equal(packed, masked, i, i)
+    base = member_index(rows, seed=0, meta_batch_size=2, num_train_tasks=POOL)
+    other = member_index(rows, seed=0, meta_batch_size=4, num_train_tasks=POOL)
+    params = packed.state.params
+    assert max_abs_difference(pick(params, base), pick(params, other)) > MEMBERS_DIFFER
+
+    alone_config = tiny_rl2(max_meta_batch_size=2, num_minibatches=2, train_tasks=restriction)
+    alone_members, _ = sweep_members((1,), (2,), (POOL,))
+    alone = list(
+        train(
+            make_rl2(alone_config, tiny_navigation(config.horizon)),
+            alone_members,
+            ITERATIONS,
+            ITERATIONS,
+            layout="masked",
+        )
+    )[-1]
+    i = member_index(rows, seed=1, meta_batch_size=2, num_train_tasks=POOL)
+    assert_results_equal(packed, alone, i, 0)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from metarl_jax.algos import Rl2Config, make_rl2
-from metarl_jax.algos.rl2 import rl2_parts
+from metarl_jax.algos.rl2 import rl2_agent, trial_returns
 from metarl_jax.envs import make_env
 from metarl_jax.rl import make_recurrent_agent, rollout_trials, trial_gae, unroll
 from metarl_jax.sweep import sweep_members, train
@@ -189,7 +189,8 @@ def test_rl2_beats_random_on_five_armed_bandits():
     result = list(train(make_rl2(config, env), members, 150, 150))[-1]
     params = pick(result.state.params, 0)
     tasks = jax.vmap(env.task_space.sample)(jax.random.split(jax.random.PRNGKey(7), 1000))
-    totals = np.asarray(rl2_parts(config, env).trial_returns(params, tasks, jax.random.PRNGKey(8)))
+    agent = rl2_agent(config, env)
+    totals = np.asarray(trial_returns(config, env, agent, params, tasks, jax.random.PRNGKey(8)))
     random_totals = pulls * np.asarray(tasks.arm_probs).mean(axis=1)
     gain = totals[:, 0] - random_totals
     standard_error = gain.std() / np.sqrt(gain.size)

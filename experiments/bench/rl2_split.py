@@ -3,6 +3,8 @@ batch built from the collected trials, then every epoch), and the whole compiled
 sweep member and for several vmapped in one call. Shared by rl2_bandit and rl2_cheetah.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from absl import flags
@@ -11,8 +13,16 @@ from experiments.app_plumbing import UsageError
 from experiments.bench.measure import compiled_seconds, member_counts, vmapped_members
 from metarl_jax.algos import Rl2Config, make_rl2
 from metarl_jax.algos.config_checks import ConfigError
-from metarl_jax.algos.rl2 import RECURRENT_UNROLLS, rl2_parts
+from metarl_jax.algos.rl2 import (
+    RECURRENT_UNROLLS,
+    collect_tasks,
+    ppo_batch,
+    ppo_update,
+    rl2_agent,
+    rl2_optimizer,
+)
 from metarl_jax.algos.settings import HELP, settings_of
+from metarl_jax.algos.task_axis import TaskAxis
 
 # The run flags of the same names, with Rl2Config's defaults and help.
 _SETTINGS = {field.name: field for field in settings_of(Rl2Config)}
@@ -43,12 +53,11 @@ def rl2_config(**values) -> Rl2Config:
 
 def measure_split(prefix: str, env, config, sweep_members: int, repeats: int) -> dict:
     """Prints one line per member count and returns the single member's milliseconds."""
-    parts = rl2_parts(config, env)
+    agent, optimizer = rl2_agent(config, env), rl2_optimizer(config)
     algorithm = make_rl2(config, env)
     num_tasks = config.max_meta_batch_size
+    axis = TaskAxis(num_tasks)
     steps = num_tasks * config.trials_per_task * config.episodes_per_trial * config.horizon
-    collect_tasks = jax.vmap(jax.vmap(parts.collect, in_axes=(None, 0, 0)))
-    batch_of = jax.vmap(parts.make_ppo_batch, in_axes=(0, None))
     active = jnp.ones((num_tasks,))
     single = {}
     for members in member_counts(sweep_members):
@@ -60,16 +69,15 @@ def measure_split(prefix: str, env, config, sweep_members: int, repeats: int) ->
         keys = jax.random.split(jax.random.PRNGKey(2), members * num_tasks).reshape(
             members, num_tasks, -1
         )
-        collect = jax.jit(collect_tasks)
+        collect = jax.jit(jax.vmap(functools.partial(collect_tasks, config, env, agent)))
         _, collect_s = compiled_seconds(collect, state.params, tasks, keys, repeats=repeats)
         trajectories = collect(state.params, tasks, keys)
         update_keys = jax.random.split(jax.random.PRNGKey(3), members)
 
-        def update(params, opt_state, trajectories, keys):
-            batch = batch_of(trajectories, active)
-            return jax.vmap(parts.ppo_update, in_axes=(0, 0, 0, None, 0))(
-                params, opt_state, batch, active, keys
-            )
+        @jax.vmap
+        def update(params, opt_state, trajectories, key):
+            batch = ppo_batch(config, trajectories, active, axis)
+            return ppo_update(config, agent, optimizer, params, opt_state, batch, active, key, axis)
 
         update_compile_s, update_s = compiled_seconds(
             jax.jit(update),

@@ -19,9 +19,9 @@ from absl import flags
 
 from experiments import cli
 from experiments.app_plumbing import UsageError, run_app
-from metarl_jax.algos import maml
+from metarl_jax.algos import maml, rl2
 from metarl_jax.algos.maml import MamlConfig
-from metarl_jax.algos.rl2 import Rl2Config, rl2_parts
+from metarl_jax.algos.rl2 import Rl2Config
 from metarl_jax.rl import make_policy
 from metarl_jax.sweep import sweep_members
 
@@ -54,8 +54,9 @@ def collection_seconds(spec, repeats: int) -> tuple[float, int]:
         collect = functools.partial(maml.sample_task, config, env, policy)
         episodes = num_tasks * config.rollouts_per_task
     elif isinstance(config, Rl2Config):
-        parts = rl2_parts(config, env)
-        params, collect = parts.agent.init(jax.random.PRNGKey(0)), parts.collect
+        agent = rl2.rl2_agent(config, env)
+        params = agent.init(jax.random.PRNGKey(0))
+        collect = functools.partial(rl2.collect, config, env, agent)
         episodes = num_tasks * config.trials_per_task
     else:
         raise UsageError(f"--algo: {spec.algo} is not timed by bench locomotion")

@@ -11,14 +11,18 @@ One iteration:
         backpropagated through time over the whole trial (or over windows of `bptt_window`
         steps, each from the recurrent state stored at collection)
 
-Smaller meta-batches are a mask over the sampled maximum: every mean is over the valid steps of
+One function, `iteration`, runs it on a `TaskAxis`: the masked axis of one member (`update`:
+smaller meta-batches are a mask over the sampled maximum; every mean is over the valid steps of
 active tasks only, and minibatches are drawn among active tasks, so a masked sweep member trains
-exactly as a separate run of that meta-batch size.
+exactly as a separate run of that meta-batch size) or the packed axis of several (`packed_update`:
+each member's real tasks only). Each member's trials are unrolled by its own parameters in one
+unroll (a per-slot vmap would turn every step's matmul into many matrix-vector products).
 """
 
 import dataclasses
+import functools
 import math
-from collections.abc import Callable
+import operator
 from typing import NamedTuple
 
 import jax
@@ -28,31 +32,28 @@ import optax
 from metarl_jax.algos import config_checks as checks
 from metarl_jax.algos import settings
 from metarl_jax.algos.api import Algorithm, PackLayout, SweepMember
+from metarl_jax.algos.member_values import concatenated, from_members
 from metarl_jax.algos.meta_training import (
-    active_tasks,
+    MetaState,
+    TaskSamplers,
     evaluation_keys,
     evaluation_sets,
     evaluation_task_sets,
     initial_state,
-    member_slices,
-    member_sums,
     next_state,
-    packed_task_inputs,
     per_task_keys,
     reward_per_step,
     task_group_metrics,
     task_samplers,
-    unstacked,
 )
 from metarl_jax.algos.settings import setting
+from metarl_jax.algos.task_axis import TaskAxis
 from metarl_jax.envs import Env
 from metarl_jax.rl import (
     RecurrentAgent,
     TrialTrajectory,
-    clipped_surrogate_loss,
     episode_returns_per_trial,
     make_recurrent_agent,
-    masked_mean,
     normalize,
     rollout_trials,
     trial_gae,
@@ -60,6 +61,7 @@ from metarl_jax.rl import (
     unwindowed,
     windowed,
 )
+from metarl_jax.rl.ppo import epoch_metrics, minibatch_epochs, ppo_loss
 from metarl_jax.tasks import Restriction
 
 RECURRENT_UNROLLS = ("cell_steps", "fused")
@@ -138,28 +140,159 @@ class Rl2Config:
 
 
 class PpoBatch(NamedTuple):
-    """Trials of a meta-batch, time-major: fields [T, num_tasks * trials_per_task, ...]."""
+    """Trials of a meta-batch, time-major: fields [T, num_slots * trials_per_task, ...], each
+    member's trials in its own contiguous columns."""
 
     inputs: jax.Array
     actions: jax.Array
     log_probs: jax.Array
-    advantages: jax.Array  # normalized
+    advantages: jax.Array  # normalized over the member's trials
     value_targets: jax.Array
     weights: jax.Array  # valid step of an active task
     carries: tuple | None  # the recurrent state each step read at collection (bptt_window)
 
 
-class Rl2Parts(NamedTuple):
-    """The pieces of an iteration, for benchmarks, tests and the bandit table."""
+def rl2_agent(config: Rl2Config, env: Env) -> RecurrentAgent:
+    return make_recurrent_agent(env, config.hidden_sizes)
 
-    agent: RecurrentAgent
-    optimizer: optax.GradientTransformation
-    collect: Callable  # (params, task, key) -> TrialTrajectory [T, trials_per_task, ...]
-    trial_returns: Callable  # (params, tasks, key) -> episode returns [num_tasks, E]
-    make_ppo_batch: Callable  # (trajectories [tasks, T, trials, ...], active) -> PpoBatch
-    trial_outputs: Callable  # (params, PpoBatch) -> (distribution parameters, values) [T, N, ...]
-    # (params, opt_state, batch, active, key[, pack]) -> (params, opt_state, metrics)
-    ppo_update: Callable
+
+def rl2_optimizer(config: Rl2Config) -> optax.GradientTransformation:
+    optimizer = optax.adam(config.outer_lr)
+    if config.max_grad_norm > 0:
+        optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optimizer)
+    return optimizer
+
+
+def collect(
+    config: Rl2Config,
+    env: Env,
+    agent: RecurrentAgent,
+    params,
+    task,
+    key,
+    record_carries: bool | None = None,
+) -> TrialTrajectory:
+    """Trials of one task [T, trials_per_task, ...]; the states the agent read are kept for
+    truncated BPTT (by default when `bptt_window` is set)."""
+    return rollout_trials(
+        env,
+        agent,
+        params,
+        task,
+        key,
+        config.trials_per_task,
+        config.episodes_per_trial,
+        config.horizon,
+        record_carries=config.bptt_window > 0 if record_carries is None else record_carries,
+    )
+
+
+def collect_tasks(config: Rl2Config, env: Env, agent: RecurrentAgent, params, tasks, keys):
+    """`collect` on each of `tasks` with its key, one set of parameters: [tasks, T, trials, ...]."""
+    return jax.vmap(lambda task, key: collect(config, env, agent, params, task, key))(tasks, keys)
+
+
+def collect_slots(config: Rl2Config, env: Env, agent, params, tasks, slot_keys, axis: TaskAxis):
+    """Each member's trials on its own slots (contiguous, static) with its own parameters."""
+    return concatenated(
+        [
+            collect_tasks(
+                config,
+                env,
+                agent,
+                member_params,
+                jax.tree.map(lambda x, s=slots: x[s], tasks),
+                slot_keys[slots],
+            )
+            for member_params, slots in zip(axis.members(params), axis.member_slices(), strict=True)
+        ]
+    )
+
+
+def trial_returns(config: Rl2Config, env: Env, agent: RecurrentAgent, params, tasks, key):
+    """Mean return of each episode of a trial on each task [num_tasks, E]; task i played with
+    fold_in(key, i)."""
+
+    def one_task(task, task_key):
+        trajectory = collect(config, env, agent, params, task, task_key, record_carries=False)
+        return episode_returns_per_trial(trajectory, config.episodes_per_trial).mean(axis=1)
+
+    num_tasks = jax.tree.leaves(tasks)[0].shape[0]
+    return jax.vmap(one_task)(tasks, per_task_keys(key, num_tasks))
+
+
+def per_task_returns(config: Rl2Config, trajectories: TrialTrajectory) -> jax.Array:
+    """Mean return of each episode of a trial, per task [tasks, E]."""
+    return jax.vmap(lambda t: episode_returns_per_trial(t, config.episodes_per_trial).mean(axis=1))(
+        trajectories
+    )
+
+
+def member_columns(batch: PpoBatch, columns: slice) -> PpoBatch:
+    return jax.tree.map(lambda x: x[:, columns], batch)
+
+
+def ppo_batch(
+    config: Rl2Config, trajectories: TrialTrajectory, active: jax.Array, axis: TaskAxis
+) -> PpoBatch:
+    """Task-major trajectories [slots, T, trials, ...] to time-major [T, slots * trials];
+    advantages: GAE over whole trials, normalized over each member's own trials."""
+    trials = config.trials_per_task
+    flat = jax.tree.map(
+        lambda x: jnp.moveaxis(x, 0, 1).reshape(x.shape[1], -1, *x.shape[3:]), trajectories
+    )
+    weights = flat.valid * jnp.repeat(active, trials)[None, :]
+    advantages = trial_gae(flat.rewards, flat.values, flat.valid, config.gamma, config.gae_lambda)
+    normalized = concatenated(
+        [
+            normalize(advantages[:, columns], weights[:, columns])
+            for columns in axis.member_slices(trials)
+        ],
+        axis=1,
+    )
+    return PpoBatch(
+        inputs=flat.inputs,
+        actions=flat.actions,
+        log_probs=flat.log_probs,
+        advantages=normalized,
+        value_targets=advantages + flat.values,
+        weights=weights,
+        carries=flat.carries,
+    )
+
+
+def trial_outputs(config: Rl2Config, agent: RecurrentAgent, params, batch: PpoBatch):
+    """Distribution parameters and values [T, N, ...] of one set of parameters: whole trials
+    from the zero state, or windows of bptt_window steps from the states stored at collection."""
+    inputs, valid, carry = batch.inputs, batch.weights > 0, None
+    window = config.bptt_window
+    if window:
+        inputs, valid = windowed(inputs, window), windowed(valid, window)
+        carry = jax.tree.map(lambda c: windowed(c, window)[0], batch.carries)
+    if config.recurrent_unroll == "fused":
+        outputs = agent.fused_unroll(params, inputs, valid, config.scan_unroll, carry)
+    else:
+        outputs = unroll(agent, params, inputs, valid, config.scan_unroll, carry)
+    if window:
+        outputs = jax.tree.map(lambda x: unwindowed(x, batch.inputs.shape[0]), outputs)
+    return outputs
+
+
+def member_loss(config: Rl2Config, agent: RecurrentAgent, params, batch: PpoBatch):
+    """One member's PPO loss on its trials, and its parts."""
+    dist_params, values = trial_outputs(config, agent, params, batch)
+    return ppo_loss(
+        agent.dist.log_prob(dist_params, batch.actions),
+        batch.log_probs,
+        batch.advantages,
+        values,
+        batch.value_targets,
+        agent.dist.entropy(dist_params),
+        batch.weights,
+        config.clip,
+        config.value_coef,
+        config.entropy_coef,
+    )
 
 
 def minibatch_tasks(key, active, num_minibatches: int, tasks_per_minibatch: int):
@@ -190,264 +323,170 @@ def select_tasks(batch: PpoBatch, task_indices, task_active, trials: int) -> Ppo
     return selected._replace(weights=selected.weights * jnp.repeat(task_active, trials)[None, :])
 
 
-def rl2_parts(config: Rl2Config, env: Env) -> Rl2Parts:
-    agent = make_recurrent_agent(env, config.hidden_sizes)
-    trials = config.trials_per_task
-    num_tasks = config.max_meta_batch_size
-    num_minibatches = min(config.num_minibatches, num_tasks)
-    tasks_per_minibatch = math.ceil(num_tasks / num_minibatches)
-    optimizer = optax.adam(config.outer_lr)
-    if config.max_grad_norm > 0:
-        optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optimizer)
+def member_minibatches(config: Rl2Config, batch: PpoBatch, active, key) -> PpoBatch:
+    """One member's minibatches of an epoch, stacked [M, T, width * trials, ...]: its active
+    tasks dealt by `minibatch_tasks`, width = ceil(its slots / M), so a member's active tasks
+    fall into the same minibatches, in the same order, whatever padding its layout adds."""
+    num_slots = active.shape[0]
+    num_minibatches = config.num_minibatches
+    task_indices, task_active = minibatch_tasks(
+        key, active, num_minibatches, math.ceil(num_slots / num_minibatches)
+    )
+    return jax.vmap(select_tasks, in_axes=(None, 0, 0, None))(
+        batch, task_indices, task_active, config.trials_per_task
+    )
 
-    def collect(params, task, key, record_carries=config.bptt_window > 0) -> TrialTrajectory:
-        """Trials of one task; the states the agent read are kept only for truncated BPTT."""
-        return rollout_trials(
-            env,
-            agent,
-            params,
-            task,
-            key,
-            trials,
-            config.episodes_per_trial,
-            config.horizon,
-            record_carries=record_carries,
+
+def ppo_update(
+    config: Rl2Config,
+    agent: RecurrentAgent,
+    optimizer: optax.GradientTransformation,
+    params,
+    opt_state,
+    batch: PpoBatch,
+    active: jax.Array,
+    keys: jax.Array,
+    axis: TaskAxis,
+):
+    """`ppo_epochs` epochs of `num_minibatches` steps for every member of the axis at once, each
+    on its own trials with its own parameters, optimizer state and minibatch key (`keys`).
+
+    The loss is the sum of the members' losses, so each member's gradient is its own; the
+    members step in lockstep (the same number of minibatches each). Returns (params, opt_state,
+    metrics of each member)."""
+    member_batches = [member_columns(batch, c) for c in axis.member_slices(config.trials_per_task)]
+    member_actives = [active[slots] for slots in axis.member_slices()]
+
+    def loss(params, batches):
+        losses, diagnostics = zip(
+            *(
+                member_loss(config, agent, member_params, member_batch)
+                for member_params, member_batch in zip(axis.members(params), batches, strict=True)
+            ),
+            strict=True,
         )
+        return functools.reduce(operator.add, losses), from_members(axis, list(diagnostics))
 
-    def trial_returns(params, tasks, key):
-        def one_task(task, task_key):
-            trajectory = collect(params, task, task_key, record_carries=False)
-            return episode_returns_per_trial(trajectory, config.episodes_per_trial).mean(axis=1)
-
-        num_tasks = jax.tree.leaves(tasks)[0].shape[0]
-        return jax.vmap(one_task)(tasks, per_task_keys(key, num_tasks))
-
-    def make_ppo_batch(trajectories: TrialTrajectory, active, pack=None) -> PpoBatch:
-        """Task-major trajectories [tasks, T, trials, ...] to time-major [T, tasks * trials];
-        advantages normalized over a member's own trials (each packed member's apart)."""
-        flat = jax.tree.map(
-            lambda x: jnp.moveaxis(x, 0, 1).reshape(x.shape[1], -1, *x.shape[3:]), trajectories
-        )
-        weights = flat.valid * jnp.repeat(active, trials)[None, :]
-        advantages = trial_gae(
-            flat.rewards, flat.values, flat.valid, config.gamma, config.gae_lambda
-        )
-        if pack is None:
-            normalized = normalize(advantages, weights)
-        else:
-            masks = member_columns(pack)[:, None, :]  # [G, 1, N]
-            per_member = jax.vmap(normalize, in_axes=(None, 0))(advantages, weights * masks)
-            normalized = jnp.sum(per_member * masks, axis=0)
-        return PpoBatch(
-            inputs=flat.inputs,
-            actions=flat.actions,
-            log_probs=flat.log_probs,
-            advantages=normalized,
-            value_targets=advantages + flat.values,
-            weights=weights,
-            carries=flat.carries,
-        )
-
-    def trial_outputs(params, batch: PpoBatch):
-        """Distribution parameters and values [T, N, ...]: whole trials from the zero state, or
-        windows of bptt_window steps from the states stored at collection."""
-        inputs, valid, carry = batch.inputs, batch.weights > 0, None
-        window = config.bptt_window
-        if window:
-            inputs, valid = windowed(inputs, window), windowed(valid, window)
-            carry = jax.tree.map(lambda c: windowed(c, window)[0], batch.carries)
-        if config.recurrent_unroll == "fused":
-            outputs = agent.fused_unroll(params, inputs, valid, config.scan_unroll, carry)
-        else:
-            outputs = unroll(agent, params, inputs, valid, config.scan_unroll, carry)
-        if window:
-            outputs = jax.tree.map(lambda x: unwindowed(x, batch.inputs.shape[0]), outputs)
-        return outputs
-
-    def member_columns(pack):
-        """[G, N] 1 where a column of the packed batch is one of member g's trials."""
-        columns = jnp.repeat(pack.segments, trials)
-        return (columns[None, :] == jnp.arange(pack.num_members)[:, None]).astype(jnp.float32)
-
-    def packed_trial_outputs(params, batch: PpoBatch, pack):
-        """trial_outputs with each member's trials (contiguous columns of a static width)
-        unrolled by its own parameters: one unroll per member, each with whole matmuls (a
-        per-slot vmap would turn every step's matmul into many matrix-vector products)."""
-        outputs = [
-            trial_outputs(member_params, jax.tree.map(lambda x, c=columns: x[:, c], batch))
-            for member_params, columns in zip(
-                unstacked(params, pack), member_slices(pack, trials), strict=True
+    def minibatches(batches, epoch_keys):
+        return [
+            member_minibatches(config, member_batch, member_active, key)
+            for member_batch, member_active, key in zip(
+                batches, member_actives, axis.members(epoch_keys), strict=True
             )
         ]
-        return jax.tree.map(lambda *parts: jnp.concatenate(parts, axis=1), *outputs)
 
-    def ppo_loss(params, batch: PpoBatch, pack=None):
-        """The PPO loss and its parts; with a pack, the sum of the members' losses (each a mean
-        over its own trials) and the parts per member."""
-        if pack is None:
-            return ppo_loss_terms(trial_outputs(params, batch), batch)
-        outputs = packed_trial_outputs(params, batch, pack)
-        masks = member_columns(pack)[:, None, :]
-        losses, diagnostics = jax.vmap(
-            lambda mask: ppo_loss_terms(outputs, batch._replace(weights=batch.weights * mask))
-        )(masks)
-        return jnp.sum(losses), diagnostics
-
-    def ppo_loss_terms(outputs, batch: PpoBatch):
-        dist_params, values = outputs
-        log_ratio = agent.dist.log_prob(dist_params, batch.actions) - batch.log_probs
-        policy_loss = clipped_surrogate_loss(
-            log_ratio, batch.advantages, batch.weights, config.clip
-        )
-        value_loss = 0.5 * masked_mean((values - batch.value_targets) ** 2, batch.weights)
-        entropy = masked_mean(agent.dist.entropy(dist_params), batch.weights)
-        loss = policy_loss + config.value_coef * value_loss - config.entropy_coef * entropy
-        diagnostics = {
-            "policy_loss": policy_loss,
-            "value_loss": value_loss,
-            "entropy": entropy,
-            # the low-variance estimator E[(r - 1) - log r] of KL(old || new)
-            "approx_kl": masked_mean(jnp.expm1(log_ratio) - log_ratio, batch.weights),
-            "clip_fraction": masked_mean(
-                (jnp.abs(jnp.expm1(log_ratio)) > config.clip).astype(jnp.float32), batch.weights
-            ),
-        }
-        return loss, diagnostics
-
-    def ppo_update(params, opt_state, batch: PpoBatch, active, key, pack=None):
-        """`ppo_epochs` epochs of minibatch steps; with a pack (one minibatch), every member's
-        step on its own loss: stacked parameters and Adam states, metrics per member."""
-        update = optimizer.update if pack is None else jax.vmap(optimizer.update)
-
-        def gradient_step(carry, minibatch: PpoBatch):
-            params, opt_state = carry
-            grads, diagnostics = jax.grad(ppo_loss, has_aux=True)(params, minibatch, pack)
-            updates, opt_state = update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), diagnostics
-
-        def epoch(carry, epoch_key):
-            if num_minibatches == 1:
-                return gradient_step(carry, batch)
-            task_indices, task_active = minibatch_tasks(
-                epoch_key, active, num_minibatches, tasks_per_minibatch
-            )
-            minibatches = jax.vmap(select_tasks, in_axes=(None, 0, 0, None))(
-                batch, task_indices, task_active, trials
-            )
-            carry, diagnostics = jax.lax.scan(gradient_step, carry, minibatches)
-            return carry, jax.tree.map(jnp.mean, diagnostics)
-
-        (params, opt_state), diagnostics = jax.lax.scan(
-            epoch, (params, opt_state), jax.random.split(key, config.ppo_epochs)
-        )
-        metrics = {name: jnp.mean(values, axis=0) for name, values in diagnostics.items()}
-        metrics["approx_kl"] = diagnostics["approx_kl"][-1]
-        metrics["clip_fraction"] = diagnostics["clip_fraction"][-1]
-        return params, opt_state, metrics
-
-    return Rl2Parts(
-        agent, optimizer, collect, trial_returns, make_ppo_batch, trial_outputs, ppo_update
+    epoch_keys = axis.over_members(lambda key: jax.random.split(key, config.ppo_epochs))(keys)
+    params, opt_state, diagnostics = minibatch_epochs(
+        loss,
+        optax.GradientTransformation(optimizer.init, axis.over_members(optimizer.update)),
+        params,
+        opt_state,
+        member_batches,
+        jnp.moveaxis(epoch_keys, -2, 0),  # [epochs, (G,) key]
+        minibatches if config.num_minibatches > 1 else None,
     )
+    return params, opt_state, epoch_metrics(diagnostics)
+
+
+def iteration_metrics(config: Rl2Config, optim_metrics: dict, episode_means: jax.Array) -> dict:
+    """`optim/...` and the training returns from each member's mean episode returns [(G,) E]."""
+    metrics = {f"optim/{name}": value for name, value in optim_metrics.items()}
+    metrics["train/return"] = jnp.mean(episode_means, axis=-1)
+    for e in range(config.episodes_per_trial):
+        metrics[f"train/return_episode{e}"] = episode_means[..., e]
+    return metrics
+
+
+def iteration(
+    config: Rl2Config,
+    env: Env,
+    agent: RecurrentAgent,
+    optimizer: optax.GradientTransformation,
+    samplers: TaskSamplers,
+    state: MetaState,
+    members: SweepMember,
+    axis: TaskAxis,
+):
+    """One meta-iteration of the axis's member(s): state and members unstacked on the masked
+    axis, stacked [G] on the packed one. Returns (state, metrics)."""
+    key, task_key, data_key, minibatch_key = axis.split_keys(state.key, 4)
+    tasks, slot_keys = axis.task_inputs(samplers.train, members, task_key, data_key)
+    trajectories = collect_slots(config, env, agent, state.params, tasks, slot_keys, axis)
+    active = axis.active(members)
+    batch = ppo_batch(config, trajectories, active, axis)
+    params, opt_state, optim_metrics = ppo_update(
+        config, agent, optimizer, state.params, state.opt_state, batch, active, minibatch_key, axis
+    )
+    episode_sums = axis.member_sums(active[:, None] * per_task_returns(config, trajectories))
+    episode_means = episode_sums / members.meta_batch_size[..., None]
+    metrics = iteration_metrics(config, optim_metrics, episode_means)
+    return axis.over_members(next_state)(state, params, opt_state, key), metrics
+
+
+def evaluate(config: Rl2Config, env: Env, agent: RecurrentAgent, samplers: TaskSamplers, params):
+    """Return of each episode of a trial on fresh evaluation tasks; eval/return = the last.
+
+    The evaluation keys are the same at every iteration, as for MAML.
+    """
+    task_key, data_key = evaluation_keys()
+    episodes = config.episodes_per_trial
+    metrics = {}
+    for prefix, sample_tasks in evaluation_sets(samplers, config.eval_train_region).items():
+        tasks = sample_tasks(task_key, config.num_eval_tasks)
+        per_task = trial_returns(config, env, agent, params, tasks, data_key)
+        returns = per_task.mean(axis=0)
+        for e in range(episodes):
+            metrics[f"{prefix}/return_episode{e}"] = returns[e]
+        metrics[f"{prefix}/return"] = returns[-1]
+        metrics |= task_group_metrics(env.task_space, prefix, tasks, per_task[:, -1])
+        metrics[f"{prefix}/reward_per_step"] = reward_per_step(returns, config.horizon)
+    return metrics
 
 
 def make_rl2(config: Rl2Config, env: Env) -> Algorithm:
-    parts = rl2_parts(config, env)
-    agent, optimizer = parts.agent, parts.optimizer
-    num_tasks = config.max_meta_batch_size
-    episodes = config.episodes_per_trial
+    """RL² as the sweep engine runs it.
+
+    `packed_update` serves every setting, minibatches included: each packed member deals its
+    own active tasks into its own `num_minibatches` minibatches of ceil(m_g / M) tasks with its
+    own key, which puts every active task in the minibatch, and at the place, where the masked
+    member puts it (only the zero-weight padding differs), so the layouts agree to float
+    tolerance (tests/test_packed_sweep.py).
+    """
+    agent = rl2_agent(config, env)
+    optimizer = rl2_optimizer(config)
     samplers = task_samplers(
         env.task_space, config.train_tasks, config.eval_tasks, config.task_pool_seed
     )
+    num_tasks = config.max_meta_batch_size
+    steps_per_task = config.trials_per_task * config.episodes_per_trial * config.horizon
 
     def init(member: SweepMember):
         return initial_state(member, agent.init, optimizer)
 
     def update(state, member: SweepMember):
-        key, task_key, data_key, minibatch_key = jax.random.split(state.key, 4)
-        tasks = samplers.train(member)(task_key, num_tasks)
-        trajectories = jax.vmap(parts.collect, in_axes=(None, 0, 0))(
-            state.params, tasks, per_task_keys(data_key, num_tasks)
-        )
-        active = active_tasks(member, num_tasks)
-        batch = parts.make_ppo_batch(trajectories, active)
-        params, opt_state, optim_metrics = parts.ppo_update(
-            state.params, state.opt_state, batch, active, minibatch_key
-        )
-        episode_sums = jnp.sum(active[:, None] * per_task_returns(trajectories), axis=0)
-        metrics = iteration_metrics(optim_metrics, episode_sums / member.meta_batch_size)
-        return next_state(state, params, opt_state, key), metrics
+        axis = TaskAxis(num_tasks)
+        return iteration(config, env, agent, optimizer, samplers, state, member, axis)
 
     def packed_update(states, members: SweepMember, pack: PackLayout):
-        """`update` for the G members of a pack at once, on their sum(m_g) real tasks only."""
-        keys = jax.vmap(lambda k: jax.random.split(k, 4))(states.key)
-        tasks, data_keys = packed_task_inputs(
-            samplers.train, members, keys[:, 1], keys[:, 2], num_tasks, pack
-        )
-        trajectories = packed_collect(states.params, tasks, data_keys, pack)
-        batch = parts.make_ppo_batch(trajectories, jnp.ones(pack.num_slots), pack)
-        params, opt_state, optim_metrics = parts.ppo_update(  # one minibatch: no minibatch key
-            states.params, states.opt_state, batch, None, keys[0, 3], pack
-        )
-        episode_sums = member_sums(per_task_returns(trajectories), pack)  # [G, E]
-        metrics = iteration_metrics(optim_metrics, episode_sums / members.meta_batch_size[:, None])
-        return jax.vmap(next_state)(states, params, opt_state, keys[:, 0]), metrics
+        axis = TaskAxis(num_tasks, pack)
+        return iteration(config, env, agent, optimizer, samplers, states, members, axis)
 
-    def packed_collect(params, tasks, keys, pack):
-        """Each member's trials on its own slots (contiguous, static), with its own parameters."""
-        per_member = [
-            jax.vmap(parts.collect, in_axes=(None, 0, 0))(
-                member_params, jax.tree.map(lambda x, s=slots: x[s], tasks), keys[slots]
-            )
-            for member_params, slots in zip(
-                unstacked(params, pack), member_slices(pack), strict=True
-            )
-        ]
-        return jax.tree.map(lambda *parts: jnp.concatenate(parts, axis=0), *per_member)
-
-    def per_task_returns(trajectories):
-        """Mean return of each episode of a trial, per task [tasks, E]."""
-        return jax.vmap(lambda t: episode_returns_per_trial(t, episodes).mean(axis=1))(trajectories)
-
-    def iteration_metrics(optim_metrics, episode_means):
-        metrics = {f"optim/{name}": value for name, value in optim_metrics.items()}
-        metrics["train/return"] = jnp.mean(episode_means, axis=-1)
-        for e in range(episodes):
-            metrics[f"train/return_episode{e}"] = episode_means[..., e]
-        return metrics
-
-    def evaluate(state, member: SweepMember):
-        """Return of each episode of a trial on fresh evaluation tasks; eval/return = the last.
-
-        The evaluation keys are the same at every iteration, as for MAML.
-        """
+    def evaluate_member(state, member: SweepMember):
         del member
-        task_key, data_key = evaluation_keys()
-        metrics = {}
-        for prefix, sample_tasks in evaluation_sets(samplers, config.eval_train_region).items():
-            tasks = sample_tasks(task_key, config.num_eval_tasks)
-            per_task = parts.trial_returns(state.params, tasks, data_key)
-            returns = per_task.mean(axis=0)
-            for e in range(episodes):
-                metrics[f"{prefix}/return_episode{e}"] = returns[e]
-            metrics[f"{prefix}/return"] = returns[-1]
-            metrics |= task_group_metrics(env.task_space, prefix, tasks, per_task[:, -1])
-            metrics[f"{prefix}/reward_per_step"] = reward_per_step(returns, config.horizon)
-        return metrics
+        return evaluate(config, env, agent, samplers, state.params)
 
     def env_steps_per_iteration(member: SweepMember):
-        per_task = config.trials_per_task * episodes * config.horizon
-        return member.meta_batch_size.astype(jnp.float32) * per_task
+        return member.meta_batch_size.astype(jnp.float32) * steps_per_task
 
     return Algorithm(
         init=init,
         update=update,
-        evaluate=evaluate,
+        evaluate=evaluate_member,
         env_steps_per_iteration=env_steps_per_iteration,
         loss_metrics=("optim/policy_loss", "optim/value_loss", "train/return"),
-        # packs need one minibatch per epoch: a member's minibatch is a share of its own tasks
-        packed_update=packed_update if config.num_minibatches == 1 else None,
+        packed_update=packed_update,
         evaluation_tasks=evaluation_task_sets(
             samplers, config.eval_train_region, config.num_eval_tasks
         ),
-        evaluation_steps=episodes * config.horizon,
+        evaluation_steps=config.episodes_per_trial * config.horizon,
     )
