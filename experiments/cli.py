@@ -36,8 +36,10 @@ from experiments.study_design import (
 )
 from metarl_jax.algos import Algorithm
 from metarl_jax.algos.config_checks import ConfigError
+from metarl_jax.algos.hyper_sweep import swept_algorithm
 from metarl_jax.algos.macaw import MacawData
 from metarl_jax.algos.registry import ALGORITHM_NAMES, ENTRIES, AlgorithmEntry, algorithm_entry
+from metarl_jax.algos.settings import sweep_error
 from metarl_jax.envs import (
     ENV_NAMES,
     LOCOMOTION_ENV_NAMES,
@@ -123,6 +125,13 @@ flags.DEFINE_list(
     "Numbers of fixed training tasks, swept ('all' = the whole training distribution). "
     "Default: from --train_tasks.",
 )
+flags.DEFINE_multi_string(
+    "sweep",
+    [],
+    "NAME:V1,V2,... sweeps a numeric setting in the same compiled call (repeat the flag for "
+    "several; the product with --seeds, --meta_batch_size and --num_train_tasks). Only settings "
+    "that change no shape are sweepable; the swept values replace the setting's flag.",
+)
 flags.DEFINE_integer("num_iterations", 100, "Meta-iterations.")
 flags.DEFINE_enum(
     "sweep_layout",
@@ -172,6 +181,7 @@ class RunSpec:
     meta_batch_sizes: tuple[int, ...]
     num_train_tasks: tuple[int, ...]  # 0 = the whole training region
     sweep_columns: tuple[str, ...]  # the swept flags that get a metrics.csv column
+    hypers: tuple[tuple[str, tuple[float, ...]], ...]  # --sweep: (setting, its values) each
     num_iterations: int
     log_every: int
     sweep_layout: str = "packed"
@@ -180,6 +190,13 @@ class RunSpec:
     eval_tasks: str = "full"
     data: MacawData | None = None  # MACAW's offline data set
     physics: str = ""  # locomotion: the physics path taken, in words
+
+    @property
+    def num_members(self) -> int:
+        count = len(self.seeds) * len(self.meta_batch_sizes) * len(self.num_train_tasks)
+        for _, values in self.hypers:
+            count *= len(values)
+        return count
 
 
 @functools.lru_cache(maxsize=16)
@@ -225,7 +242,46 @@ def physics_description(requested: str, resolved: str) -> str:
 
 
 def make_algorithm(spec: RunSpec) -> Algorithm:
-    return algorithm_entry(spec.algo).make(spec.config, spec.env, spec.data)
+    entry = algorithm_entry(spec.algo)
+    if not spec.hypers:
+        return entry.make(spec.config, spec.env, spec.data)
+    return swept_algorithm(
+        lambda config, env: entry.make(config, env, spec.data), spec.config, spec.env
+    )
+
+
+def _swept_settings(config) -> tuple[tuple[str, tuple[float, ...]], ...]:
+    """--sweep=NAME:V1,V2,...: each a sweepable setting of the config, with values that are
+    numbers the config accepts."""
+    swept = {}
+    for spec in FLAGS.sweep:
+        name, colon, listed = spec.partition(":")
+        name = name.strip()
+        if not colon or not name:
+            raise UsageError(f"--sweep: expected NAME:V1,V2,..., not {spec!r}")
+        if name in swept:
+            raise UsageError(f"--sweep: {name} is swept twice")
+        texts = [v.strip() for v in listed.split(",") if v.strip()]
+        try:
+            values = tuple(float(v) for v in texts)
+        except ValueError:
+            bad = next(v for v in texts if not _is_number(v))
+            raise UsageError(f"--sweep: {name}: {bad!r} is not a number") from None
+        error = sweep_error(config, name, values)
+        if error:
+            raise UsageError(f"--sweep: {error}")
+        if len(set(values)) != len(values):
+            raise UsageError(f"--sweep: {name} lists a value twice")
+        swept[name] = values
+    return tuple(swept.items())
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def spec_from_flags() -> RunSpec:
@@ -272,9 +328,11 @@ def spec_from_flags() -> RunSpec:
     prepare = ALGORITHM_INPUTS.get(entry.config_class)
     data = prepare(derived, env, num_train_tasks) if prepare else None
     config = _config_from_flags(entry, derived)
+    hypers = _swept_settings(config)
     sweep_columns = ["meta_batch_size"]
     if FLAGS.num_train_tasks or train_tasks.num_tasks:
         sweep_columns.append("num_train_tasks")
+    sweep_columns += [name for name, _ in hypers]
     return RunSpec(
         algo=FLAGS.algo,
         env=env,
@@ -283,6 +341,7 @@ def spec_from_flags() -> RunSpec:
         meta_batch_sizes=meta_batch_sizes,
         num_train_tasks=num_train_tasks,
         sweep_columns=tuple(sweep_columns),
+        hypers=hypers,
         num_iterations=FLAGS.num_iterations,
         log_every=FLAGS.log_every,
         sweep_layout=FLAGS.sweep_layout,

@@ -81,8 +81,7 @@ def _memory_note(spec: cli.RunSpec) -> str:
     member_bytes = algorithm_entry(spec.algo).member_memory_bytes
     if member_bytes is None:
         return ""
-    members = len(spec.seeds) * len(spec.meta_batch_sizes) * len(spec.num_train_tasks)
-    gib = members * member_bytes(spec.config, spec.env) / 2**30
+    gib = spec.num_members * member_bytes(spec.config, spec.env) / 2**30
     return (
         f"; replay buffers {gib:.2f} GiB on the device(s) ({spec.config.num_task_slots} tasks x "
         f"{spec.config.replay_capacity:,} transitions per member)"
@@ -90,13 +89,14 @@ def _memory_note(spec: cli.RunSpec) -> str:
 
 
 def _plan(spec: cli.RunSpec, out_dir: str) -> str:
-    members = len(spec.seeds) * len(spec.meta_batch_sizes) * len(spec.num_train_tasks)
     tasks = ",".join(str(k or "all") for k in spec.num_train_tasks)
+    swept = "".join(f" x {name} {list(values)}" for name, values in spec.hypers)
     return (
         f"dry run: {spec.algo} on {spec.env.name} (experiment {spec.experiment or '-'}), "
-        f"{members} members = seeds {list(spec.seeds)} x meta-batch "
-        f"{list(spec.meta_batch_sizes)} x training tasks [{tasks}]; train {spec.train_tasks}, "
-        f"eval {spec.eval_tasks}; {spec.num_iterations} iterations; out_dir {out_dir}"
+        f"{spec.num_members} members = seeds {list(spec.seeds)} x meta-batch "
+        f"{list(spec.meta_batch_sizes)} x training tasks [{tasks}]{swept}; "
+        f"train {spec.train_tasks}, eval {spec.eval_tasks}; {spec.num_iterations} iterations; "
+        f"out_dir {out_dir}"
         f"{_memory_note(spec)}"
     )
 
@@ -133,7 +133,9 @@ def evaluation_levels(algorithm, env) -> dict:
 def run(spec: cli.RunSpec, out_dir: str, resume: bool) -> dict:
     run_started = time.perf_counter()
     algorithm = cli.make_algorithm(spec)
-    members, rows = sweep_members(spec.seeds, spec.meta_batch_sizes, spec.num_train_tasks)
+    members, rows = sweep_members(
+        spec.seeds, spec.meta_batch_sizes, spec.num_train_tasks, dict(spec.hypers)
+    )
     sweep_columns = list(spec.sweep_columns)
     for row in rows:
         if row["num_train_tasks"] == 0:

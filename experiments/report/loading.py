@@ -13,7 +13,7 @@ from experiments.flags_file import read_flags_file
 from experiments.study_design import EXPERIMENTS, NUM_TRAIN_TASKS_EXPERIMENTS, joins
 from metarl_jax.baselines.levels import headline_metric, levels_framing
 from metarl_jax.io import report_stats as stats
-from metarl_jax.io.metrics import curve_columns, read_rows
+from metarl_jax.io.metrics import LEADING_COLUMNS, curve_columns, read_rows
 
 LEVEL = 0.95
 RUN_FILES = ("flags.txt", "metrics.csv", "summary.json")
@@ -167,7 +167,8 @@ def load_run(path: str) -> Run:
     if "eval" not in headline:
         raise ReportError(f"{path}: metrics.csv has no eval/{headline_metric(env)} column")
     curves = {p: _prefixed_curve(columns, p) for p in ("eval", "eval_train")}
-    sweep_columns = [c for c in ("meta_batch_size", "num_train_tasks") if c in columns]
+    # between the leading columns and the metrics: meta_batch_size, num_train_tasks, swept settings
+    sweep_columns = [c for c in columns[len(LEADING_COLUMNS) :] if "/" not in c]
     final_iteration = max(row["iteration"] for row in rows)
     members = _members(path, rows, columns, sweep_columns, final_iteration)
     return Run(

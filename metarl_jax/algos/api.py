@@ -9,8 +9,10 @@ An algorithm is three pure functions over an explicit state, built by `make_<alg
 (each with a last argument `shared` when the algorithm has `shared_data`, e.g. offline buffers)
 
 `member` holds the values a sweep varies, as traced scalars, so one compiled function serves every
-member: the seed, the meta-batch size (a mask over the static maximum) and the number of finite
-training tasks (a mask over a padded pool; 0 = the whole training region).
+member: the seed, the meta-batch size (a mask over the static maximum), the number of finite
+training tasks (a mask over a padded pool; 0 = the whole training region) and the values of any
+swept numeric settings (`hypers`: setting name -> value; the algorithm reads its config through
+`settings.with_swept_values(config, member.hypers)`).
 """
 
 import dataclasses
@@ -29,13 +31,17 @@ class SweepMember(NamedTuple):
     seed: jax.Array
     meta_batch_size: jax.Array
     num_train_tasks: jax.Array
+    hypers: dict[str, jax.Array]  # swept setting -> its value (float32); empty when none
 
 
-def sweep_member(seed: int, meta_batch_size: int, num_train_tasks: int = 0) -> SweepMember:
+def sweep_member(
+    seed: int, meta_batch_size: int, num_train_tasks: int = 0, hypers: dict | None = None
+) -> SweepMember:
     return SweepMember(
         jnp.asarray(seed, jnp.int32),
         jnp.asarray(meta_batch_size, jnp.int32),
         jnp.asarray(num_train_tasks, jnp.int32),
+        {name: jnp.asarray(value, jnp.float32) for name, value in (hypers or {}).items()},
     )
 
 

@@ -111,11 +111,13 @@ class MamlConfig:
     gamma: float = settings.gamma()
     gae_lambda: float = settings.gae_lambda()
     # TRPO outer step
-    max_kl: float = setting(0.01, "TRPO: KL bound.")
+    max_kl: float = setting(0.01, "TRPO: KL bound.", sweepable=True)
     cg_iterations: int = setting(10, "TRPO: conjugate-gradient iterations.")
-    cg_damping: float = setting(1e-5, "TRPO: damping added to the Fisher-vector product.")
+    cg_damping: float = setting(
+        1e-5, "TRPO: damping added to the Fisher-vector product.", sweepable=True
+    )
     line_search_steps: int = setting(15, "TRPO: backtracking steps.")
-    line_search_ratio: float = setting(0.8, "TRPO: backtracking ratio.")
+    line_search_ratio: float = setting(0.8, "TRPO: backtracking ratio.", sweepable=True)
     fisher_subsample: float = setting(
         1.0, "TRPO: fraction of each task's episodes used in Fisher-vector products."
     )
@@ -123,7 +125,9 @@ class MamlConfig:
     outer_lr: float = settings.outer_lr()
     ppo_steps: int = setting(5, "MAML-PPO: gradient steps per meta-iteration.")
     clip: float = settings.clip(0.3)
-    inner_kl_coef: float = setting(5e-4, "MAML-PPO: ProMP's KL penalty on the pre-update policy.")
+    inner_kl_coef: float = setting(
+        5e-4, "MAML-PPO: ProMP's KL penalty on the pre-update policy.", sweepable=True
+    )
     # tasks and meta-test evaluation
     train_tasks: Restriction = dataclasses.field(default_factory=Restriction)
     eval_tasks: Restriction = dataclasses.field(default_factory=Restriction)

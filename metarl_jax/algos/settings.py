@@ -6,15 +6,21 @@ declared without it (the horizon, the tasks, the largest meta-batch) are derived
 builds the config. A setting several algorithms share is declared once, below, and used by each.
 """
 
+import copy
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 HELP = "help"
+SWEEPABLE = "sweepable"
 
 
-def setting(default: Any, help: str) -> Any:
-    """A config field that is a user setting (a flag of the same name in the apps)."""
-    return dataclasses.field(default=default, metadata={HELP: help})
+def setting(default: Any, help: str, sweepable: bool = False) -> Any:
+    """A config field that is a user setting (a flag of the same name in the apps).
+
+    `sweepable`: a number the algorithm only computes with (no shape, no Python branch on it),
+    so a sweep may give each member its own value as a traced scalar (`with_swept_values`)."""
+    return dataclasses.field(default=default, metadata={HELP: help, SWEEPABLE: sweepable})
 
 
 def is_setting(field: dataclasses.Field) -> bool:
@@ -23,6 +29,43 @@ def is_setting(field: dataclasses.Field) -> bool:
 
 def settings_of(config_class) -> tuple[dataclasses.Field, ...]:
     return tuple(f for f in dataclasses.fields(config_class) if is_setting(f))
+
+
+def sweepable_settings(config_class) -> tuple[str, ...]:
+    return tuple(f.name for f in settings_of(config_class) if f.metadata.get(SWEEPABLE))
+
+
+def sweep_error(config, name: str, values) -> str | None:
+    """Why `values` cannot be a sweep axis of setting `name` for this config, or None: the
+    setting must exist, be sweepable (not a shape, a count or a choice), and each value must
+    pass the config's own checks."""
+    fields = {f.name: f for f in settings_of(type(config))}
+    if name not in fields:
+        return f"{name} is not a setting of {type(config).__name__}"
+    if name not in sweepable_settings(type(config)):
+        return (
+            f"{name} cannot be swept in one call: it sets a shape, a count or a choice "
+            f"(sweepable: {', '.join(sweepable_settings(type(config))) or 'none'})"
+        )
+    if not values:
+        return f"{name} needs at least one value"
+    for value in values:
+        try:
+            dataclasses.replace(config, **{name: value})
+        except ValueError as error:  # the config's checks (ConfigError) name the setting
+            return str(error)
+    return None
+
+
+def with_swept_values(config, values: Mapping[str, Any]):
+    """The config with the swept settings' values (traced scalars) in place of its own; the
+    config's checks ran on every swept value before the sweep compiled (`sweep_error`)."""
+    if not values:
+        return config
+    swept = copy.copy(config)  # a frozen dataclass: copied without running its checks again
+    for name, value in values.items():
+        object.__setattr__(swept, name, value)
+    return swept
 
 
 # ----- settings shared by several algorithms (each algorithm's default where it differs) -----
@@ -35,11 +78,11 @@ def hidden_sizes(default: tuple[int, ...]):
 
 
 def gamma():
-    return setting(0.99, "Discount.")
+    return setting(0.99, "Discount.", sweepable=True)
 
 
 def gae_lambda():
-    return setting(1.0, "GAE lambda.")
+    return setting(1.0, "GAE lambda.", sweepable=True)
 
 
 def task_pool_seed():
@@ -59,15 +102,15 @@ def eval_train_region():
 
 
 def outer_lr(default: float = 1e-3):
-    return setting(default, "Adam learning rate of the outer step (MAML-PPO; RL²).")
+    return setting(default, "Adam learning rate of the outer step (MAML-PPO; RL²).", sweepable=True)
 
 
 def clip(default: float):
-    return setting(default, "PPO clipping epsilon (MAML-PPO's outer step; RL²).")
+    return setting(default, "PPO clipping epsilon (MAML-PPO's outer step; RL²).", sweepable=True)
 
 
 def inner_lr(default: float):
-    return setting(default, "Inner-loop learning rate (MAML: the adaptation step).")
+    return setting(default, "Inner-loop learning rate (MAML: the adaptation step).", sweepable=True)
 
 
 def inner_steps():

@@ -70,10 +70,14 @@ def seed_series(rows: list[dict], sweep: dict[str, str], column: str) -> list[li
 
 
 def _number(text):
-    try:
-        return int(text)
-    except ValueError:
-        return text
+    """A sweep value as logged: an int (meta-batch size), a float (a swept setting), or text
+    ("all")."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def write_summary(path: str, run_info: dict, members: list[dict]) -> None:

@@ -32,7 +32,7 @@ import functools
 import itertools
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import NamedTuple
 
 import jax
@@ -52,19 +52,30 @@ def sweep_members(
     seeds: Sequence[int],
     meta_batch_sizes: Sequence[int],
     num_train_tasks: Sequence[int] = (0,),
+    hypers: Mapping[str, Sequence[float]] | None = None,
 ) -> tuple[SweepMember, list[dict]]:
     """The product of the swept values, stacked on one leading axis, and one row per member.
 
-    Order: meta-batch size, then number of training tasks, then seed (seeds vary fastest).
+    Order: meta-batch size, then number of training tasks, then each swept setting in the order
+    given, then seed (seeds vary fastest).
     """
+    hypers = dict(hypers or {})
     rows = [
-        {"seed": s, "meta_batch_size": m, "num_train_tasks": k}
-        for m, k, s in itertools.product(meta_batch_sizes, num_train_tasks, seeds)
+        {
+            "seed": s,
+            "meta_batch_size": m,
+            "num_train_tasks": k,
+            **dict(zip(hypers, values, strict=True)),
+        }
+        for m, k, *values, s in itertools.product(
+            meta_batch_sizes, num_train_tasks, *hypers.values(), seeds
+        )
     ]
     members = SweepMember(
         seed=jnp.asarray([r["seed"] for r in rows], jnp.int32),
         meta_batch_size=jnp.asarray([r["meta_batch_size"] for r in rows], jnp.int32),
         num_train_tasks=jnp.asarray([r["num_train_tasks"] for r in rows], jnp.int32),
+        hypers={name: jnp.asarray([r[name] for r in rows], jnp.float32) for name in hypers},
     )
     return members, rows
 
@@ -325,17 +336,19 @@ class SweepPlan(NamedTuple):
 def sweep_plan(
     algorithm: Algorithm, members: SweepMember, num_devices: int, layout: str = "packed"
 ) -> SweepPlan:
-    """Packs of the members that share a seed and a number of training tasks when `layout` is
-    "packed", the algorithm has a `packed_update` and every pack holds the same meta-batch sizes
-    (a product sweep); otherwise the masked layout. Packs are padded to a multiple of the device
-    count by repeating the last, so every device holds whole packs."""
+    """Packs of the members that share a seed, a number of training tasks and the swept settings'
+    values when `layout` is "packed", the algorithm has a `packed_update` and every pack holds
+    the same meta-batch sizes (a product sweep); otherwise the masked layout. Packs are padded to
+    a multiple of the device count by repeating the last, so every device holds whole packs."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, not {layout!r}")
-    seeds, sizes, pools = (np.asarray(x) for x in _to_host(tuple(members)))
+    host = _to_host(members)
+    seeds, sizes, pools = (np.asarray(x) for x in host[:3])
     num_members = len(seeds)
-    groups: dict[tuple[int, int], list[int]] = {}
+    groups: dict[tuple, list[int]] = {}
     for i in range(num_members):
-        groups.setdefault((int(seeds[i]), int(pools[i])), []).append(i)
+        values = tuple(float(host.hypers[name][i]) for name in sorted(host.hypers))
+        groups.setdefault((int(seeds[i]), int(pools[i]), *values), []).append(i)
     layouts = {tuple(int(sizes[i]) for i in g) for g in groups.values()}
     if layout == "masked" or algorithm.packed_update is None or len(layouts) != 1:
         size = padded_size(num_members, num_devices)
@@ -349,7 +362,7 @@ def sweep_plan(
 
 
 def _placed_members(members: SweepMember, mesh: Mesh) -> tuple[SweepMember, int, int]:
-    host = SweepMember(*_to_host(tuple(members)))
+    host = _to_host(members)
     num_members = int(host.seed.shape[0])
     size = padded_size(num_members, mesh.size)
     return _place(host, mesh, num_members, size), num_members, size
@@ -376,7 +389,7 @@ class _Setup(NamedTuple):
 def _setup(algorithm, members, state, devices, layout) -> _Setup:
     """The members and state laid out as the sweep plan says, and the plan's compiled chunk."""
     mesh = member_mesh(devices)
-    host_members = SweepMember(*_to_host(tuple(members)))
+    host_members = _to_host(members)
     plan = sweep_plan(algorithm, host_members, mesh.size, layout)
     num_members, size = len(plan.back), len(plan.order)
     if plan.pack is None:
