@@ -131,6 +131,15 @@ def test_a_renamed_flag_still_parses_and_resumes_under_its_new_name(parse, tmp_p
         cli.check_out_dir(str(tmp_path), resume=True)
 
 
+def test_pearls_pool_flag_sizes_its_slots_under_its_old_name_too(parse):
+    """--task_pool_size (once --num_task_buffers) is what 'all' stands for; the config's
+    num_task_slots is the pool the sweep needs: the largest k, or that size for 'all'."""
+    assert parse("--algo=pearl", "--num_train_tasks=2,5").config.num_task_slots == 5
+    spec = parse("--algo=pearl", "--num_train_tasks=2,all", "--num_task_buffers=7")
+    assert spec.config.num_task_slots == 7
+    assert "--task_pool_size=7" in cli.flags_file_text().splitlines()
+
+
 def test_configs_declare_a_shared_setting_once():
     """A setting several configs hold is one declaration: same help and type in each."""
     seen = {}

@@ -1,8 +1,10 @@
 """PEARL: oyster's collection protocol into per-task buffers, the evaluation protocol, masked
 sweep members against separate runs, and learning on 2-D navigation."""
 
+import ast
 import dataclasses
 import functools
+import importlib
 import os
 
 import jax
@@ -586,3 +588,19 @@ def test_critic_and_actor_losses_by_hand():
     )
     np.testing.assert_allclose(critic_grad, expected_grad, rtol=1e-5)
     assert float(actor_grad) == 0.0 and float(detached_grad) == 0.0
+
+
+def test_the_losses_import_neither_their_algorithm_nor_its_config():
+    """The losses modules take every setting as an argument: no import of the algorithm module
+    or its config (so no two library modules import each other)."""
+    for name in ("pearl", "macaw"):
+        module = importlib.import_module(f"metarl_jax.algos.{name}_losses")
+        with open(module.__file__) as source:
+            tree = ast.parse(source.read())
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)} | {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        }
+        assert not imported & {f"metarl_jax.algos.{name}", f"metarl_jax.algos.{name}_config"}
