@@ -422,6 +422,11 @@ def _check_experiment(entry: AlgorithmEntry, env: Env, train_tasks, eval_tasks) 
                 "--eval_train_region: experiment (d) compares out-of-sample with in-sample "
                 "returns; set it"
             )
+    if experiment == "f" and not FLAGS.sweep:
+        raise UsageError(
+            "--sweep: experiment (f) compares step sizes; sweep at least one setting "
+            "(--sweep=NAME:V1,V2,...)"
+        )
 
 
 def run_flags() -> dict[str, str]:

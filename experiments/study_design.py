@@ -1,4 +1,4 @@
-"""The robustness study's design, in one place: its experiments (a)–(e), which algorithms join
+"""The robustness study's design, in one place: its experiments (a)–(f), which algorithms join
 which, and the seed paper's reported returns that frame its figures. The apps (`cli`, `study`,
 `report`, `figure1`) read them from here; the library knows nothing of the study."""
 
@@ -22,6 +22,7 @@ STUDY_EXPERIMENTS: Mapping[str, StudyExperiment] = {
     "e": StudyExperiment(
         "(e) MAML: test-time gradient steps on out-of-sample tasks", "MAML's test-time steps"
     ),
+    "f": StudyExperiment("(f) Sensitivity to step sizes", "step sizes (swept settings)"),
 }
 EXPERIMENTS = tuple(STUDY_EXPERIMENTS)
 # Experiments that sweep the number of training tasks (--num_train_tasks).
@@ -30,14 +31,17 @@ NUM_TRAIN_TASKS_EXPERIMENTS = ("a", "b")
 OUT_OF_SAMPLE_EXPERIMENTS = ("d", "e")
 
 # The experiments each algorithm joins: (a), (c), (d) for every online algorithm, (b) for the
-# offline one, (e) for MAML (the only one that adapts by gradient steps at test time).
+# offline one, (e) for MAML (the only one that adapts by gradient steps at test time), (f) for
+# every algorithm.
 JOINED_EXPERIMENTS: Mapping[str, frozenset[str]] = {
-    "maml_trpo": frozenset("acde"),
-    "maml_ppo": frozenset("acde"),
-    "rl2_ppo": frozenset("acd"),
-    "pearl": frozenset("acd"),
-    "macaw": frozenset("b"),
+    "maml_trpo": frozenset("acdef"),
+    "maml_ppo": frozenset("acdef"),
+    "rl2_ppo": frozenset("acdf"),
+    "pearl": frozenset("acdf"),
+    "macaw": frozenset("bf"),
 }
+# Experiment (f) sweeps settings with --sweep; its report section draws a grid of at most two.
+MAX_SWEPT_SETTINGS = 2
 
 
 def joins(algo: str, experiment: str) -> bool:

@@ -693,3 +693,197 @@ def test_the_stats_table_holds_every_number_before_rendering(study):
     assert table.seed_means(run, member, ["eval/return_step1", "no_such_column"])[0] == (
         pytest.approx(4.0)
     )
+
+
+# ----- (f): sensitivity to step sizes -------------------------------------------------------
+
+STEP_SEEDS = (0, 1, 2)
+STEP_OFFSETS = np.array([-1.0, 0.0, 1.0])  # per seed: sample std 1
+STEP_HALF = 4.3026527 / math.sqrt(3)  # t_{0.975, 2} · 1 / √3 = 2.484: reference CI [7.516, 12.48]
+STEP_LEVELS = {
+    "eval": {
+        "metric": "eval/return",
+        "values": {"random": 0.0, "oracle": 20.0},
+        "lower": "random",
+        "upper": "oracle",
+        "about": {},
+    }
+}
+
+
+def write_step_size_run(path, *, algo, means, reference, iterations, rise):
+    """An (f) run directory. `means`: {(value per swept setting): final eval/return mean}, spread
+    over three seeds by STEP_OFFSETS (earlier iterations log `rise` less per log); `reference`:
+    {setting: its own flag's value} (flags.txt's reference setting)."""
+    os.makedirs(path)
+    settings = list(reference)
+    lines = [f"--algo={algo}", "--env=navigation", "--experiment=f", "--horizon=100"]
+    lines += ["--meta_batch_size=20", "--num_iterations=" + str(iterations[-1]), "--seeds=0,1,2"]
+    for i, setting in enumerate(settings):
+        values = ",".join(dict.fromkeys(key[i] for key in means))
+        lines += [f"--sweep={setting}:{values}", f"--{setting}={reference[setting]}"]
+    with open(os.path.join(path, "flags.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    sweep_columns = ["meta_batch_size", *settings]
+    rows = []
+    for it_index, iteration in enumerate(iterations):
+        lag = len(iterations) - 1 - it_index
+        for key, mean in means.items():
+            for seed, offset in zip(STEP_SEEDS, STEP_OFFSETS, strict=True):
+                row = {"iteration": iteration, "env_steps": 1000 * iteration, "seed": seed}
+                row.update(
+                    {"meta_batch_size": 20, **dict(zip(settings, map(float, key), strict=True))}
+                )
+                row.update({"train/return": mean - 1.0, "eval/return": mean + offset - rise * lag})
+                rows.append(row)
+    columns = metrics.csv_columns(sweep_columns, ["train/return", "eval/return"])
+    metrics.append_rows(os.path.join(path, "metrics.csv"), columns, rows)
+    all_rows = metrics.read_rows(os.path.join(path, "metrics.csv"))
+    info = {"algo": algo, "env": "navigation", "iterations": iterations[-1], "levels": STEP_LEVELS}
+    summary.write_summary(
+        os.path.join(path, "summary.json"), info, summary.final_by_member(all_rows, sweep_columns)
+    )
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def step_size_report(tmp_path_factory):
+    """MAML-TRPO: inner_lr 0.03, 0.1, 0.3 (rows) × max_kl 0.01, 0.03, reference (0.1, 0.01) at 10
+    with CI [7.516, 12.48]; along inner_lr (max_kl 0.01): 9 within, 5 below; along max_kl
+    (inner_lr 0.1): 11 within; the best cell (0.3, 0.03) at 13, CI [10.52, 15.48], overlaps the
+    reference's: tied. Flat over 8 logs: converged.
+    RL²: lr 0.0003, 0.001, 0.003 with 4, 10, 20, reference 0.001: only it lies within its own CI;
+    the best (20, CI [17.52, 22.48]) does not overlap it: beaten. Still rising by 2 per log (its
+    last quarter 4 above the quarter before, more than the half-width 2.484): not converged."""
+    root = tmp_path_factory.mktemp("step_sizes")
+    maml_means = {
+        ("0.03", "0.01"): 9.0, ("0.03", "0.03"): 6.0,
+        ("0.1", "0.01"): 10.0, ("0.1", "0.03"): 11.0,
+        ("0.3", "0.01"): 5.0, ("0.3", "0.03"): 13.0,
+    }  # fmt: skip
+    maml = write_step_size_run(
+        root / "f_maml",
+        algo="maml_trpo",
+        means=maml_means,
+        reference={"inner_lr": "0.1", "max_kl": "0.01"},
+        iterations=tuple(range(10, 90, 10)),
+        rise=0.0,
+    )
+    rl2 = write_step_size_run(
+        root / "f_rl2",
+        algo="rl2_ppo",
+        means={("0.0003",): 4.0, ("0.001",): 10.0, ("0.003",): 20.0},
+        reference={"lr": "0.001"},
+        iterations=tuple(range(10, 90, 10)),
+        rise=2.0,
+    )
+    out_dir = root / "out"
+    code = report.generate([maml, rl2], str(out_dir))
+    assert code == 0
+    return out_dir, (out_dir / "report.md").read_text()
+
+
+def _grid_rows(section, header_start):
+    lines = section.splitlines()
+    start = lines.index(next(line for line in lines if line.startswith(header_start)))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def test_step_size_grid_table_marks_the_reference(step_size_report):
+    _, text = step_size_report
+    section = _section(text, "f")
+    assert "## (f) Sensitivity to step sizes" in text
+    assert "the reference setting from flags.txt is inner_lr=0.1, max_kl=0.01" in section
+    assert "(the cell marked **reference**, 95% CI [7.516, 12.48])." in section
+    assert pytest.approx(2.484, abs=1e-3) == STEP_HALF
+    assert "| inner_lr ↓ \\ max_kl → | 0.01 | 0.03 |" in section
+    assert _grid_rows(section, "| inner_lr ↓") == [
+        ["0.03", "9 ± 2.484", "6 ± 2.484"],
+        ["0.1", "**10 ± 2.484** (reference)", "11 ± 2.484"],
+        ["0.3", "5 ± 2.484", "13 ± 2.484"],
+    ]
+    # one swept setting: one column; RL² has not converged, each of its cells is marked
+    assert _grid_rows(section, "| lr | final eval/return |") == [
+        ["0.0003", "4 ± 2.484 †"],
+        ["0.001", "**10 ± 2.484 †** (reference)"],
+        ["0.003", "20 ± 2.484 †"],
+    ]
+    assert "†: not converged by the plateau test." in section
+    # the member table names each member by its swept settings
+    assert "| maml_trpo | navigation | `full` | 20 | — | inner_lr=0.3, max_kl=0.03 | 3 |" in section
+    assert "- rl2_ppo on navigation, train full, `eval/return`: random 0 (lower); oracle 20" in (
+        section
+    )
+
+
+def test_step_size_readings(step_size_report):
+    out_dir, text = step_size_report
+    readings = [line for line in _section(text, "f").splitlines() if line.startswith("Reading: ")]
+    maml, rl2 = readings
+    assert maml.startswith("Reading: On navigation, maml_trpo: With max_kl at its reference value")
+    assert (
+        "With max_kl at its reference value 0.01, inner_lr from 0.03 to 0.1 stays within the "
+        "reference's 95% CI [7.516, 12.48]; 0.3 falls below (mean 5)." in maml
+    )
+    assert (
+        "With inner_lr at its reference value 0.1, max_kl from 0.01 to 0.03 stays within the "
+        "reference's 95% CI [7.516, 12.48]." in maml
+    )
+    assert (
+        "The reference cell (inner_lr=0.1, max_kl=0.01), 10 (95% CI [7.516, 12.48]), is tied "
+        "with the best, inner_lr=0.3, max_kl=0.03 with 13 (95% CI [10.52, 15.48]): their "
+        "confidence intervals overlap." in maml
+    )
+    assert "Between the levels random (0) = 0 and oracle (20) = 1: the reference at 0.50, " in maml
+    assert "the best at 0.65." in maml
+    assert "Provisional" not in maml
+    assert rl2.startswith("Reading: *Provisional* (not converged by the plateau test: lr=0.0003")
+    assert (
+        "only the reference value lr=0.001 lies within the reference's 95% CI [7.516, 12.48]; "
+        "0.0003 falls below (mean 4), 0.003 lies above (mean 20)." in rl2
+    )
+    assert (
+        "The reference cell (lr=0.001), 10 (95% CI [7.516, 12.48]), is beaten by the best, "
+        "lr=0.003 with 20 (95% CI [17.52, 22.48]): their confidence intervals do not overlap."
+        in rl2
+    )
+    glance = [line for line in text.splitlines() if line.startswith("| (f) |")]
+    assert len(glance) == 2 and "| maml_trpo | yes |" in glance[0]
+    for name in ("f_step_sizes_navigation_maml_trpo.png", "f_step_sizes_navigation_rl2_ppo.png"):
+        assert f"](figures/{name})" in text
+        with open(out_dir / "figures" / name, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_step_size_grid_in_the_stats_table(tmp_path):
+    """The grid is computed before rendering: reference cell, best cell, standing, placements."""
+    run_dir = write_step_size_run(
+        tmp_path / "run",
+        algo="pearl",
+        means={("0.001",): 10.0, ("0.003",): 12.0, ("0.01",): 7.0},
+        reference={"lr": "0.003"},
+        iterations=(10, 20),
+        rise=0.0,
+    )
+    run = report.load_run(run_dir)
+    grid = report.build_stats_table([run]).grids[run.path]
+    assert grid.settings == ("lr",) and grid.reference == ("0.003",)
+    assert grid.reference_cell.interval.mean == pytest.approx(12.0)
+    assert grid.best_cell is grid.reference_cell and grid.standing == "best"
+    (line,) = grid.lines
+    assert [(value, placement) for value, _, placement in line.cells] == [
+        ("0.001", "within"), ("0.003", "within"), ("0.01", "below")
+    ]  # fmt: skip
+
+
+def test_step_size_runs_must_sweep_one_or_two_settings(tmp_path, capsys):
+    none = write_run(tmp_path / "none", experiment="f", algo="maml_trpo", final={"20": OFFSETS})
+    code, _, err = _generate(capsys, [none], tmp_path / "out")
+    assert code == 2 and not (tmp_path / "out").exists()
+    assert err.strip().count("\n") == 0
+    assert "experiment (f) run sweeps 0 settings (--sweep); its section shows one or 2" in err

@@ -260,3 +260,16 @@ def test_expected_wall_time_line_is_read_back_by_the_study():
     assert expected_seconds(line) == 660.0
     assert expected_seconds("expected wall time 1 day, 0:00:01 (86401 s: ...") == 86401.0
     assert expected_seconds("iter 10/300 | ...") is None
+
+
+def test_experiment_f_needs_a_sweep():
+    """Every algorithm joins (f), which compares swept step sizes: without --sweep a run of it is
+    refused in one line."""
+    assert all("f" in joined for joined in JOINED_EXPERIMENTS.values())
+    base = ["--algo=maml_trpo", "--experiment=f"]
+    refused, swept = check_runs([base, [*base, "--sweep=max_kl:0.003,0.01,0.03"]])
+    assert refused == (
+        "--sweep: experiment (f) compares step sizes; sweep at least one setting "
+        "(--sweep=NAME:V1,V2,...)"
+    )
+    assert swept == ""

@@ -1,13 +1,14 @@
-"""The study report: what the runs of experiments (a)–(e) say, as Markdown with figures.
+"""The study report: what the runs of experiments (a)–(f) say, as Markdown with figures.
 
     python -m experiments.report RUN_DIR... [--out_dir=DIR]
 
 Each RUN_DIR is a directory written by `python -m experiments.main` (flags.txt, metrics.csv,
 summary.json). Runs are grouped by their `--experiment`: (a) number of training tasks, (b) MACAW
 with its offline data, (c) meta-batch size, (d) out-of-sample vs in-sample tasks, (e) MAML's
-test-time gradient steps on out-of-sample tasks; runs outside the study come last. Writes
-`<out_dir>/report.md` and PNG figures in `<out_dir>/figures/` (default `--out_dir`:
-runs/report_<timestamp>).
+test-time gradient steps on out-of-sample tasks, (f) the final return over a grid of one or two
+settings swept with --sweep against the run's reference setting (shown only when given); runs
+outside the study come last. Writes `<out_dir>/report.md` and PNG figures in `<out_dir>/figures/`
+(default `--out_dir`: runs/report_<timestamp>).
 
 Numbers: the final evaluation return of a sweep member is `eval/return` at the run's last logged
 iteration, with a 95% Student-t confidence interval over seeds (none with one seed). Every

@@ -16,6 +16,9 @@ from experiments.report.sections.common import glance_table
 from experiments.study_design import EXPERIMENTS
 
 FLAGS = flags.FLAGS
+# Sections left out when no run belongs to them (the others say "No runs given."): (f), a study
+# of step sizes beside the robustness study, and the runs outside the study.
+SHOWN_ONLY_WITH_RUNS = ("f", "")
 
 
 def write_report(runs: list[Run], out_dir: str) -> str:
@@ -49,7 +52,7 @@ def write_report(runs: list[Run], out_dir: str) -> str:
         grouped[run.experiment].append(run)
     sections, glance = [], []
     for experiment in (*EXPERIMENTS, ""):
-        if experiment == "" and not grouped[""]:
+        if experiment in SHOWN_ONLY_WITH_RUNS and not grouped[experiment]:
             continue
         sections += [f"## {TITLES[experiment]}", ""]
         if not grouped[experiment]:

@@ -61,7 +61,7 @@ def learning_curves(run: Run, figures_dir: str, used: set) -> str:
         )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    name = _unique(
+    name = unique_name(
         f"curves_{run.experiment or 'other'}_{slug(run.env)}_{slug(run.algo)}_"
         f"{slug(run.train_tasks)}.png",
         used,
@@ -74,7 +74,8 @@ def _label_key(label: str):
     return [sweep_sort_key(part.partition("=")[2]) for part in label.split(", ")]
 
 
-def _unique(name: str, used: set) -> str:
+def unique_name(name: str, used: set) -> str:
+    """`name`, or with a number added if a figure already has it; recorded as used."""
     stem, ext = os.path.splitext(name)
     candidate, i = name, 1
     while candidate in used:

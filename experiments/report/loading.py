@@ -10,7 +10,12 @@ from dataclasses import dataclass, field
 
 from experiments.app_plumbing import UsageError
 from experiments.flags_file import read_flags_file
-from experiments.study_design import EXPERIMENTS, NUM_TRAIN_TASKS_EXPERIMENTS, joins
+from experiments.study_design import (
+    EXPERIMENTS,
+    MAX_SWEPT_SETTINGS,
+    NUM_TRAIN_TASKS_EXPERIMENTS,
+    joins,
+)
 from metarl_jax.baselines.levels import headline_metric, levels_framing
 from metarl_jax.io import report_stats as stats
 from metarl_jax.io.metrics import LEADING_COLUMNS, curve_columns, read_rows
@@ -20,6 +25,10 @@ RUN_FILES = ("flags.txt", "metrics.csv", "summary.json")
 # Settings that must agree among the runs of one experiment and environment (one plot).
 SHARED_SETTINGS = ("horizon", "num_arms", "eval_tasks")
 ALL = "all"
+# Experiments whose figures show one run each, so that their runs need not share SHARED_SETTINGS.
+ONE_PLOT_PER_RUN = ("f",)
+# The sweep columns every run may have; any other is a setting swept with --sweep.
+SIZE_COLUMNS = ("meta_batch_size", "num_train_tasks")
 
 
 class ReportError(UsageError):
@@ -88,6 +97,11 @@ class Run:
     @property
     def is_full(self) -> bool:
         return self.train_tasks == "full"
+
+    @property
+    def swept_settings(self) -> list[str]:
+        """The settings swept with --sweep, in metrics.csv's order."""
+        return [c for c in self.sweep_columns if c not in SIZE_COLUMNS]
 
 
 def read_flags(path: str) -> dict[str, str]:
@@ -251,7 +265,7 @@ def check_runs(runs: list[Run]) -> None:
         seen[run.key] = run.path
     groups = defaultdict(list)
     for run in runs:
-        if run.experiment in EXPERIMENTS:
+        if run.experiment in EXPERIMENTS and run.experiment not in ONE_PLOT_PER_RUN:
             groups[(run.experiment, run.env)].append(run)
     for (experiment, env), group in sorted(groups.items()):
         for setting in SHARED_SETTINGS:
@@ -286,6 +300,24 @@ def check_runs(runs: list[Run]) -> None:
                 raise ReportError(
                     f"{run.path}: experiment (e) run without eval/return_step columns"
                 )
+        if run.experiment == "f":
+            _check_step_size_run(run)
+
+
+def _check_step_size_run(run: Run) -> None:
+    """An (f) run sweeps one or two settings (the grid of its table) and nothing else."""
+    swept = run.swept_settings
+    if not 1 <= len(swept) <= MAX_SWEPT_SETTINGS:
+        raise ReportError(
+            f"{run.path}: experiment (f) run sweeps {len(swept)} settings (--sweep); its section "
+            f"shows one or {MAX_SWEPT_SETTINGS}"
+        )
+    for column in SIZE_COLUMNS:
+        if column in run.sweep_columns and len({m.sweep[column] for m in run.members}) > 1:
+            raise ReportError(
+                f"{run.path}: experiment (f) run sweeps {column} too; its section compares the "
+                "swept settings at one value of it"
+            )
 
 
 def check_out_dir(out_dir: str) -> None:

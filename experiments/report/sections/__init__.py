@@ -9,6 +9,7 @@ from experiments.report.sections.b_macaw import section_b
 from experiments.report.sections.c_meta_batch_size import section_c
 from experiments.report.sections.d_out_of_sample import section_d
 from experiments.report.sections.e_adaptation_steps import section_e
+from experiments.report.sections.f_step_sizes import section_f
 from experiments.report.sections.other_runs import section_other
 from experiments.study_design import STUDY_EXPERIMENTS
 
@@ -22,5 +23,6 @@ SECTIONS = {
     "c": section_c,
     "d": section_d,
     "e": section_e,
+    "f": section_f,
     "": section_other,
 }

@@ -52,13 +52,16 @@ def describe_runs(runs: list[Run]) -> list[str]:
 
 
 def member_table(runs: list[Run], table: StatsTable) -> list[str]:
-    """Final evaluation return of every sweep member with its 95% CI over seeds."""
+    """Final evaluation return of every sweep member with its 95% CI over seeds (and a column of
+    its swept settings' values where a run has some)."""
+    with_swept = any(run.swept_settings for run in runs)
     header = [
         "algo",
         "env",
         "train tasks",
         "meta-batch",
         "training tasks (k)",
+        *(["swept settings"] if with_swept else []),
         "seeds",
         "iteration",
         "env steps",
@@ -83,6 +86,7 @@ def member_table(runs: list[Run], table: StatsTable) -> list[str]:
                     f"`{run.train_tasks}`",
                     member.sweep.get("meta_batch_size", "—"),
                     member.sweep.get("num_train_tasks", "—"),
+                    *([swept_text(run, member)] if with_swept else []),
                     str(iv.n if iv else 0),
                     str(run.final_iteration),
                     str(member.env_steps),
@@ -97,10 +101,15 @@ def member_table(runs: list[Run], table: StatsTable) -> list[str]:
             rows[-1].append(plateau_text(headline.plateau))
             rows[-1].append(position_text(headline))
     lines = markdown_table(header, rows)
-    if any(row[5] == "1" for row in rows):
+    seeds_at = header.index("seeds")
+    if any(row[seeds_at] == "1" for row in rows):
         lines += ["Members with one seed have no confidence interval.", ""]
     lines += [f"Convergence check: {stats.PLATEAU_TEST}.", ""]
     return lines + levels_lines(runs)
+
+
+def swept_text(run: Run, member: Member) -> str:
+    return ", ".join(f"{s}={member.sweep[s]}" for s in run.swept_settings) or "—"
 
 
 def levels_lines(runs: list[Run], prefix: str = "eval") -> list[str]:
