@@ -11,10 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from metarl_jax.algos import MamlConfig
+from metarl_jax.algos import MamlConfig, make_macaw, make_maml, make_pearl, make_rl2
 from metarl_jax.algos.hyper_sweep import swept_algorithm
-from metarl_jax.algos.maml import make_maml
 from metarl_jax.algos.settings import sweep_error, sweepable_settings
+from metarl_jax.envs import make_env
 from metarl_jax.sweep import sweep_members, train
 
 from .conftest import (
@@ -28,11 +28,11 @@ from .conftest import (
     tiny_config,
     tiny_navigation,
 )
+from .test_macaw import bandit, thompson_data, tiny_macaw
+from .test_pearl import HORIZON, tiny_pearl
+from .test_rl2 import tiny_rl2
 
 ITERATIONS = 2
-SEEDS = (0, 1)
-META_BATCH_SIZES = (1, 2)
-HYPERS = {"inner_lr": (0.05, 0.3), "max_kl": (0.002, 0.02)}
 
 
 def assert_member_equals_run(result, i, alone):
@@ -47,40 +47,85 @@ def assert_member_equals_run(result, i, alone):
     assert result.env_steps[i] == alone.env_steps[0]
 
 
-@functools.cache
-def swept_run(outer_optimizer, layout):
+def _maml(outer_optimizer):
     config = tiny_config(outer_optimizer=outer_optimizer, max_meta_batch_size=2)
-    algorithm = swept_algorithm(make_maml, config, tiny_navigation())
-    members, rows = sweep_members(SEEDS, META_BATCH_SIZES, hypers=HYPERS)
+    return make_maml, config, tiny_navigation()
+
+
+def _rl2():
+    config = tiny_rl2(max_meta_batch_size=2, num_minibatches=2)
+    return make_rl2, config, tiny_navigation(config.horizon)
+
+
+def _pearl():
+    return make_pearl, tiny_pearl(max_meta_batch_size=2), make_env("navigation", horizon=HORIZON)
+
+
+def _macaw():
+    data = thompson_data(3, 2, 100)
+    return functools.partial(make_macaw, data=data), tiny_macaw(max_meta_batch_size=2), bandit()
+
+
+# Each algorithm's step sizes of study (f), two values each: seed 0 x meta-batch {1, 2} x the
+# 2 x 2 grid = 8 members in one call; the grid's corners at meta-batch 2 are run alone.
+CASES = {
+    "maml_trpo": (
+        functools.partial(_maml, "trpo"), {"inner_lr": (0.05, 0.3), "max_kl": (0.002, 0.02)}
+    ),
+    "maml_ppo": (
+        functools.partial(_maml, "ppo"), {"inner_lr": (0.05, 0.3), "outer_lr": (1e-3, 1e-2)}
+    ),
+    "rl2_ppo": (_rl2, {"outer_lr": (1e-3, 1e-2), "clip": (0.1, 0.3)}),
+    "pearl": (_pearl, {"sac_lr": (3e-4, 3e-3), "kl_weight": (0.01, 1.0)}),
+    "macaw": (_macaw, {"initial_inner_lr": (0.1, 1.0), "policy_lr": (1e-4, 1e-2)}),
+}  # fmt: skip
+# every algorithm in its default layout (packed where it packs), MAML-TRPO in both (the
+# layouts' equality for each algorithm is tests/test_packed_sweep.py's); the slow tier
+PARAMS = [
+    ("maml_trpo", "packed"),
+    ("maml_trpo", "masked"),
+    ("maml_ppo", "packed"),
+    ("rl2_ppo", "packed"),
+    ("pearl", "masked"),
+    ("macaw", "masked"),
+]
+
+
+@functools.cache
+def swept_run(name, layout):
+    build, hypers = CASES[name]
+    make, config, env = build()
+    members, rows = sweep_members((0,), (1, 2), hypers=hypers)
+    algorithm = swept_algorithm(make, config, env)
     return list(train(algorithm, members, ITERATIONS, ITERATIONS, layout=layout))[-1], rows
 
 
 @functools.cache
-def run_alone(outer_optimizer, seed, meta_batch_size, inner_lr, max_kl):
-    config = tiny_config(
-        outer_optimizer=outer_optimizer, max_meta_batch_size=2, inner_lr=inner_lr, max_kl=max_kl
-    )
-    members, _ = sweep_members((seed,), (meta_batch_size,))
-    return list(train(make_maml(config, tiny_navigation()), members, ITERATIONS, ITERATIONS))[-1]
+def run_alone(name, values):
+    build, _ = CASES[name]
+    make, config, env = build()
+    members, _ = sweep_members((0,), (2,))
+    algorithm = make(dataclasses.replace(config, **dict(values)), env)
+    return list(train(algorithm, members, ITERATIONS, ITERATIONS))[-1]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("layout", ["packed", "masked"])
-def test_every_swept_maml_member_equals_its_run_alone(layout):
-    """seeds {0, 1} x meta-batch {1, 2} x inner_lr {0.05, 0.3} x max_kl {0.002, 0.02}: 16
-    members in one call, each equal to a run compiled with its values."""
-    result, rows = swept_run("trpo", layout)
-    assert len(rows) == 16
-    for i, row in enumerate(rows):
-        alone = run_alone(
-            "trpo", row["seed"], row["meta_batch_size"], row["inner_lr"], row["max_kl"]
-        )
+@pytest.mark.parametrize("name, layout", PARAMS)
+def test_swept_members_equal_their_runs_alone(name, layout):
+    result, rows = swept_run(name, layout)
+    hypers = CASES[name][1]
+    lowest = {s: values[0] for s, values in hypers.items()}
+    highest = {s: values[-1] for s, values in hypers.items()}
+    corners = [
+        member_index(rows, seed=0, meta_batch_size=2, **values) for values in (lowest, highest)
+    ]
+    assert len(rows) == 8 and len(corners) == 2
+    for i in corners:
+        alone = run_alone(name, tuple((s, rows[i][s]) for s in hypers))
         assert_member_equals_run(result, i, alone)
     # the swept values change the result
-    params = result.state.params
-    small = member_index(rows, seed=0, meta_batch_size=2, inner_lr=0.05, max_kl=0.02)
-    large = member_index(rows, seed=0, meta_batch_size=2, inner_lr=0.3, max_kl=0.02)
-    assert max_abs_difference(pick(params, small), pick(params, large)) > MEMBERS_DIFFER
+    first, last = (pick(result.state.params, i) for i in corners)
+    assert max_abs_difference(first, last) > MEMBERS_DIFFER
 
 
 def test_sweep_rows_carry_each_swept_value_seeds_fastest():

@@ -17,11 +17,19 @@ class MacawConfig:
     max_meta_batch_size: int = 5  # tasks per meta-iteration
     batch_size: int = settings.batch_size()
     initial_inner_lr: float = setting(
-        1e-3, "MACAW: initial value of the inner loop's learned per-parameter step sizes."
+        1e-3,
+        "MACAW: initial value of the inner loop's learned per-parameter step sizes.",
+        sweepable=True,
     )
-    value_lr: float = setting(1e-5, "MACAW: outer Adam learning rate of the value function.")
-    policy_lr: float = setting(1e-4, "MACAW: outer Adam learning rate of the policy.")
-    advantage_coef: float = setting(0.01, "MACAW: weight lambda of the advantage-head loss.")
+    value_lr: float = setting(
+        1e-5, "MACAW: outer Adam learning rate of the value function.", sweepable=True
+    )
+    policy_lr: float = setting(
+        1e-4, "MACAW: outer Adam learning rate of the policy.", sweepable=True
+    )
+    advantage_coef: float = setting(
+        0.01, "MACAW: weight lambda of the advantage-head loss.", sweepable=True
+    )
     awr_temperature: float = setting(1.0, "MACAW: temperature T of the weights exp(A/T).")
     max_awr_weight: float = setting(20.0, "MACAW: clamp of the weights exp(A/T).")
     standardize_advantages: bool = setting(

@@ -39,10 +39,12 @@ class PearlConfig:
     context_batch_size: int = setting(256, "PEARL: context transitions per task and gradient step.")
     replay_capacity: int = setting(1_000_000, "PEARL: RL buffer capacity per task.")
     gamma: float = settings.gamma()
-    tau: float = setting(0.005, "PEARL: Polyak rate of the target critic.")
-    reward_scale: float = setting(5.0, "PEARL: reward scale of the soft Q target.")
-    kl_weight: float = setting(0.1, "PEARL: weight beta of KL(q(z|c) || N(0, I)).")
-    sac_lr: float = setting(3e-4, "PEARL: Adam learning rate (actor, critic, encoder).")
+    tau: float = setting(0.005, "PEARL: Polyak rate of the target critic.", sweepable=True)
+    reward_scale: float = setting(5.0, "PEARL: reward scale of the soft Q target.", sweepable=True)
+    kl_weight: float = setting(0.1, "PEARL: weight beta of KL(q(z|c) || N(0, I)).", sweepable=True)
+    sac_lr: float = setting(
+        3e-4, "PEARL: Adam learning rate (actor, critic, encoder).", sweepable=True
+    )
     alpha: float = setting(1.0, "PEARL: entropy temperature (initial value if learned).")
     learn_alpha: bool = setting(False, "PEARL: learn the temperature (target entropy -|A|).")
     deterministic_z: bool = setting(
