@@ -40,6 +40,7 @@ META_BATCH_SIZES = (1, 2)
 NUM_MEMBERS = len(SEEDS) * len(META_BATCH_SIZES)
 ITERATIONS = 2
 RTOL, ATOL = 1e-5, 1e-6
+SWEPT_INNER_LR = (0.05, 0.1, 0.3)  # 0.1: tiny_config's own, as in the unswept runs
 
 
 # ----- the subprocess ---------------------------------------------------------------------------
@@ -84,6 +85,7 @@ def _single(out_dir: str) -> None:
     import jax
 
     from metarl_jax.algos import make_maml
+    from metarl_jax.algos.hyper_sweep import swept_algorithm
     from metarl_jax.io import checkpoints
     from metarl_jax.sweep import init_states, sweep_members, train
 
@@ -111,6 +113,13 @@ def _single(out_dir: str) -> None:
     runs = {"four": four, "one": one, "resumed": resumed, "resumed_host": resumed_host}
     runs |= {"restored": restored, "packed_four": packed_four, "packed_one": packed_one}
     runs["packed_resumed"] = packed_resumed
+    # a swept setting: seed 0 x meta-batch (1, 2) x inner_lr (0.05, 0.1, 0.3), packs of one value
+    swept_members, _ = sweep_members((0,), META_BATCH_SIZES, hypers={"inner_lr": SWEPT_INNER_LR})
+    swept_algorithm_ = swept_algorithm(make_maml, tiny_config(), tiny_navigation())
+    swept = functools.partial(train, swept_algorithm_, swept_members, ITERATIONS, 1)
+    runs["swept_four"] = list(swept())
+    runs["swept_one"] = list(swept(devices=jax.devices()[:1]))
+    runs["swept_resumed"] = list(swept(state=runs["swept_four"][0].state, start_iteration=1))
     arrays = {
         key: value for name, results in runs.items() for key, value in _flat(name, results).items()
     }
@@ -290,6 +299,23 @@ def test_packed_resume_equals_uninterrupted_run(runs):
     arrays, facts = runs
     assert facts["single"]["iterations"]["packed_resumed"] == [2]
     _assert_runs_equal(arrays, "packed_resumed", "packed_four", rtol=0.0, atol=0.0)  # bitwise
+
+
+def test_swept_setting_on_four_devices_equals_one_device_and_resumes_bitwise(runs):
+    """3 packs (one per inner_lr) padded to 4 == the same sweep on one device; resumed after
+    iteration 1 == uninterrupted; the members at tiny_config's own inner_lr == the unswept
+    packed run's seed-0 members."""
+    arrays, facts = runs
+    _assert_runs_equal(arrays, "swept_four", "swept_one", rtol=1e-4, atol=1e-5)
+    assert facts["single"]["iterations"]["swept_resumed"] == [2]
+    _assert_runs_equal(arrays, "swept_resumed", "swept_four", rtol=0.0, atol=0.0)
+    swept, unswept = _run(arrays, "swept_one"), _run(arrays, "packed_one")
+    at_own_lr = [SWEPT_INNER_LR.index(0.1) + k * len(SWEPT_INNER_LR) for k in range(2)]
+    seed_zero = [k * len(SEEDS) for k in range(2)]  # meta-batch 1 and 2
+    for key, value in unswept.items():
+        np.testing.assert_allclose(
+            swept[key][at_own_lr], value[seed_zero], rtol=1e-4, atol=1e-5, err_msg=key
+        )
 
 
 @pytest.mark.parametrize("name", ["resumed", "resumed_host", "restored"])
