@@ -9,7 +9,10 @@ STUDY_FLAGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flags", 
 
 def algorithms_for(flagfile: str) -> tuple[str, ...]:
     """The algorithms a study flag file (`<experiment>_<env>`) applies to: those whose registry
-    entry joins the experiment and runs on the env's kind of actions (bandits: discrete)."""
+    entry joins the experiment and runs on the env's kind of actions (bandits: discrete); a step
+    sizes file (`f_<algo>`) is its algorithm's alone."""
+    if flagfile.startswith("f_"):
+        return (flagfile[2:],)
     return algorithms_for_experiment(flagfile[0], discrete_actions=flagfile.endswith("_bandit"))
 
 
@@ -105,6 +108,32 @@ GPU_PEARL_SHARED = (
 )
 
 
+# Study (f), step sizes, one flag file per algorithm (f_<algo>: a 3 x 3 grid of two step sizes
+# x 3 seeds, 27 members in one call). On the CPU at the other runs' navigation sizes (PEARL at
+# CPU_PEARL's, 60 iterations: 27 members cost what 5 cost in 100 iterations x 3); MACAW on the
+# bandit data set at its flag file's sizes.
+STEP_SIZE_ALGORITHMS = ("maml_trpo", "maml_ppo", "rl2_ppo", "pearl", "macaw")
+CPU_STEP_SIZE_ITERATIONS = {"maml_trpo": 40, "maml_ppo": 60, "rl2_ppo": 60, "pearl": 60}
+# On the GPU on Ant-Dir at the (a)-(d) runs' sizes; MACAW, the offline learner, on its bandits.
+GPU_STEP_SIZE_ENV = ("--env=ant_dir", "--horizon=200")
+
+
+def _step_size_runs(preset: str) -> list:
+    runs = []
+    for algo in STEP_SIZE_ALGORITHMS:
+        flagfile = f"f_{algo}"
+        if algo == "macaw":
+            runs.append((flagfile, algo, ()))
+        elif preset == "cpu":
+            sizes = CPU_PEARL if algo == "pearl" else CPU_NAVIGATION
+            iterations = CPU_STEP_SIZE_ITERATIONS[algo]
+            runs.append((flagfile, algo, (*sizes, f"--num_iterations={iterations}")))
+        else:
+            sizes = (*GPU_PEARL["ant_dir"], *GPU_PEARL_SHARED) if algo == "pearl" else ()
+            runs.append((flagfile, algo, (*GPU_STEP_SIZE_ENV, *sizes)))
+    return runs
+
+
 # PEARL and MACAW runs take sizes of their own (listed with their runs below).
 OWN_SIZES = ("pearl", "macaw")
 
@@ -141,7 +170,7 @@ def _cpu_runs():
         for flagfile in CPU_PEARL_SWEEP
     ]
     runs.append(("b_bandit", "macaw", ()))  # the flag file's sizes: about 2 min on 2 cores
-    return runs
+    return runs + _step_size_runs("cpu")
 
 
 def _gpu_runs():
@@ -153,7 +182,7 @@ def _gpu_runs():
     for flagfile in ("e_ant_dir", "e_ant_dir_full", "e_cheetah_vel", "e_cheetah_vel_full"):
         runs += [(flagfile, algo, ()) for algo in _shared_size_algorithms(flagfile)]
     runs.append(("b_bandit", "macaw", ()))
-    return runs
+    return runs + _step_size_runs("gpu")
 
 
 # Offline data sets the study makes first (python -m experiments.make_offline_data, into
@@ -167,6 +196,6 @@ OFFLINE_DATA = {
         "--steps_per_task=5000",
     ),
 }
-DATA_OF = {"b_bandit": "bandit5"}
+DATA_OF = {"b_bandit": "bandit5", "f_macaw": "bandit5"}
 
 PRESETS = {"cpu": _cpu_runs, "gpu": _gpu_runs}
