@@ -7,6 +7,7 @@
         [--recurrent_unroll=cell_steps|fused] [--bptt_window=0]
     python -m experiments.bench rl2_cheetah [--rl2_meta_batch_size=100] (same RL² flags)
     python -m experiments.bench sweep [--sweep_members=8] [--sweep_iterations=5]
+        [--sweep_layout=packed|masked] [--sweep_setting=inner_lr]
     python -m experiments.bench pearl [--pearl_env=cheetah_dir] [--pearl_grad_steps=200]
     python -m experiments.bench macaw [--macaw_env=cheetah_dir]
 
