@@ -20,7 +20,6 @@ from experiments.app_plumbing import (
     int_list,
 )
 from experiments.config_flags import (
-    algorithm_default,
     apply_algorithm_defaults,
     define_setting_flags,
     settings_from_flags,
@@ -159,15 +158,8 @@ flags.DEFINE_string(
     "training tasks' buffers train, its test tasks' buffers adapt at evaluation.",
 )
 define_setting_flags(ENTRIES)
-# Flags renamed since runs were saved: old name -> new (an alias, so old flag files still parse;
-# flags.txt records the new name, and --resume reads a saved old name as the new one).
-RENAMED_FLAGS = {"pearl_exploration": "exploration", "num_task_buffers": "task_pool_size"}
-for _old, _new in RENAMED_FLAGS.items():
-    flags.DEFINE_alias(_old, _new)
-
 # Where a run goes, not what it computes: left out of flags.txt.
 LOCATION_FLAGS = ("out_dir", "resume", "distributed", "dry_run")
-PRECISION_FLAGS = ("matmul_precision", "physics_precision")
 # May differ when a run is resumed (to extend it, or under another name).
 RESUMABLE_FLAGS = ("num_iterations", "name", "sweep_layout")
 
@@ -436,11 +428,7 @@ def run_flags() -> dict[str, str]:
         for module in (__name__, "experiments.config_flags")
         for flag in FLAGS.get_flags_for_module(module)
     ]
-    return {
-        name: FLAGS[name].serialize()
-        for name in names
-        if name not in LOCATION_FLAGS and name not in RENAMED_FLAGS
-    }
+    return {name: FLAGS[name].serialize() for name in names if name not in LOCATION_FLAGS}
 
 
 def flags_file_text() -> str:
@@ -467,7 +455,7 @@ def check_out_dir(out_dir: str, resume: bool) -> None:
     if not os.path.exists(flags_path):
         raise UsageError(f"--resume: {out_dir} holds no run to resume (no flags.txt)")
     try:
-        saved = saved_run_flags(read_flags_file(flags_path))
+        saved = read_flags_file(flags_path)
     except ValueError as error:
         raise UsageError(f"--resume: {flags_path}: {error}") from None
     check_resumable(
@@ -477,17 +465,3 @@ def check_out_dir(out_dir: str, resume: bool) -> None:
         RESUMABLE_FLAGS,
         what="the run",
     )
-
-
-def saved_run_flags(saved: dict[str, str]) -> dict[str, str]:
-    """A saved run's flags.txt as today's flags: renamed flags under their new names; a flag the
-    run predates at the value it ran with (the algorithm's default; before the precision flags
-    existed, JAX's default precision: TF32 matmuls on GPUs)."""
-    saved = {RENAMED_FLAGS.get(name, name): value for name, value in saved.items()}
-    entry = algorithm_entry(saved.get("algo", FLAGS["algo"].default))
-    missing = [name for name in run_flags() if name not in saved]
-    defaults = parse_flag_lines(
-        [FLAGS[name]._serialize(algorithm_default(entry, name)) for name in missing]
-    )
-    defaults.update({name: "default" for name in PRECISION_FLAGS if name in missing})
-    return {**defaults, **saved}

@@ -85,14 +85,6 @@ def apply_algorithm_defaults(entry: AlgorithmEntry) -> None:
             FLAGS[name].value = value
 
 
-def algorithm_default(entry: AlgorithmEntry, name: str):
-    """The value an unset flag takes for this algorithm, as absl holds it."""
-    for field in settings_of(entry.config_class):
-        if field.name == name:
-            return flag_value(field, field.default)
-    return entry.reference_defaults.get(name, FLAGS[name].default)
-
-
 def settings_from_flags(config_class) -> dict:
     """The config's settings from the flags of the same names."""
     values = {}

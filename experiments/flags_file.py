@@ -7,7 +7,8 @@ This module defines no flags: the app, the report and the tests all read flags.t
 
 
 def parse_flag_lines(lines) -> dict[str, str]:
-    """{name: value}; booleans as "true"/"false". Raises ValueError on a line that is no flag."""
+    """{name: value}; booleans as "true"/"false"; a repeated flag (--sweep) as its values joined
+    by newlines, in order. Raises ValueError on a line that is no flag."""
     values = {}
     for number, raw in enumerate(lines, start=1):
         line = raw.strip()
@@ -17,7 +18,7 @@ def parse_flag_lines(lines) -> dict[str, str]:
             raise ValueError(f"line {number} is not a flag: {line!r}")
         name, sep, value = line[2:].partition("=")
         if sep:
-            values[name] = value
+            values[name] = f"{values[name]}\n{value}" if name in values else value
         elif name.startswith("no"):
             values[name[2:]] = "false"
         else:

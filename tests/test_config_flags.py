@@ -108,34 +108,11 @@ def test_a_config_check_is_a_one_line_flag_error(parse, args, message):
     assert str(error.value).startswith(message)
 
 
-def test_a_renamed_flag_still_parses_and_resumes_under_its_new_name(parse, tmp_path):
-    """Migration rule: an old name is an alias of the new flag, so old flag files still parse;
-    flags.txt records the new name; --resume reads a saved old name as the new one, and a flag
-    the saved run predates as the algorithm's default."""
-    spec = parse("--algo=pearl", "--pearl_exploration=uniform_actions")
-    assert spec.config.exploration == "uniform_actions"
-    text = cli.flags_file_text()
-    assert "--exploration=uniform_actions" in text and "pearl_exploration" not in text
-    old = [
-        line.replace("--exploration=", "--pearl_exploration=")
-        for line in text.splitlines()
-        if not line.startswith(("--policy_mean_reg", "--policy_std_reg"))
-    ]
-    (tmp_path / "flags.txt").write_text("\n".join(old) + "\n")
-    cli.check_out_dir(str(tmp_path), resume=True)  # same run: accepted
-    parse("--algo=pearl", "--exploration=posterior_sampling")
-    with pytest.raises(UsageError, match="--exploration differs"):
-        cli.check_out_dir(str(tmp_path), resume=True)
-    parse("--algo=pearl", "--pearl_exploration=uniform_actions", "--policy_mean_reg=0.5")
-    with pytest.raises(UsageError, match="--policy_mean_reg differs"):
-        cli.check_out_dir(str(tmp_path), resume=True)
-
-
-def test_pearls_pool_flag_sizes_its_slots_under_its_old_name_too(parse):
-    """--task_pool_size (once --num_task_buffers) is what 'all' stands for; the config's
-    num_task_slots is the pool the sweep needs: the largest k, or that size for 'all'."""
+def test_pearls_pool_flag_sizes_its_slots(parse):
+    """--task_pool_size is what 'all' stands for; the config's num_task_slots is the pool the
+    sweep needs: the largest k, or that size for 'all'."""
     assert parse("--algo=pearl", "--num_train_tasks=2,5").config.num_task_slots == 5
-    spec = parse("--algo=pearl", "--num_train_tasks=2,all", "--num_task_buffers=7")
+    spec = parse("--algo=pearl", "--num_train_tasks=2,all", "--task_pool_size=7")
     assert spec.config.num_task_slots == 7
     assert "--task_pool_size=7" in cli.flags_file_text().splitlines()
 

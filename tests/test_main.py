@@ -370,36 +370,16 @@ def test_pearl_through_the_app(tmp_path):
     assert "--algo=pearl\n" in flags_text and "--hidden_sizes=8\n" in flags_text
 
 
-@pytest.mark.slow
-def test_resume_of_a_run_saved_before_newer_flags_existed(straight_run, tmp_path):
-    """Flags added since a run was saved count as their defaults — the precision flags as JAX's
-    default precision, which such a run used: the run resumes with them, and is refused when one
-    of them is set otherwise (checked with --dry_run: nothing is trained or written)."""
-    straight_dir, _ = straight_run
-    old_dir = tmp_path / "old"
-    old_dir.mkdir()
-    lines = _read(os.path.join(straight_dir, "flags.txt")).splitlines()
-    newer = ("--latent_size=", "--matmul_precision=", "--physics_precision=", "--kl_weight=")
-    (old_dir / "flags.txt").write_text(
-        "\n".join(line for line in lines if not line.startswith(newer)) + "\n"
-    )
-    flagfile = f"--flagfile={old_dir / 'flags.txt'}"
-    legacy = ("--matmul_precision=default", "--physics_precision=default")
-    resumed = run_main(flagfile, *legacy, f"--out_dir={old_dir}", "--resume", "--dry_run")
-    assert resumed.returncode == 0, resumed.stderr
-    changed = run_main(flagfile, f"--out_dir={old_dir}", "--resume", "--dry_run")  # highest
-    assert changed.returncode == 2 and "--matmul_precision" in changed.stderr, changed.stderr
-
-
 def test_flags_txt_lines_parse_by_hand():
     lines = ["# comment", "--env=navigation", "--train_tasks=range:0,0.5", "--nofirst_order"]
-    lines += ["--eval_train_region", "--out_dir=a=b", ""]
+    lines += ["--eval_train_region", "--out_dir=a=b", "", "--sweep=inner_lr:0.1", "--sweep=clip:1"]
     assert parse_flag_lines(lines) == {
         "env": "navigation",
         "train_tasks": "range:0,0.5",
         "first_order": "false",
         "eval_train_region": "true",
         "out_dir": "a=b",
+        "sweep": "inner_lr:0.1\nclip:1",  # a repeated flag: every value, in order
     }
     with pytest.raises(ValueError, match="line 2"):
         parse_flag_lines(["--env=bandit", "env=bandit"])

@@ -7,10 +7,9 @@ from typing import Any, NamedTuple
 import flax.struct
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-from metarl_jax.algos.api import PackLayout, SweepMember
+from metarl_jax.algos.api import SweepMember
 from metarl_jax.tasks import Restriction, TaskSpace, draw_pool, make_sampler
 
 EVAL_SEED = 0x5EED
@@ -133,38 +132,3 @@ def evaluation_keys() -> tuple[jax.Array, jax.Array]:
     moved every seed alike and read as a decline that seeds' confidence intervals cannot see);
     every sweep member meets the same tasks, and evaluating never touches the training stream."""
     return jax.random.split(jax.random.PRNGKey(EVAL_SEED))
-
-
-def member_sums(weighted: jax.Array, pack: PackLayout | None) -> jax.Array:
-    """Sum over the leading task axis: one total, or one per member of a pack (segment sums)."""
-    if pack is None:
-        return jnp.sum(weighted, axis=0)
-    return jax.ops.segment_sum(weighted, pack.segments, pack.num_members)
-
-
-def slot_values(tree, pack: PackLayout):
-    """Each member's leaves [G, ...] repeated onto its slots of the pack's task axis [P, ...]."""
-    return jax.tree.map(lambda leaf: leaf[pack.segments], tree)
-
-
-def unstacked(tree, pack: PackLayout) -> list:
-    """The pack's members' trees one by one (static indexing of the stacked leaves)."""
-    return [jax.tree.map(lambda leaf, g=g: leaf[g], tree) for g in range(pack.num_members)]
-
-
-def member_slices(pack: PackLayout, width: int = 1) -> list[slice]:
-    """Each member's slots of the pack's task axis (contiguous), each slot `width` wide."""
-    ends = [int(e) for e in np.cumsum(pack.meta_batch_sizes)]
-    return [
-        slice((end - m) * width, end * width)
-        for m, end in zip(pack.meta_batch_sizes, ends, strict=True)
-    ]
-
-
-def packed_task_inputs(sample_tasks, members: SweepMember, task_keys, data_keys, num_tasks, pack):
-    """The tasks and data keys of a pack's slots, each the one its member would draw alone:
-    member g's task i is task i of its own `num_tasks` draws, its data key fold_in(key_g, i)."""
-    tasks = jax.vmap(lambda m, k: sample_tasks(m)(k, num_tasks))(members, task_keys)
-    slot_tasks = jax.tree.map(lambda leaf: leaf[pack.segments, pack.positions], tasks)
-    slot_keys = jax.vmap(jax.random.fold_in)(data_keys[pack.segments], pack.positions)
-    return slot_tasks, slot_keys

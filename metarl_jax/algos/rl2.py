@@ -32,7 +32,6 @@ import optax
 from metarl_jax.algos import config_checks as checks
 from metarl_jax.algos import settings
 from metarl_jax.algos.api import Algorithm, PackLayout, SweepMember
-from metarl_jax.algos.member_values import concatenated, from_members
 from metarl_jax.algos.meta_training import (
     MetaState,
     TaskSamplers,
@@ -194,7 +193,7 @@ def collect_tasks(config: Rl2Config, env: Env, agent: RecurrentAgent, params, ta
 
 def collect_slots(config: Rl2Config, env: Env, agent, params, tasks, slot_keys, axis: TaskAxis):
     """Each member's trials on its own slots (contiguous, static) with its own parameters."""
-    return concatenated(
+    return TaskAxis.concatenated(
         [
             collect_tasks(
                 config,
@@ -243,7 +242,7 @@ def ppo_batch(
     )
     weights = flat.valid * jnp.repeat(active, trials)[None, :]
     advantages = trial_gae(flat.rewards, flat.values, flat.valid, config.gamma, config.gae_lambda)
-    normalized = concatenated(
+    normalized = TaskAxis.concatenated(
         [
             normalize(advantages[:, columns], weights[:, columns])
             for columns in axis.member_slices(trials)
@@ -365,7 +364,7 @@ def ppo_update(
             ),
             strict=True,
         )
-        return functools.reduce(operator.add, losses), from_members(axis, list(diagnostics))
+        return functools.reduce(operator.add, losses), axis.from_members(list(diagnostics))
 
     def minibatches(batches, epoch_keys):
         return [

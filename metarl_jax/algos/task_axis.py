@@ -75,6 +75,20 @@ class TaskAxis:
             return [tree]
         return [jax.tree.map(lambda leaf, g=g: leaf[g], tree) for g in range(self.num_members)]
 
+    def from_members(self, values: list):
+        """The inverse of `members`: one member's values as they are, a pack's stacked."""
+        if self.pack is None:
+            (only,) = values
+            return only
+        return jax.tree.map(lambda *leaves: jnp.stack(leaves), *values)
+
+    @staticmethod
+    def concatenated(parts: list, axis: int = 0):
+        """Per-member pieces of a slot-wise tree joined on `axis` (one piece: itself)."""
+        if len(parts) == 1:
+            return parts[0]
+        return jax.tree.map(lambda *leaves: jnp.concatenate(leaves, axis=axis), *parts)
+
     def member_slices(self, width: int = 1) -> list[slice]:
         """Each member's slots (contiguous), each slot `width` wide."""
         sizes = (self.num_tasks,) if self.pack is None else self.pack.meta_batch_sizes
