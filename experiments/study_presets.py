@@ -125,7 +125,7 @@ def _step_size_runs(preset: str) -> list:
         if algo == "macaw":
             runs.append((flagfile, algo, ()))
         elif preset == "cpu":
-            sizes = CPU_PEARL if algo == "pearl" else CPU_NAVIGATION
+            sizes = (*CPU_PEARL, "--log_every=5") if algo == "pearl" else CPU_NAVIGATION
             iterations = CPU_STEP_SIZE_ITERATIONS[algo]
             runs.append((flagfile, algo, (*sizes, f"--num_iterations={iterations}")))
         else:

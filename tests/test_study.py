@@ -113,7 +113,7 @@ def test_cpu_preset_pearl_runs_use_the_navigation_protocol_that_infers_goals(ban
         spec.env.horizon for _, _, spec in specs if spec.env.name == "navigation"
     }
     pearl = [spec for _, algo, spec in specs if algo == "pearl"]
-    assert len(pearl) == 3 and navigation_horizons == {50}
+    assert len(pearl) == 4 and navigation_horizons == {50}  # (a), (c), (d), (f)
     for spec in pearl:
         assert spec.config.exploration == "uniform_actions"
         assert spec.config.reward_decoder_weight > 0 and not spec.config.critic_trains_encoder
