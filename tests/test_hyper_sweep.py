@@ -1,131 +1,24 @@
-"""Numeric settings as sweep axes: a member swept over a setting equals a run with that value
-alone (its parameters and every metric), in the packed and the masked layout and after resuming;
-a setting that is not a number the algorithm only computes with is refused."""
+"""Numeric settings as sweep axes through the app: the sweep's rows, the settings that qualify,
+bad sweeps refused in one line, and a swept app run equal to its values' runs alone, resumed bit
+for bit, recorded in flags.txt and summary.json (each algorithm's swept members against runs
+alone: tests/test_hyper_sweep_algorithms.py)."""
 
 import csv
 import dataclasses
-import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
-from metarl_jax.algos import MamlConfig, make_macaw, make_maml, make_pearl, make_rl2
-from metarl_jax.algos.hyper_sweep import swept_algorithm
+from metarl_jax.algos import MamlConfig
 from metarl_jax.algos.settings import sweep_error, sweepable_settings
-from metarl_jax.envs import make_env
-from metarl_jax.sweep import sweep_members, train
+from metarl_jax.sweep import sweep_members
 
 from .conftest import (
-    MEMBERS_DIFFER,
     TINY_FLAGS,
-    assert_trees_close,
-    max_abs_difference,
-    member_index,
-    pick,
     run_main,
-    tiny_config,
-    tiny_navigation,
 )
-from .test_macaw import bandit, thompson_data, tiny_macaw
-from .test_pearl import HORIZON, tiny_pearl
-from .test_rl2 import tiny_rl2
-
-ITERATIONS = 2
-
-
-def assert_member_equals_run(result, i, alone):
-    assert_trees_close(pick(result.state.params, i), pick(alone.state.params, 0))
-    for name in ("train_metrics", "eval_metrics"):
-        got, wanted = getattr(result, name), getattr(alone, name)
-        assert set(got) == set(wanted)
-        for metric in wanted:
-            np.testing.assert_allclose(
-                got[metric][i], wanted[metric][0], rtol=1e-4, atol=1e-5, err_msg=metric
-            )
-    assert result.env_steps[i] == alone.env_steps[0]
-
-
-def _maml(outer_optimizer):
-    config = tiny_config(outer_optimizer=outer_optimizer, max_meta_batch_size=2)
-    return make_maml, config, tiny_navigation()
-
-
-def _rl2():
-    config = tiny_rl2(max_meta_batch_size=2, num_minibatches=2)
-    return make_rl2, config, tiny_navigation(config.horizon)
-
-
-def _pearl():
-    return make_pearl, tiny_pearl(max_meta_batch_size=2), make_env("navigation", horizon=HORIZON)
-
-
-def _macaw():
-    data = thompson_data(3, 2, 100)
-    return functools.partial(make_macaw, data=data), tiny_macaw(max_meta_batch_size=2), bandit()
-
-
-# Each algorithm's step sizes of study (f), two values each: seed 0 x meta-batch {1, 2} x the
-# 2 x 2 grid = 8 members in one call; the grid's corners at meta-batch 2 are run alone.
-CASES = {
-    "maml_trpo": (
-        functools.partial(_maml, "trpo"), {"inner_lr": (0.05, 0.3), "max_kl": (0.002, 0.02)}
-    ),
-    "maml_ppo": (
-        functools.partial(_maml, "ppo"), {"inner_lr": (0.05, 0.3), "outer_lr": (1e-3, 1e-2)}
-    ),
-    "rl2_ppo": (_rl2, {"outer_lr": (1e-3, 1e-2), "clip": (0.1, 0.3)}),
-    "pearl": (_pearl, {"sac_lr": (3e-4, 3e-3), "kl_weight": (0.01, 1.0)}),
-    "macaw": (_macaw, {"initial_inner_lr": (0.1, 1.0), "policy_lr": (1e-4, 1e-2)}),
-}  # fmt: skip
-# every algorithm in its default layout (packed where it packs), MAML-TRPO in both (the
-# layouts' equality for each algorithm is tests/test_packed_sweep.py's); the slow tier
-PARAMS = [
-    ("maml_trpo", "packed"),
-    ("maml_trpo", "masked"),
-    ("maml_ppo", "packed"),
-    ("rl2_ppo", "packed"),
-    ("pearl", "masked"),
-    ("macaw", "masked"),
-]
-
-
-@functools.cache
-def swept_run(name, layout):
-    build, hypers = CASES[name]
-    make, config, env = build()
-    members, rows = sweep_members((0,), (1, 2), hypers=hypers)
-    algorithm = swept_algorithm(make, config, env)
-    return list(train(algorithm, members, ITERATIONS, ITERATIONS, layout=layout))[-1], rows
-
-
-@functools.cache
-def run_alone(name, values):
-    build, _ = CASES[name]
-    make, config, env = build()
-    members, _ = sweep_members((0,), (2,))
-    algorithm = make(dataclasses.replace(config, **dict(values)), env)
-    return list(train(algorithm, members, ITERATIONS, ITERATIONS))[-1]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name, layout", PARAMS)
-def test_swept_members_equal_their_runs_alone(name, layout):
-    result, rows = swept_run(name, layout)
-    hypers = CASES[name][1]
-    lowest = {s: values[0] for s, values in hypers.items()}
-    highest = {s: values[-1] for s, values in hypers.items()}
-    corners = [
-        member_index(rows, seed=0, meta_batch_size=2, **values) for values in (lowest, highest)
-    ]
-    assert len(rows) == 8 and len(corners) == 2
-    for i in corners:
-        alone = run_alone(name, tuple((s, rows[i][s]) for s in hypers))
-        assert_member_equals_run(result, i, alone)
-    # the swept values change the result
-    first, last = (pick(result.state.params, i) for i in corners)
-    assert max_abs_difference(first, last) > MEMBERS_DIFFER
 
 
 def test_sweep_rows_carry_each_swept_value_seeds_fastest():
@@ -232,19 +125,53 @@ def test_app_sweep_members_equal_their_runs_alone_and_survive_resume(app_runs):
     assert '"inner_lr": 0.05' in text and '"inner_lr": 0.3' in text
 
 
-@pytest.mark.slow
+@pytest.fixture
+def parse():
+    """Parse a command line as the app does; the flags are reset afterwards."""
+    from absl import flags
+
+    from experiments import cli
+
+    def parse_args(*args):
+        flags.FLAGS.unparse_flags()
+        flags.FLAGS(["experiments.main", *args])
+        return cli.spec_from_flags()
+
+    yield parse_args
+    flags.FLAGS.unparse_flags()
+
+
 @pytest.mark.parametrize(
     "sweep, expected",
     [
-        ("inner_lrr:0.1", "error: --sweep: inner_lrr is not a setting of MamlConfig"),
-        ("hidden_sizes:8", "error: --sweep: hidden_sizes cannot be swept in one call"),
-        ("inner_lr:x", "error: --sweep: inner_lr: 'x' is not a number"),
-        ("inner_lr:", "error: --sweep: inner_lr needs at least one value"),
+        ("inner_lrr:0.1", "--sweep: inner_lrr is not a setting of MamlConfig"),
+        ("hidden_sizes:8", "--sweep: hidden_sizes cannot be swept in one call"),
+        ("inner_lr:x", "--sweep: inner_lr: 'x' is not a number"),
+        ("inner_lr:", "--sweep: inner_lr needs at least one value"),
+        ("inner_lr", "--sweep: expected NAME:V1,V2,..., not 'inner_lr'"),
+        ("max_kl:0.01,-1", "--sweep: max_kl: -1.0 must be positive"),
     ],
 )
-def test_app_refuses_a_bad_sweep_in_one_line_writing_nothing(tmp_path, sweep, expected):
+def test_a_bad_sweep_is_one_flag_error(parse, sweep, expected):
+    from experiments.app_plumbing import UsageError
+
+    with pytest.raises(UsageError) as error:
+        parse(*TINY_FLAGS, f"--sweep={sweep}")
+    assert str(error.value).startswith(expected), str(error.value)
+
+
+def test_sweep_spec_names_columns_and_members(parse):
+    spec = parse(*TINY_FLAGS, "--sweep=inner_lr:0.05,0.1", "--sweep=max_kl:0.01,0.02,0.03")
+    assert spec.hypers == (("inner_lr", (0.05, 0.1)), ("max_kl", (0.01, 0.02, 0.03)))
+    assert spec.sweep_columns == ("meta_batch_size", "inner_lr", "max_kl")
+    assert spec.num_members == 6  # one seed, one meta-batch size
+
+
+@pytest.mark.slow
+def test_app_refuses_a_bad_sweep_with_exit_2_writing_nothing(tmp_path):
     out_dir = tmp_path / "run"
-    result = run_main(*TINY_FLAGS, f"--sweep={sweep}", f"--out_dir={out_dir}", timeout=120)
+    result = run_main(*TINY_FLAGS, "--sweep=hidden_sizes:8", f"--out_dir={out_dir}", timeout=120)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith(expected), result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: --sweep: hidden_sizes cannot be swept in one call"), last
     assert not out_dir.exists()
