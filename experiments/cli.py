@@ -137,7 +137,7 @@ flags.DEFINE_enum(
     "packed",
     list(LAYOUTS),
     "How the sweep lays out members that differ only in meta-batch size: packed (their real "
-    "tasks side by side, each member pays only for its own; MAML-TRPO, MAML-PPO) or masked "
+    "tasks side by side, each member pays only for its own; MAML-TRPO, MAML-PPO, RL²) or masked "
     "(each member computes the largest meta-batch and masks the rest; always for the others).",
 )
 flags.DEFINE_integer("log_every", 10, "Iterations per compiled chunk: log, evaluate, checkpoint.")
