@@ -14,7 +14,17 @@ import pytest
 
 from metarl_jax.algos import PearlConfig, make_pearl
 from metarl_jax.algos.meta_training import draw_slots, evaluation_keys, per_task_keys, task_samplers
-from metarl_jax.algos.pearl import PearlState, pearl_parts, training_pool
+from metarl_jax.algos.pearl import (
+    PearlState,
+    acting_env,
+    collect,
+    collect_for_task,
+    evaluate_task,
+    init_params,
+    pearl_losses_fn,
+    pearl_networks,
+    training_pool,
+)
 from metarl_jax.algos.pearl_losses import (
     critic_and_actor_losses,
     encoder_kl_loss,
@@ -76,7 +86,7 @@ def navigation():
 
 
 def random_loss_inputs(config, env, key):
-    """A random RL batch [M, B, ...] and context [M, N, D] for `PearlParts.losses`."""
+    """A random RL batch [M, B, ...] and context [M, N, D] for `pearl_losses_fn`'s loss."""
     m, b = config.max_meta_batch_size, config.batch_size
     keys = iter(jax.random.split(key, 5))
     batch = Transitions(
@@ -144,8 +154,7 @@ def test_one_iteration_fills_the_buffers_as_oyster_does():
     """After one update: a drawn task's encoder buffer holds exactly its prior-phase transitions
     (cleared first), its RL buffer gained prior + posterior transitions, other tasks untouched."""
     config = tiny_pearl(replay_capacity=200, num_tasks_sample=3)
-    env = navigation()
-    parts = pearl_parts(config, env)
+    env = acting_env(navigation())
     state, updated = one_update(config)
 
     _, slot_key, data_key, _ = jax.random.split(state.key, 4)
@@ -153,7 +162,9 @@ def test_one_iteration_fills_the_buffers_as_oyster_does():
     assert drawn.max() < 3  # only the member's first 3 of the pool's 4 tasks
     pool = training_pool(config, env)
     keys = per_task_keys(data_key, config.num_tasks_sample)
-    collect_for_task = jax.jit(parts.collect_for_task)
+    for_task = jax.jit(
+        functools.partial(collect_for_task, config, env, pearl_networks(config, env))
+    )
     encoder, rl = updated.buffers.encoder, updated.buffers.rl
     before = state.buffers
     for slot in range(config.num_task_slots):
@@ -167,7 +178,7 @@ def test_one_iteration_fills_the_buffers_as_oyster_does():
                 )
             continue
         task = jax.tree.map(lambda x, s=slot: x[s], pool)
-        phases = [collect_for_task(state.params, task, keys[i]) for i in occurrences]
+        phases = [for_task(state.params, task, keys[i]) for i in occurrences]
         prior = phases[-1][0]  # the encoder buffer was cleared at every draw
         prior_rows = int(prior.valid.sum())
         assert int(encoder.size[slot]) == prior_rows
@@ -184,15 +195,14 @@ def test_posterior_in_context_puts_both_phases_in_the_encoder_buffer():
     buffer holds its prior phase, then its posterior phase, in that order."""
     config = tiny_pearl(replay_capacity=200, num_tasks_sample=1, posterior_in_context=True)
     assert config.encoder_capacity == 5 * HORIZON  # 2 prior + 3 posterior episodes
-    env = navigation()
+    env = acting_env(navigation())
     state, updated = one_update(config)
 
     _, slot_key, data_key, _ = jax.random.split(state.key, 4)
     slot = int(draw_slots(slot_key, 1, 3)[0])
     task = jax.tree.map(lambda x: x[slot], training_pool(config, env))
-    prior, posterior = jax.jit(pearl_parts(config, env).collect_for_task)(
-        state.params, task, per_task_keys(data_key, 1)[0]
-    )
+    for_task = functools.partial(collect_for_task, config, env, pearl_networks(config, env))
+    prior, posterior = jax.jit(for_task)(state.params, task, per_task_keys(data_key, 1)[0])
 
     def rows(phase):
         obs = np.asarray(jnp.swapaxes(phase.obs, 0, 1).reshape(-1, env.obs_size))
@@ -208,20 +218,22 @@ def test_evaluation_explores_with_the_prior_then_conditions_on_what_it_saw():
     """Deterministic z: episode 0 acts with z = 0 (the prior's mean), episode 1 with the mean of
     the encoder's factors over episode 0's transitions."""
     config = tiny_pearl(deterministic_z=True, eval_episodes=2)
-    env = navigation()
-    parts = pearl_parts(config, env)
-    params = parts.init_params(jax.random.PRNGKey(0))
+    env = acting_env(navigation())
+    networks = pearl_networks(config, env)
+    params = init_params(config, env, networks, jax.random.PRNGKey(0))
     task = env.task_space.sample(jax.random.PRNGKey(1))
     key = jax.random.PRNGKey(2)
-    returns = np.asarray(jax.jit(parts.evaluate_task)(params, task, key))
+    evaluate = functools.partial(evaluate_task, config, env, networks)
+    returns = np.asarray(jax.jit(evaluate)(params, task, key))
 
     keys = jax.random.split(key, 2)
-    first = parts.collect(params, task, jax.random.split(keys[0])[1], jnp.zeros((1, 2)), True)
+    run_keys = [jax.random.split(k)[1] for k in keys]
+    first = collect(config, env, networks, params, task, run_keys[0], jnp.zeros((1, 2)), True)
     np.testing.assert_allclose(returns[0], float(first.rewards.sum()), rtol=1e-5)
     context = jnp.concatenate([first.obs, first.actions, first.rewards[..., None]], -1)[:, 0]
     means, _ = ContextEncoder(2, (16,)).apply(params["encoder"], context)
     z = mean_of_factors(means, first.valid[:, 0])
-    second = parts.collect(params, task, jax.random.split(keys[1])[1], z[None], True)
+    second = collect(config, env, networks, params, task, run_keys[1], z[None], True)
     np.testing.assert_allclose(returns[1], float(second.rewards.sum()), rtol=1e-5)
     assert np.abs(np.asarray(z)).max() > 1e-3  # episode 1 did not act with the prior's z
 
@@ -321,9 +333,10 @@ def test_only_the_critic_and_the_kl_train_the_encoder():
     detached for the policy and the target), the critic's loss a non-zero one — and zero with
     --nocritic_trains_encoder."""
     config = tiny_pearl()
-    env = navigation()
-    parts = pearl_parts(config, env)
-    params = parts.init_params(jax.random.PRNGKey(0))
+    env = acting_env(navigation())
+    networks = pearl_networks(config, env)
+    losses = pearl_losses_fn(config, env, networks)
+    params = init_params(config, env, networks, jax.random.PRNGKey(0))
     m = config.max_meta_batch_size
     keys = iter(jax.random.split(jax.random.PRNGKey(1), 8))
     batch, context = random_loss_inputs(config, env, next(keys))
@@ -332,7 +345,7 @@ def test_only_the_critic_and_the_kl_train_the_encoder():
     def encoder_gradient(part):
         def loss(encoder_params):
             p = {**params, "encoder": encoder_params}
-            return parts.losses(p, params["critic"], batch, context, weights, next(keys))[1][part]
+            return losses(p, params["critic"], batch, context, weights, next(keys))[1][part]
 
         return jax.grad(loss)(params["encoder"])
 
@@ -341,12 +354,12 @@ def test_only_the_critic_and_the_kl_train_the_encoder():
     assert all(np.all(np.asarray(g) == 0.0) for g in actor)
     assert max(float(jnp.max(jnp.abs(g))) for g in critic) > 1e-6
 
-    detached = pearl_parts(
-        dataclasses.replace(config, critic_trains_encoder=False, reward_decoder_weight=1.0), env
-    )
-    with_decoder = detached.init_params(jax.random.PRNGKey(0))
+    detached = dataclasses.replace(config, critic_trains_encoder=False, reward_decoder_weight=1.0)
+    detached_networks = pearl_networks(detached, env)
+    with_decoder = init_params(detached, env, detached_networks, jax.random.PRNGKey(0))
+    detached_losses = pearl_losses_fn(detached, env, detached_networks)
     gradient = jax.grad(
-        lambda e: detached.losses(
+        lambda e: detached_losses(
             {**with_decoder, "encoder": e}, params["critic"], batch, context, weights, next(keys)
         )[1]["critic_loss"]
     )(params["encoder"])
@@ -410,28 +423,33 @@ def test_uniform_exploration_ignores_the_policy_where_it_explores():
     uniformly at random (the same transitions whatever the parameters), posterior episodes act
     on the posterior (they change with the parameters)."""
     config = tiny_pearl(exploration="uniform_actions", eval_episodes=2)
-    env = navigation()
-    parts = pearl_parts(config, env)
-    params = [parts.init_params(jax.random.PRNGKey(seed)) for seed in (0, 1)]
+    env = acting_env(navigation())
+    networks = pearl_networks(config, env)
+    params = [init_params(config, env, networks, jax.random.PRNGKey(seed)) for seed in (0, 1)]
     task = env.task_space.sample(jax.random.PRNGKey(1))
     key = jax.random.PRNGKey(2)
-    collected = [jax.jit(parts.collect_for_task)(p, task, key) for p in params]
+    for_task = jax.jit(functools.partial(collect_for_task, config, env, networks))
+    collected = [for_task(p, task, key) for p in params]
     (prior_a, posterior_a), (prior_b, posterior_b) = collected
     np.testing.assert_array_equal(prior_a.actions, prior_b.actions)
     assert float(jnp.abs(prior_a.actions).max()) > 0.5  # uniform in [-1, 1], not a policy at init
     assert not np.allclose(posterior_a.actions, posterior_b.actions)
-    returns = [np.asarray(jax.jit(parts.evaluate_task)(p, task, key)) for p in params]
+    evaluate = jax.jit(functools.partial(evaluate_task, config, env, networks))
+    returns = [np.asarray(evaluate(p, task, key)) for p in params]
     assert returns[0][0] == returns[1][0] and returns[0][1] != returns[1][1]
 
 
 def test_reward_decoder_loss_trains_the_encoder_and_is_absent_by_default():
     """--reward_decoder_weight: a decoder predicts reward_scale * r from (s, a, z); its loss gives
     the encoder a gradient. With weight 0 (oyster) the parameters hold no decoder."""
-    env = navigation()
-    assert "decoder" not in pearl_parts(tiny_pearl(), env).init_params(jax.random.PRNGKey(0))
+    env = acting_env(navigation())
+    default = tiny_pearl()
+    default_networks = pearl_networks(default, env)
+    assert "decoder" not in init_params(default, env, default_networks, jax.random.PRNGKey(0))
     config = tiny_pearl(reward_decoder_weight=1.0)
-    parts = pearl_parts(config, env)
-    params = parts.init_params(jax.random.PRNGKey(0))
+    networks = pearl_networks(config, env)
+    losses = pearl_losses_fn(config, env, networks)
+    params = init_params(config, env, networks, jax.random.PRNGKey(0))
     m = config.max_meta_batch_size
     keys = iter(jax.random.split(jax.random.PRNGKey(1), 8))
     batch, context = random_loss_inputs(config, env, next(keys))
@@ -439,7 +457,7 @@ def test_reward_decoder_loss_trains_the_encoder_and_is_absent_by_default():
 
     def decoder_loss(encoder_params):
         p = {**params, "encoder": encoder_params}
-        return parts.losses(p, params["critic"], batch, context, jnp.ones((m,)), key)[1][
+        return losses(p, params["critic"], batch, context, jnp.ones((m,)), key)[1][
             "reward_decoder_loss"
         ]
 

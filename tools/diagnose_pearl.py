@@ -28,7 +28,14 @@ import numpy as np
 from experiments import cli
 from experiments.app_plumbing import UsageError, run_app
 from metarl_jax.algos.meta_training import per_task_keys, task_samplers
-from metarl_jax.algos.pearl import context_vectors, pearl_parts
+from metarl_jax.algos.pearl import (
+    acting_env,
+    collect,
+    context_vectors,
+    explore,
+    pearl_networks,
+    task_posterior,
+)
 from metarl_jax.baselines import scripted_returns
 from metarl_jax.io import checkpoints
 from metarl_jax.nets.context import kl_to_standard_normal, latent_variances
@@ -69,30 +76,30 @@ def knn_r2(features: np.ndarray, targets: np.ndarray, k: int = 5) -> float:
 def make_diagnosis(spec: cli.RunSpec):
     """diagnose(params, num_tasks, key) -> {probe: value}; built once, compiled once for every
     member of the run (their parameters are an argument)."""
-    config, env = spec.config, spec.env
-    parts = pearl_parts(config, env)
+    config, env = spec.config, acting_env(spec.env)
+    networks = pearl_networks(config, env)
     samplers = task_samplers(
         env.task_space, config.train_tasks, config.eval_tasks, config.task_pool_seed
     )
 
     def first_episode(params, task, z_key, run_key):
         if config.exploration == "uniform_actions" or FLAGS.probe_sampled_actions:
-            episode = parts.explore(params, task, run_key, z_key, 1)
+            episode = explore(config, env, networks, params, task, run_key, z_key, 1)
         else:  # evaluation's first episode: the prior's z, the mean action
             z = jax.random.normal(z_key, (1, config.latent_size))
             z = jnp.zeros_like(z) if config.deterministic_z else z
-            episode = parts.collect(params, task, run_key, z, True)
+            episode = collect(config, env, networks, params, task, run_key, z, True)
         context = context_vectors(episode, config.context_next_obs)[:, 0]
-        mean, variance = parts.posterior(params, context, episode.valid[:, 0])
+        mean, variance = task_posterior(config, networks, params, context, episode.valid[:, 0])
         return episode.obs[:, 0], episode.actions[:, 0], mean, variance
 
     first_episodes = jax.jit(jax.vmap(first_episode, in_axes=(None, 0, 0, 0)))
     return lambda params, num_tasks, key: _diagnose(
-        spec, parts, samplers, first_episodes, params, num_tasks, key
+        spec, networks, samplers, first_episodes, params, num_tasks, key
     )
 
 
-def _diagnose(spec, parts, samplers, first_episodes, params, num_tasks, key) -> dict:
+def _diagnose(spec, networks, samplers, first_episodes, params, num_tasks, key) -> dict:
     config, env = spec.config, spec.env
     task_key, z_key, run_key, swap_key = jax.random.split(key, 4)
     tasks = samplers.eval(task_key, num_tasks)
@@ -111,8 +118,8 @@ def _diagnose(spec, parts, samplers, first_episodes, params, num_tasks, key) -> 
     def outputs(z):
         zs = jnp.broadcast_to(z[:, None, :], (*obs.shape[:2], z.shape[-1]))
         inputs = jnp.concatenate([obs, zs], axis=-1)
-        mean_action = jnp.tanh(parts.actor.apply(params["actor"], inputs)[0])
-        q = parts.critic.apply(params["critic"], inputs, actions)[0]
+        mean_action = jnp.tanh(networks.actor.apply(params["actor"], inputs)[0])
+        q = networks.critic.apply(params["critic"], inputs, actions)[0]
         return mean_action, q
 
     own_action, own_q = outputs(means)

@@ -11,8 +11,11 @@ the initial data, the collection and the iteration takes minutes there, and agai
 members.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
+import optax
 from absl import flags
 
 from experiments.bench.measure import (
@@ -23,7 +26,13 @@ from experiments.bench.measure import (
     vmapped_members,
 )
 from metarl_jax.algos import PearlConfig, make_pearl
-from metarl_jax.algos.pearl import pearl_parts
+from metarl_jax.algos.pearl import (
+    acting_env,
+    collect_for_task,
+    gradient_steps,
+    pearl_losses_fn,
+    pearl_networks,
+)
 from metarl_jax.envs import make_env
 
 flags.DEFINE_string("pearl_env", "cheetah_dir", "pearl: environment.")
@@ -44,8 +53,12 @@ def run() -> None:
     config = PearlConfig(
         horizon=env.horizon, grad_steps=grad_steps, replay_capacity=20_000, num_eval_tasks=2
     )
-    parts = pearl_parts(config, env)
     algorithm = make_pearl(config, env)
+    unit_env = acting_env(env)
+    networks = pearl_networks(config, unit_env)
+    optimizer = optax.adam(config.sac_lr)
+    losses = pearl_losses_fn(config, unit_env, networks)
+    for_task = functools.partial(collect_for_task, config, unit_env, networks)
     collected = config.num_tasks_sample * (config.prior_steps + config.posterior_steps)
     print(
         f"PEARL on {env.name} (horizon {env.horizon}): actor/critic {config.hidden_sizes}, encoder "
@@ -59,10 +72,17 @@ def run() -> None:
         member = vmapped_members(members, config.max_meta_batch_size)
         state = jax.block_until_ready(jax.jit(jax.vmap(algorithm.init))(member))
 
-        def gradient_steps(state):
+        def gradient_phase(state):
             train_state = (state.params, state.target_critic, state.opt_state)
-            return parts.gradient_steps(
-                train_state, state.buffers, config.num_task_slots, weights, state.key
+            return gradient_steps(
+                config,
+                optimizer,
+                losses,
+                train_state,
+                state.buffers,
+                config.num_task_slots,
+                weights,
+                state.key,
             )
 
         def collection(state):
@@ -71,11 +91,11 @@ def run() -> None:
                 jax.vmap(env.task_space.sample)(jax.random.split(state.key, 2)),
             )
             keys = jax.random.split(state.key, config.num_tasks_sample)
-            return jax.vmap(parts.collect_for_task, in_axes=(None, 0, 0))(state.params, tasks, keys)
+            return jax.vmap(for_task, in_axes=(None, 0, 0))(state.params, tasks, keys)
 
         figures = {}
         for name, fn in (
-            ("gradient steps", gradient_steps),
+            ("gradient steps", gradient_phase),
             ("collection", collection),
             ("whole iteration", algorithm.update),
         ):

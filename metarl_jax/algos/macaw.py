@@ -25,7 +25,6 @@ fresh batch), then act online: `eval/return_step{k}`, and the headline `eval/ret
 """
 
 import functools
-from collections.abc import Callable
 from typing import NamedTuple
 
 import flax.struct
@@ -84,39 +83,9 @@ class MacawState:
     iteration: jax.Array
 
 
-class MacawParts(NamedTuple):
-    """The pieces of a meta-iteration, for benchmarks and tests; `make_macaw` composes them.
-    Buffers are a data set's split (`MacawData.train` or `.test`), passed in, never closed over."""
-
-    init_params: Callable  # key -> {value, policy: {body, advantage_head}, value_lrs, policy_lrs}
-    draw_batch: Callable  # (buffers, task_index, key) -> OfflineTransitions [batch_size]
-    adapt_value: Callable  # (params, batch) -> phi': one inner step of the value's latents
-    adapt_policy: Callable  # (params, policy, value, batch) -> theta': one inner step
-    task_losses: Callable  # (params, task_index, key, buffers) -> outer (value, policy) losses
-    meta_step: Callable  # (params, opt_state, buffers, task indices, weights, key) -> ...
-    evaluate_task: Callable  # (params, buffers, task_index, task, key) -> returns [K + 1]
-    value_optimizer: optax.GradientTransformation
-    policy_optimizer: optax.GradientTransformation
-
-
-def macaw_parts(config: MacawConfig, env: Env) -> MacawParts:
-    value_optimizer = optax.adam(config.value_lr)
-    policy_optimizer = optax.adam(config.policy_lr)
-
-    def bind(fn):
-        return functools.partial(fn, config, env)
-
-    return MacawParts(
-        init_params=bind(init_params),
-        draw_batch=functools.partial(draw_batch, config),
-        adapt_value=adapt_value,
-        adapt_policy=bind(adapt_policy),
-        task_losses=bind(task_losses),
-        meta_step=functools.partial(meta_step, config, env, value_optimizer, policy_optimizer),
-        evaluate_task=bind(evaluate_task),
-        value_optimizer=value_optimizer,
-        policy_optimizer=policy_optimizer,
-    )
+def macaw_optimizers(config: MacawConfig):
+    """(value optimizer, policy optimizer): Adam over `value_part` and over `policy_part`."""
+    return optax.adam(config.value_lr), optax.adam(config.policy_lr)
 
 
 def init_params(config: MacawConfig, env: Env, key) -> dict:
@@ -318,20 +287,22 @@ def evaluate_task(config: MacawConfig, env: Env, params, buffers, task_index, ta
 
 
 def make_macaw(config: MacawConfig, env: Env, data: MacawData) -> Algorithm:
-    parts = macaw_parts(config, env)
+    value_optimizer, policy_optimizer = macaw_optimizers(config)
     num_train = jax.tree.leaves(data.train)[0].shape[0]
     num_test = jax.tree.leaves(data.test)[0].shape[0]
 
     def init(member: SweepMember, shared: MacawData) -> MacawState:
         del shared
-        return init_state(parts, member)
+        return init_state(config, env, value_optimizer, policy_optimizer, member)
 
     def update(state: MacawState, member: SweepMember, shared: MacawData):
-        return meta_iteration(config, parts, num_train, state, member, shared)
+        return meta_iteration(
+            config, env, value_optimizer, policy_optimizer, num_train, state, member, shared
+        )
 
     def evaluate(state: MacawState, member: SweepMember, shared: MacawData):
         del member
-        return evaluation_metrics(config, parts, num_test, state, shared)
+        return evaluation_metrics(config, env, num_test, state, shared)
 
     def env_steps_per_iteration(member: SweepMember):
         del member
@@ -349,14 +320,16 @@ def make_macaw(config: MacawConfig, env: Env, data: MacawData) -> Algorithm:
     )
 
 
-def init_state(parts: MacawParts, member: SweepMember) -> MacawState:
+def init_state(
+    config: MacawConfig, env: Env, value_optimizer, policy_optimizer, member: SweepMember
+) -> MacawState:
     key, init_key = jax.random.split(jax.random.PRNGKey(member.seed))
-    params = parts.init_params(init_key)
+    params = init_params(config, env, init_key)
     return MacawState(
         params=params,
         opt_state=MacawOptState(
-            value=parts.value_optimizer.init(value_part(params)),
-            policy=parts.policy_optimizer.init(policy_part(params)),
+            value=value_optimizer.init(value_part(params)),
+            policy=policy_optimizer.init(policy_part(params)),
         ),
         key=key,
         iteration=jnp.asarray(0, jnp.int32),
@@ -364,7 +337,14 @@ def init_state(parts: MacawParts, member: SweepMember) -> MacawState:
 
 
 def meta_iteration(
-    config: MacawConfig, parts: MacawParts, num_train: int, state: MacawState, member, shared
+    config: MacawConfig,
+    env: Env,
+    value_optimizer,
+    policy_optimizer,
+    num_train: int,
+    state: MacawState,
+    member,
+    shared,
 ):
     """A task batch drawn among the member's first k training buffers, then one meta-step; task
     j weighs 1/m for j < m (the member's task batch size), else 0."""
@@ -372,17 +352,27 @@ def meta_iteration(
     num_tasks = config.max_meta_batch_size
     indices = draw_slots(task_key, num_tasks, pool_size(member, num_train))
     weights = active_tasks(member, num_tasks) / member.meta_batch_size
-    params, opt_state, metrics = parts.meta_step(
-        state.params, state.opt_state, shared.train, indices, weights, batch_key
+    params, opt_state, metrics = meta_step(
+        config,
+        env,
+        value_optimizer,
+        policy_optimizer,
+        state.params,
+        state.opt_state,
+        shared.train,
+        indices,
+        weights,
+        batch_key,
     )
     return MacawState(params, opt_state, key, state.iteration + 1), metrics
 
 
-def evaluation_metrics(config: MacawConfig, parts: MacawParts, num_test: int, state, shared):
+def evaluation_metrics(config: MacawConfig, env: Env, num_test: int, state, shared):
     """Mean online return over every test task after k = 0..K offline steps; the headline after
     `inner_steps`."""
     _, data_key = evaluation_keys()
-    returns = jax.vmap(parts.evaluate_task, in_axes=(None, None, 0, 0, 0))(
+    evaluate = functools.partial(evaluate_task, config, env)
+    returns = jax.vmap(evaluate, in_axes=(None, None, 0, 0, 0))(
         state.params,
         shared.test,
         jnp.arange(num_test),

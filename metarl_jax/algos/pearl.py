@@ -41,7 +41,6 @@ episodes before it. `eval/return_episode{e}`, the headline `eval/return` (the la
 import dataclasses
 import functools
 from collections.abc import Callable
-from typing import NamedTuple
 
 import flax.struct
 import jax
@@ -100,29 +99,31 @@ class PearlState:
     iteration: jax.Array
 
 
-class PearlParts(NamedTuple):
-    """The pieces of an iteration, for the benchmark and the tests; `make_pearl` composes them."""
-
-    init_params: Callable  # key -> params {encoder, actor, critic, log_alpha}
-    posterior: Callable  # (params, context [N, D], weights [N]) -> (mean, variance)
-    collect: Callable  # (params, task, key, latents [N, L], deterministic) -> Transitions [T, N]
-    explore: Callable  # (params, task, key, z_key, n) -> n prior-phase episodes, Transitions
-    collect_for_task: Callable  # (params, task, key) -> (prior, posterior) Transitions
-    losses: Callable  # (params, target_critic, batch, context, weights, key) -> (total, parts)
-    gradient_steps: Callable  # (train_state, buffers, active_tasks, weights, key) -> ...
-    evaluate_task: Callable  # (params, task, key) -> returns [eval_episodes]
-    optimizer: optax.GradientTransformation
-    actor: TanhGaussianActor  # the networks themselves, for probes of a trained run
-    critic: TwinQ
+# ----- networks and the latent z ------------------------------------------------------------
+# `env` below acts in [-1, 1]^A (`with_unit_actions`), as the policy does.
 
 
-def pearl_parts(config: PearlConfig, env: Env) -> PearlParts:
+def acting_env(env: Env) -> Env:
+    """The env every function below takes: actions in [-1, 1]^A, as the policy acts and the
+    buffers hold them."""
     if env.discrete:
         raise ValueError("PEARL needs a continuous action space")
-    env = with_unit_actions(env)  # buffers hold the policy's [-1, 1] actions
-    networks = pearl_networks(config, env)
-    optimizer = optax.adam(config.sac_lr)
-    losses = functools.partial(
+    return with_unit_actions(env)
+
+
+def pearl_networks(config: PearlConfig, env: Env) -> PearlNetworks:
+    return PearlNetworks(
+        encoder=ENCODERS[config.posterior_family](config.latent_size, config.encoder_hidden_sizes),
+        actor=TanhGaussianActor(env.action_size, config.hidden_sizes),
+        critic=TwinQ(config.hidden_sizes),
+        decoder=RewardDecoder(config.encoder_hidden_sizes),
+    )
+
+
+def pearl_losses_fn(config: PearlConfig, env: Env, networks: PearlNetworks) -> Callable:
+    """(params, target_critic, batch, context, weights, key) -> (total, diagnostics): the meta-batch
+    loss of `algos.pearl_losses` with the config's settings."""
+    return functools.partial(
         meta_batch_loss,
         networks,
         target_entropy=sac.default_target_entropy(env.action_size),
@@ -136,36 +137,6 @@ def pearl_parts(config: PearlConfig, env: Env) -> PearlParts:
         posterior_family=config.posterior_family,
         critic_trains_encoder=config.critic_trains_encoder,
         learn_alpha=config.learn_alpha,
-    )
-
-    def with_networks(fn):
-        return functools.partial(fn, config, env, networks)
-
-    return PearlParts(
-        init_params=with_networks(init_params),
-        posterior=functools.partial(task_posterior, config, networks),
-        collect=with_networks(collect),
-        explore=with_networks(explore),
-        collect_for_task=with_networks(collect_for_task),
-        losses=losses,
-        gradient_steps=functools.partial(gradient_steps, config, optimizer, losses),
-        evaluate_task=with_networks(evaluate_task),
-        optimizer=optimizer,
-        actor=networks.actor,
-        critic=networks.critic,
-    )
-
-
-# ----- networks and the latent z ------------------------------------------------------------
-# `env` below acts in [-1, 1]^A (`with_unit_actions`), as the policy does.
-
-
-def pearl_networks(config: PearlConfig, env: Env) -> PearlNetworks:
-    return PearlNetworks(
-        encoder=ENCODERS[config.posterior_family](config.latent_size, config.encoder_hidden_sizes),
-        actor=TanhGaussianActor(env.action_size, config.hidden_sizes),
-        critic=TwinQ(config.hidden_sizes),
-        decoder=RewardDecoder(config.encoder_hidden_sizes),
     )
 
 
@@ -426,21 +397,24 @@ def buffer_bytes(config: PearlConfig, env: Env) -> int:
 
 
 def make_pearl(config: PearlConfig, env: Env) -> Algorithm:
-    parts = pearl_parts(config, env)
+    env = acting_env(env)
+    networks = pearl_networks(config, env)
+    optimizer = optax.adam(config.sac_lr)
+    losses = pearl_losses_fn(config, env, networks)
     pool = training_pool(config, env)
     samplers = task_samplers(
         env.task_space, config.train_tasks, config.eval_tasks, config.task_pool_seed
     )
 
     def init(member: SweepMember) -> PearlState:
-        return init_state(config, env, parts, pool, member)
+        return init_state(config, env, networks, optimizer, pool, member)
 
     def update(state: PearlState, member: SweepMember):
-        return meta_iteration(config, parts, pool, state, member)
+        return meta_iteration(config, env, networks, optimizer, losses, pool, state, member)
 
     def evaluate(state: PearlState, member: SweepMember):
         del member
-        return evaluation_metrics(config, parts, samplers, state.params, env.task_space)
+        return evaluation_metrics(config, env, networks, samplers, state.params)
 
     steps_per_task = (
         config.episodes(config.prior_steps) + config.episodes(config.posterior_steps)
@@ -468,15 +442,17 @@ def make_pearl(config: PearlConfig, env: Env) -> Algorithm:
     )
 
 
-def init_state(config: PearlConfig, env: Env, parts: PearlParts, pool, member) -> PearlState:
+def init_state(
+    config: PearlConfig, env: Env, networks: PearlNetworks, optimizer, pool, member
+) -> PearlState:
     """Parameters from the member's seed; every slot's buffers filled with prior-phase data."""
     key, init_key, data_key = jax.random.split(jax.random.PRNGKey(member.seed), 3)
-    params = parts.init_params(init_key)
+    params = init_params(config, env, networks, init_key)
     return PearlState(
         params=params,
         target_critic=params["critic"],
-        opt_state=parts.optimizer.init(params),
-        buffers=initial_buffers(config, env, parts, pool, params, data_key),
+        opt_state=optimizer.init(params),
+        buffers=initial_buffers(config, env, networks, pool, params, data_key),
         key=key,
         iteration=jnp.asarray(0, jnp.int32),
     )
@@ -504,14 +480,15 @@ def store(buffer: replay.ReplayBuffer, slot, transitions: Transitions) -> replay
     return replay.add_to_slot(buffer, slot, rows, valid)
 
 
-def initial_buffers(config: PearlConfig, env: Env, parts: PearlParts, pool, params, key):
+def initial_buffers(config: PearlConfig, env: Env, networks: PearlNetworks, pool, params, key):
     """oyster's initial data: `initial_steps` of prior-phase episodes per slot, into both of its
     buffers."""
     slots = config.num_task_slots
 
     def initial_data(slot_key, task):
         z_key, run_key = jax.random.split(slot_key)
-        return parts.explore(params, task, run_key, z_key, config.episodes(config.initial_steps))
+        episodes = config.episodes(config.initial_steps)
+        return explore(config, env, networks, params, task, run_key, z_key, episodes)
 
     data = jax.vmap(initial_data)(per_task_keys(key, slots), pool)
 
@@ -526,17 +503,30 @@ def initial_buffers(config: PearlConfig, env: Env, parts: PearlParts, pool, para
     return buffers
 
 
-def meta_iteration(config: PearlConfig, parts: PearlParts, pool, state: PearlState, member):
+def meta_iteration(
+    config: PearlConfig,
+    env: Env,
+    networks: PearlNetworks,
+    optimizer,
+    losses,
+    pool,
+    state: PearlState,
+    member,
+):
     """Collect on `num_tasks_sample` drawn tasks, write their buffers, take the gradient steps."""
     key, slot_key, data_key, train_key = jax.random.split(state.key, 4)
     active = pool_size(member, config.num_task_slots)
     sampled = draw_slots(slot_key, config.num_tasks_sample, active)
     tasks = jax.tree.map(lambda leaf: leaf[sampled], pool)
-    prior, posterior = jax.vmap(parts.collect_for_task, in_axes=(None, 0, 0))(
+    for_task = functools.partial(collect_for_task, config, env, networks)
+    prior, posterior = jax.vmap(for_task, in_axes=(None, 0, 0))(
         state.params, tasks, per_task_keys(data_key, config.num_tasks_sample)
     )
     buffers = write_collected(state.buffers, sampled, prior, posterior, config.posterior_in_context)
-    (params, target_critic, opt_state), diagnostics = parts.gradient_steps(
+    (params, target_critic, opt_state), diagnostics = gradient_steps(
+        config,
+        optimizer,
+        losses,
         (state.params, state.target_critic, state.opt_state),
         buffers,
         active,
@@ -589,18 +579,19 @@ def collection_returns(prior: Transitions, posterior: Transitions) -> dict:
     }
 
 
-def evaluation_metrics(config: PearlConfig, parts: PearlParts, samplers, params, space):
+def evaluation_metrics(config: PearlConfig, env: Env, networks: PearlNetworks, samplers, params):
     """Mean return of each evaluation episode on every evaluation set; the headline is the last
     episode's, and `inference_gain` the posterior episodes' mean minus the prior episode's."""
     task_key, data_key = evaluation_keys()
     metrics = {}
     for prefix, sample_tasks in evaluation_sets(samplers, config.eval_train_region).items():
         tasks = sample_tasks(task_key, config.num_eval_tasks)
-        per_task = jax.vmap(parts.evaluate_task, in_axes=(None, 0, 0))(
+        evaluate = functools.partial(evaluate_task, config, env, networks)
+        per_task = jax.vmap(evaluate, in_axes=(None, 0, 0))(
             params, tasks, per_task_keys(data_key, config.num_eval_tasks)
         )
         returns = per_task.mean(axis=0)
-        metrics |= task_group_metrics(space, prefix, tasks, per_task[:, -1])
+        metrics |= task_group_metrics(env.task_space, prefix, tasks, per_task[:, -1])
         for e in range(config.eval_episodes):
             metrics[f"{prefix}/return_episode{e}"] = returns[e]
         metrics[f"{prefix}/return"] = returns[-1]
