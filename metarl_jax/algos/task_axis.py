@@ -98,12 +98,6 @@ class TaskAxis:
             for m, end in zip(sizes, ends, strict=True)
         ]
 
-    def member_columns(self, width: int = 1) -> jax.Array:
-        """[G, num_slots * width] 1 where a column belongs to member g."""
-        segments = np.zeros(self.num_slots, np.int32) if self.pack is None else self.pack.segments
-        columns = np.repeat(segments, width)
-        return jnp.asarray(columns[None, :] == np.arange(self.num_members)[:, None], jnp.float32)
-
     def split_keys(self, keys: jax.Array, n: int) -> list[jax.Array]:
         """n keys split from each member's key: [key] or [G, key] each."""
         split = self.over_members(lambda k: jax.random.split(k, n))(keys)
