@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from experiments import report
+from experiments.report.sections.f_step_sizes import reading_f
 from metarl_jax.io import metrics, summary
 from metarl_jax.io.report_stats import (
     confidence_interval,
@@ -879,6 +880,29 @@ def test_step_size_grid_in_the_stats_table(tmp_path):
     assert [(value, placement) for value, _, placement in line.cells] == [
         ("0.001", "within"), ("0.003", "within"), ("0.01", "below")
     ]  # fmt: skip
+
+
+def test_step_size_reading_says_which_cells_have_not_learned(tmp_path):
+    """Cells at or below the lower level (random, 0) have not learned: all of them, or some."""
+    readings = []
+    for name, means in (
+        ("untrained", {("0.001",): -3.0, ("0.003",): -1.0, ("0.01",): 0.0}),
+        ("partly", {("0.001",): -2.0, ("0.003",): 10.0, ("0.01",): 12.0}),
+    ):
+        run_dir = write_step_size_run(
+            tmp_path / name, algo="rl2_ppo", means=means, reference={"lr": "0.003"},
+            iterations=(10, 20), rise=0.0,
+        )  # fmt: skip
+        run = report.load_run(run_dir)
+        grid = report.build_stats_table([run]).grids[run.path]
+        readings.append(reading_f(grid))
+    untrained, partly = readings
+    assert untrained.startswith(
+        "On navigation, rl2_ppo: No cell has learned: every cell's mean lies at or below the "
+        "lower level random (0), so the ranges below compare untrained policies"
+    )
+    assert "1 of 3 cells lie at or below the lower level random (0) (not learned at this " in partly
+    assert "budget): lr=0.001." in partly and "No cell has learned" not in partly
 
 
 def test_step_size_runs_must_sweep_one_or_two_settings(tmp_path, capsys):

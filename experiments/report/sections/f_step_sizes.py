@@ -155,10 +155,35 @@ def reading_f(grid: StepSizeGrid) -> str:
             f"{head} {why}, so nothing is compared with a reference; the best cell is "
             f"{cell_label(grid, grid.key(best.member))} with {value_with_ci(best.interval)}."
         )
-    sentences = [_line_sentence(grid, line) for line in grid.lines]
+    sentences = _untrained_sentences(grid)
+    sentences += [_line_sentence(grid, line) for line in grid.lines]
     sentences.append(_standing_sentence(grid))
     framed = [("the reference", ref)] + ([("the best", best)] if best is not ref else [])
     return f"{head} " + " ".join(sentences) + levels_phrase(run.levels_of(), framed)
+
+
+def _untrained_sentences(grid: StepSizeGrid) -> list[str]:
+    """Cells whose mean lies at or below the lower reference level have not learned: a range
+    "within the reference's CI" among them compares untrained policies."""
+    levels = grid.run.levels_of()
+    if levels is None:
+        return []
+    lower = f"{levels['lower']} ({num(levels['values'][levels['lower']])})"
+    placed = [(key, row) for key, row in grid.cells.items() if row.position is not None]
+    untrained = [key for key, row in placed if row.position <= 0]
+    if not untrained:
+        return []
+    if len(untrained) == len(placed):
+        return [
+            f"No cell has learned: every cell's mean lies at or below the lower level {lower}, "
+            "so the ranges below compare untrained policies and say nothing about the "
+            "sensitivity to these settings at this budget."
+        ]
+    labels = "; ".join(cell_label(grid, key) for key in untrained)
+    return [
+        f"{len(untrained)} of {len(placed)} cells lie at or below the lower level {lower} "
+        f"(not learned at this budget): {labels}."
+    ]
 
 
 def _line_sentence(grid: StepSizeGrid, line: SettingLine) -> str:
