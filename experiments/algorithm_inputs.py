@@ -8,10 +8,9 @@ from absl import flags
 
 from experiments.app_plumbing import UsageError
 from metarl_jax.algos import MacawConfig, PearlConfig
-from metarl_jax.algos.macaw import FIELDS as MACAW_FIELDS
 from metarl_jax.algos.macaw import MacawData
 from metarl_jax.envs import Env
-from metarl_jax.io.offline import OfflineDataError, load_offline_data, tasks_from_arrays
+from metarl_jax.io.offline import OfflineDataError, load_macaw_data
 from metarl_jax.tasks import MAX_FINITE_TASKS
 
 FLAGS = flags.FLAGS
@@ -48,13 +47,7 @@ def macaw_inputs(derived: dict, env: Env, num_train_tasks) -> MacawData:
             "them when making the data"
         )
     try:
-        arrays, metadata = load_offline_data(FLAGS.offline_data, env)
-        data = MacawData(
-            train={name: arrays[f"train/{name}"] for name in MACAW_FIELDS},
-            test={name: arrays[f"test/{name}"] for name in MACAW_FIELDS},
-            train_tasks=tasks_from_arrays(arrays, "train_tasks", env),
-            test_tasks=tasks_from_arrays(arrays, "test_tasks", env),
-        )
+        data, metadata = load_macaw_data(FLAGS.offline_data, env)
     except OfflineDataError as error:
         raise UsageError(f"--offline_data: {error}") from None
     if env.horizon != metadata["horizon"]:

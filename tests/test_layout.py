@@ -11,7 +11,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 LIBRARY = ROOT / "metarl_jax"
 # docs/ARCHITECTURE.md's layers, in order: each may import the ones before it
-LAYERS = ("tasks", "envs", "nets", "rl", "algos", "baselines", "sweep", "io", "data")
+LAYERS = ("tasks", "envs", "nets", "rl", "algos", "baselines", "sweep", "io", "data", "runs")
 MAX_FUNCTION_LINES = 120
 ISSUE_REFERENCE = re.compile(r"\bissues? ?#?\d+\b|(?<![\w&])#\d{2,}\b", re.IGNORECASE)
 

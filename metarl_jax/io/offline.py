@@ -216,6 +216,22 @@ def load_offline_data(directory: str, env=None) -> tuple[dict[str, np.ndarray], 
     return arrays, metadata
 
 
+def load_macaw_data(directory: str, env):
+    """(MACAW's data set `algos.macaw.MacawData` as device arrays, metadata) of a finished data
+    set made for `env`; OfflineDataError as `load_offline_data`."""
+    from metarl_jax.algos.macaw import FIELDS as MACAW_FIELDS
+    from metarl_jax.algos.macaw import MacawData
+
+    arrays, metadata = load_offline_data(directory, env)
+    data = MacawData(
+        train={name: arrays[f"train/{name}"] for name in MACAW_FIELDS},
+        test={name: arrays[f"test/{name}"] for name in MACAW_FIELDS},
+        train_tasks=tasks_from_arrays(arrays, "train_tasks", env),
+        test_tasks=tasks_from_arrays(arrays, "test_tasks", env),
+    )
+    return data, metadata
+
+
 # ----- the resumable state of an unfinished generation run -------------------------------------
 
 
