@@ -1,0 +1,166 @@
+"""Pictures of adaptation: the figures and animations are written, a locomotion replay reproduces
+the recorded observations, and the animation falls back to a plain drawing where MuJoCo's GL
+renderer cannot run."""
+
+import ctypes.util
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from experiments.pictures import replay_episodes, replay_mismatch, write_adaptation_pictures
+from metarl_jax.envs import make_env
+from metarl_jax.rl.rollout import run_episodes
+from metarl_jax.runs import AdaptationTrajectories, step_labels
+
+HORIZON = 16
+
+
+def record(env, num_tasks: int, labels, horizon: int, act, seed: int = 0):
+    """Episodes as play_adaptation records them: one per stage per task, with the key each reset
+    got. `act(stage, key, obs, task) -> actions [1, ...]`."""
+    key = jax.random.PRNGKey(seed)
+    tasks = jax.vmap(env.task_space.sample)(jax.random.split(key, num_tasks))
+
+    def one(stage, key, task):
+        steps = run_episodes(env, lambda k, o: (act(stage, k, o, task), ()), task, key, 1, horizon)
+        reset_key = jax.random.split(jax.random.split(key)[0], 1)[0]
+        fields = (steps.obs, steps.action, steps.reward, steps.valid)
+        return (*(f[:, 0] for f in fields), reset_key)
+
+    num_stages = len(labels)
+    keys = jax.vmap(lambda s: jax.random.split(jax.random.fold_in(key, s), num_tasks))(
+        jnp.arange(num_stages)
+    )
+    per_task = jax.vmap(one, in_axes=(None, 0, 0))
+    fields = jax.jit(jax.vmap(per_task, in_axes=(0, 0, None)))(jnp.arange(num_stages), keys, tasks)
+    obs, actions, rewards, valid, keys = fields
+    return AdaptationTrajectories(tuple(labels), tasks, obs, actions, rewards, valid, keys)
+
+
+def random_actions(env):
+    def act(stage, key, obs, task):
+        del task
+        return jax.random.uniform(key, (obs.shape[0], env.action_size), minval=-1, maxval=1)
+
+    return act
+
+
+def assert_png(path):
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.size[0] > 100 and image.size[1] > 100
+
+
+def assert_gif(path, min_frames=2):
+    with Image.open(path) as image:
+        assert image.format == "GIF" and image.n_frames >= min_frames
+
+
+@pytest.fixture(scope="module")
+def cheetah():
+    env = make_env("cheetah_dir", horizon=HORIZON)
+    return env, record(env, 2, step_labels(2), HORIZON, random_actions(env))
+
+
+def test_navigation_figure_shows_every_stage(tmp_path):
+    env = make_env("navigation", horizon=HORIZON)
+
+    def toward_goal(stage, key, obs, task):  # closer to the goal after each "adaptation step"
+        return 0.05 * stage * (task.goal - obs) / 0.1 + 0.05 * jax.random.normal(key, obs.shape)
+
+    trajectories = record(env, 3, step_labels(3), HORIZON, toward_goal)
+    written = write_adaptation_pictures(str(tmp_path), env, trajectories)
+    assert [p.rsplit("/", 1)[-1] for p, _ in written] == ["navigation_paths.png"]
+    assert_png(written[0][0])
+    assert "matplotlib" in written[0][1]
+    replay = replay_episodes(env, trajectories)  # positions: the replayed observations
+    assert replay_mismatch(replay, trajectories) == 0.0
+
+
+def test_bandit_figure(tmp_path):
+    env = make_env("bandit", num_arms=4)
+
+    def pulls(stage, key, obs, task):
+        greedy = jnp.argmax(task.arm_probs)
+        explore = jax.random.randint(key, (obs.shape[0],), 0, 4)
+        return jnp.where(jax.random.uniform(key, (obs.shape[0],)) < 0.5 * stage, greedy, explore)
+
+    labels = ("episode 1", "episode 2")
+    written = write_adaptation_pictures(str(tmp_path), env, record(env, 3, labels, 10, pulls))
+    assert [p.rsplit("/", 1)[-1] for p, _ in written] == ["bandit_pulls.png"]
+    assert_png(written[0][0])
+
+
+def test_locomotion_replay_reproduces_the_recorded_observations(cheetah):
+    env, trajectories = cheetah
+    replay = replay_episodes(env, trajectories)
+    assert replay.qpos.shape == (2, 2, HORIZON + 1, 9)
+    assert replay_mismatch(replay, trajectories) < 1e-6
+    # the replayed states are the recorded ones: the observation holds qpos[1:]
+    np.testing.assert_array_equal(
+        replay.qpos[:, :, 1:HORIZON, 1:], np.asarray(trajectories.obs)[:, :, 1:, :8]
+    )
+
+
+def test_a_replay_from_other_actions_does_not_match(cheetah):
+    env, trajectories = cheetah
+    other = trajectories._replace(actions=-trajectories.actions)
+    assert replay_mismatch(replay_episodes(env, other), trajectories) > 1e-3
+
+
+def test_locomotion_pictures_with_the_matplotlib_drawing(cheetah, tmp_path):
+    env, trajectories = cheetah
+    written = write_adaptation_pictures(
+        str(tmp_path), env, trajectories, renderer="matplotlib", frame_every=4
+    )
+    (progress, replayed), (gif, drawn) = written
+    assert progress.endswith("cheetah_dir_progress.png") and gif.endswith("cheetah_dir_task0.gif")
+    assert_png(progress)
+    assert "replayed" in replayed
+    assert_gif(gif, min_frames=HORIZON // 4)
+    assert drawn.startswith("matplotlib drawing")
+
+
+def test_the_animation_falls_back_when_the_gl_backend_fails(cheetah, tmp_path, monkeypatch):
+    env, trajectories = cheetah
+    monkeypatch.setenv("MUJOCO_GL", "disabled")  # MuJoCo then has no GL context to render in
+    written = write_adaptation_pictures(str(tmp_path), env, trajectories, frame_every=8)
+    gif, used = written[-1]
+    assert used.startswith("matplotlib drawing (MuJoCo GL renderer unavailable")
+    assert "MUJOCO_GL=disabled" in used
+    assert_gif(gif)
+    with pytest.raises(RuntimeError, match="unavailable"):
+        write_adaptation_pictures(str(tmp_path), env, trajectories, renderer="mujoco")
+
+
+def test_unknown_renderer_is_refused(cheetah, tmp_path):
+    env, trajectories = cheetah
+    with pytest.raises(ValueError, match="renderer"):
+        write_adaptation_pictures(str(tmp_path), env, trajectories, renderer="povray")
+
+
+@pytest.mark.skipif(not ctypes.util.find_library("OSMesa"), reason="libosmesa6 not installed")
+def test_osmesa_renders_the_animation(cheetah, tmp_path, monkeypatch):
+    env, trajectories = cheetah
+    monkeypatch.setenv("MUJOCO_GL", "osmesa")
+    written = write_adaptation_pictures(str(tmp_path), env, trajectories, frame_every=4)
+    gif, used = written[-1]
+    assert used.startswith("mujoco.Renderer, MUJOCO_GL=osmesa")
+    assert_gif(gif, min_frames=HORIZON // 4)
+    with Image.open(gif) as image:  # the rendered scene, not a blank frame
+        assert len(np.unique(np.asarray(image.convert("RGB")).reshape(-1, 3), axis=0)) > 50
+
+
+@pytest.mark.slow
+def test_ant_replay_and_pictures(tmp_path):
+    env = make_env("ant_dir", horizon=HORIZON)
+    trajectories = record(env, 2, step_labels(2), HORIZON, random_actions(env))
+    replay = replay_episodes(env, trajectories)
+    assert replay_mismatch(replay, trajectories) < 1e-6
+    written = write_adaptation_pictures(
+        str(tmp_path), env, trajectories, renderer="matplotlib", frame_every=4
+    )
+    assert_png(written[0][0])
+    assert_gif(written[1][0])
