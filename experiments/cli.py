@@ -157,9 +157,30 @@ flags.DEFINE_string(
     "MACAW: directory of an offline data set (python -m experiments.make_offline_data); its "
     "training tasks' buffers train, its test tasks' buffers adapt at evaluation.",
 )
+flags.DEFINE_bool(
+    "tensorboard",
+    True,
+    "Write TensorBoard event files as the run trains, one run per sweep member under "
+    "OUT_DIR/tensorboard/ (view: tensorboard --logdir OUT_DIR/tensorboard).",
+)
+flags.DEFINE_bool(
+    "wandb",
+    False,
+    "Also log every metric to Weights & Biases, one W&B run per sweep member grouped by --name "
+    "(needs the optional extra: pip install 'metarl_jax[wandb]').",
+)
+flags.DEFINE_string("wandb_project", "metarl_jax", "--wandb: the W&B project.")
+flags.DEFINE_enum(
+    "wandb_mode",
+    "online",
+    ["online", "offline", "disabled"],
+    "--wandb: offline writes the runs under OUT_DIR/wandb without a network (wandb sync "
+    "uploads them later).",
+)
 define_setting_flags(ENTRIES)
+LIVE_LOG_FLAGS = ("tensorboard", "wandb", "wandb_project", "wandb_mode")
 # Where a run goes, not what it computes: left out of flags.txt.
-LOCATION_FLAGS = ("out_dir", "resume", "distributed", "dry_run")
+LOCATION_FLAGS = ("out_dir", "resume", "distributed", "dry_run", *LIVE_LOG_FLAGS)
 # May differ when a run is resumed (to extend it, or under another name).
 RESUMABLE_FLAGS = ("num_iterations", "name", "sweep_layout")
 
@@ -429,6 +450,17 @@ def run_flags() -> dict[str, str]:
         for flag in FLAGS.get_flags_for_module(module)
     ]
     return {name: FLAGS[name].serialize() for name in names if name not in LOCATION_FLAGS}
+
+
+def check_live_log_flags() -> None:
+    """--wandb needs the wandb package (the optional extra)."""
+    import importlib.util
+
+    if FLAGS.wandb and importlib.util.find_spec("wandb") is None:
+        raise UsageError(
+            "--wandb: the wandb package is not installed (pip install 'metarl_jax[wandb]'), "
+            "or leave --wandb out"
+        )
 
 
 def flags_file_text() -> str:

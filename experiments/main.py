@@ -4,9 +4,12 @@
     python -m experiments.main --flagfile=experiments/flags/maml_trpo_nav.flags
     python -m experiments.main --flagfile=RUN/flags.txt --out_dir=RUN --resume
 
-Outputs in --out_dir: flags.txt, metrics.csv, checkpoints/, plots/*.png, summary.json.
+Outputs in --out_dir: flags.txt, run.json, metrics.csv, checkpoints/ (the latest few and best/),
+tensorboard/ (live logs), plots/*.png, summary.json. Every file is written whole or not at all, so
+a run killed at any moment continues with --resume from its last complete checkpoint.
 """
 
+import dataclasses
 import datetime
 import os
 import sys
@@ -17,6 +20,7 @@ import numpy as np
 
 from experiments import cli
 from experiments.app_plumbing import UsageError, expected_wall_time_line, run_app, run_seconds
+from experiments.flags_file import parse_flag_lines
 from experiments.study_design import seed_reported_levels
 from metarl_jax.algos.meta_training import evaluation_keys
 from metarl_jax.algos.registry import algorithm_entry
@@ -26,7 +30,9 @@ from metarl_jax.baselines.levels import (
     levels_framing,
     reference_levels,
 )
-from metarl_jax.io import checkpoints, metrics, plots, summary
+from metarl_jax.io import checkpoints, live_logs, metrics, plots, summary
+from metarl_jax.io.atomic_files import replace_file, write_json
+from metarl_jax.runs import RECORD_FILE, run_record
 from metarl_jax.sweep import init_states, initialize_distributed, sweep_members, train
 
 FLAGS = cli.FLAGS
@@ -130,84 +136,200 @@ def evaluation_levels(algorithm, env) -> dict:
     return levels
 
 
+@dataclasses.dataclass(frozen=True)
+class RunFiles:
+    """What one session of a run writes to, beside its checkpoints."""
+
+    out_dir: str
+    rows: list  # one dict of sweep values per member
+    sweep_columns: list
+    writer: bool  # process 0 (on several processes all checkpoint; one writes the rest)
+    provenance: dict  # every checkpoint's and summary.json's
+    headline: str  # the evaluation metric the best checkpoint is chosen by
+
+    @property
+    def metrics_path(self) -> str:
+        return os.path.join(self.out_dir, "metrics.csv")
+
+    @property
+    def checkpoint_dir(self) -> str:
+        return os.path.join(self.out_dir, "checkpoints")
+
+    def say(self, *args) -> None:
+        if self.writer:
+            print(*args, flush=True)
+
+
+def _env_options() -> dict:
+    """The env's options as `cli._make_env` gets them from the flags (physics resolved)."""
+    return {
+        "name": FLAGS.env,
+        "horizon": FLAGS.horizon,
+        "num_arms": FLAGS.num_arms,
+        "physics": FLAGS.physics,
+        "physics_precision": FLAGS.physics_precision,
+        "action_scale": FLAGS.action_scale,
+        "task_in_observation": FLAGS.task_in_observation,
+    }
+
+
+def _start_files(spec: cli.RunSpec, out_dir: str, rows: list) -> RunFiles:
+    """flags.txt and run.json (first, so that a run killed at any point later can resume), and
+    the provenance every checkpoint carries."""
+    flags_text = cli.flags_file_text()  # on resume: records the new --num_iterations
+    record = run_record(
+        spec.algo,
+        _env_options(),
+        spec.config,
+        rows,
+        spec.hypers,
+        spec.sweep_columns,
+        FLAGS.offline_data,
+        FLAGS.matmul_precision,
+        flags_text,
+    )
+    files = RunFiles(
+        out_dir=out_dir,
+        rows=rows,
+        sweep_columns=list(spec.sweep_columns),
+        writer=jax.process_index() == 0,
+        provenance={**checkpoints.provenance(), "flags": flags_text, "run": record},
+        headline=f"eval/{headline_metric(spec.env.name)}",
+    )
+    if files.writer:
+        replace_file(os.path.join(out_dir, "flags.txt"), flags_text)
+        write_json(os.path.join(out_dir, RECORD_FILE), record)
+    return files
+
+
+def _resume_point(files: RunFiles, manager, algorithm, members, resume: bool):
+    """(state, iteration) of the last complete checkpoint; (None, 0) for a new run. Rows
+    logged past it are dropped."""
+    if not resume:
+        return None, 0
+    start_iteration = manager.latest_step() or 0
+    state = None
+    if start_iteration:
+        state = checkpoints.restore(manager, start_iteration, init_states(algorithm, members))
+    if files.writer:
+        metrics.truncate_after(files.metrics_path, start_iteration)
+    files.say(f"resuming {files.out_dir} from iteration {start_iteration}")
+    return state, start_iteration
+
+
+def _open_live_logs(files: RunFiles, start_iteration, resume: bool):
+    wandb = None
+    if FLAGS.wandb:
+        wandb = live_logs.WandbOptions(FLAGS.wandb_project, FLAGS.name, FLAGS.wandb_mode)
+    return live_logs.open_live_logs(
+        files.out_dir,
+        files.rows if files.writer else [],
+        files.sweep_columns,
+        live_logs.flag_values(parse_flag_lines(files.provenance["flags"].splitlines())),
+        files.provenance["flags"],
+        start_iteration if resume else None,
+        tensorboard=FLAGS.tensorboard,
+        wandb=wandb,
+        hparam_metrics=(files.headline,),
+    )
+
+
+def _save_chunk(files: RunFiles, result, manager, best):
+    """The chunk's checkpoint, after the best one where it improves on it (so that a kill
+    between the two leaves a best no older than the latest); returns the best so far."""
+    value = checkpoints.headline_value(result.eval_metrics, files.headline)
+    if checkpoints.improves(value, best):
+        best = {"metric": files.headline, "value": value, "iteration": result.iteration}
+        best_metadata = checkpoints.checkpoint_metadata(
+            result.iteration, result.env_steps, files.provenance
+        )
+        checkpoints.save_best(
+            files.checkpoint_dir, result.iteration, result.state, {**best_metadata, "best": best}
+        )
+    metadata = checkpoints.checkpoint_metadata(result.iteration, result.env_steps, files.provenance)
+    checkpoints.save(manager, result.iteration, result.state, metadata)
+    return best
+
+
 def run(spec: cli.RunSpec, out_dir: str, resume: bool) -> dict:
     run_started = time.perf_counter()
     algorithm = cli.make_algorithm(spec)
     members, rows = sweep_members(
         spec.seeds, spec.meta_batch_sizes, spec.num_train_tasks, dict(spec.hypers)
     )
-    sweep_columns = list(spec.sweep_columns)
     for row in rows:
         if row["num_train_tasks"] == 0:
             row["num_train_tasks"] = "all"
-    metrics_path = os.path.join(out_dir, "metrics.csv")
-    # On several processes (--distributed) all of them train and checkpoint (orbax coordinates
-    # them); process 0 alone writes the other files and prints.
-    writer = jax.process_index() == 0
-    say = print if writer else (lambda *args, **kwargs: None)
-    manager = checkpoints.checkpoint_manager(os.path.join(out_dir, "checkpoints"))
-    state, start_iteration = None, 0
-    if resume:
-        start_iteration = manager.latest_step() or 0
-        if start_iteration:
-            state = checkpoints.restore(manager, start_iteration, init_states(algorithm, members))
-        if writer:
-            metrics.truncate_after(metrics_path, start_iteration)
-        say(f"resuming {out_dir} from iteration {start_iteration}", flush=True)
-    if writer:
-        with open(os.path.join(out_dir, "flags.txt"), "w") as f:
-            f.write(cli.flags_file_text())  # on resume: records the new --num_iterations
-    say(
-        f"{len(rows)} sweep members ({', '.join(['seed', *sweep_columns])}) in one compiled call; "
-        f"{spec.num_iterations} iterations in chunks of {spec.log_every}{_memory_note(spec)}",
-        flush=True,
+    files = _start_files(spec, out_dir, rows)
+    manager = checkpoints.checkpoint_manager(files.checkpoint_dir)
+    state, start_iteration = _resume_point(files, manager, algorithm, members, resume)
+    best = checkpoints.best_so_far(files.checkpoint_dir)
+    files.say(
+        f"{len(rows)} sweep members ({', '.join(['seed', *files.sweep_columns])}) in one compiled "
+        f"call; {spec.num_iterations} iterations in chunks of {spec.log_every}{_memory_note(spec)}"
     )
     if spec.physics:
-        say(f"physics: {spec.physics}", flush=True)
-
-    started = time.perf_counter()
-    last_saved = start_iteration
-    for result in train(
-        algorithm,
-        members,
-        spec.num_iterations,
-        spec.log_every,
-        state,
-        start_iteration,
-        layout=spec.sweep_layout,
-    ):
-        _check_finite(result, algorithm, rows, last_saved)
-        if writer:
-            _append_metrics(metrics_path, result, rows, sweep_columns)
-        saving = time.perf_counter()
-        checkpoints.save(manager, result.iteration, result.state)
-        chunk_iterations = result.iteration - last_saved
-        if last_saved == start_iteration:
-            per_iteration = (run_seconds(result) + time.perf_counter() - saving) / chunk_iterations
-            say(
-                expected_wall_time_line(
-                    time.perf_counter() - run_started,
-                    per_iteration,
-                    spec.num_iterations - result.iteration,
-                    result.compile_seconds,
-                ),
-                flush=True,
-            )
-        last_saved = result.iteration
-        say(_progress_line(result, spec.num_iterations, chunk_iterations), flush=True)
-        if FLAGS.first_chunk_only:
-            say(f"stopped after the first chunk; --resume continues in {out_dir}", flush=True)
-            return {}
-    wall_seconds = time.perf_counter() - started
-    if not writer:
+        files.say(f"physics: {spec.physics}")
+    logs = _open_live_logs(files, start_iteration, resume)
+    try:
+        started = time.perf_counter()
+        last_saved = start_iteration
+        for result in train(
+            algorithm,
+            members,
+            spec.num_iterations,
+            spec.log_every,
+            state,
+            start_iteration,
+            layout=spec.sweep_layout,
+        ):
+            _check_finite(result, algorithm, rows, last_saved)
+            if files.writer:
+                _append_metrics(files.metrics_path, result, rows, files.sweep_columns)
+                live_logs.log_chunk(
+                    logs,
+                    result.iteration,
+                    result.env_steps,
+                    {**result.train_metrics, **result.eval_metrics},
+                )
+            saving = time.perf_counter()
+            best = _save_chunk(files, result, manager, best)
+            if last_saved == start_iteration:
+                _say_expected_wall_time(files, spec, result, run_started, saving, last_saved)
+            files.say(_progress_line(result, spec.num_iterations, result.iteration - last_saved))
+            last_saved = result.iteration
+            if FLAGS.first_chunk_only:
+                files.say(f"stopped after the first chunk; --resume continues in {out_dir}")
+                return {}
+    finally:
+        live_logs.close_live_logs(logs)
+    if not files.writer:
         return {}
+    return _finish(spec, files, algorithm, best, time.perf_counter() - started)
 
-    all_rows = metrics.read_rows(metrics_path)
+
+def _say_expected_wall_time(files, spec, result, run_started, saving, last_saved) -> None:
+    per_iteration = (run_seconds(result) + time.perf_counter() - saving) / (
+        result.iteration - last_saved
+    )
+    files.say(
+        expected_wall_time_line(
+            time.perf_counter() - run_started,
+            per_iteration,
+            spec.num_iterations - result.iteration,
+            result.compile_seconds,
+        )
+    )
+
+
+def _finish(spec: cli.RunSpec, files: RunFiles, algorithm, best, wall_seconds) -> dict:
+    """Plots, summary.json and the closing table."""
+    out_dir, sweep_columns = files.out_dir, files.sweep_columns
+    all_rows = metrics.read_rows(files.metrics_path)
     levels = evaluation_levels(algorithm, spec.env)
     plot_paths = plots.write_plots(out_dir, all_rows, sweep_columns, levels)
-    headline = f"eval/{headline_metric(spec.env.name)}"
-    span = level_span(levels_framing(levels, headline))
-    finals = summary.final_by_member(all_rows, sweep_columns, headline, span)
+    span = level_span(levels_framing(levels, files.headline))
+    finals = summary.final_by_member(all_rows, sweep_columns, files.headline, span)
     run_info = {
         "algo": spec.algo,
         "env": spec.env.name,
@@ -215,10 +337,12 @@ def run(spec: cli.RunSpec, out_dir: str, resume: bool) -> dict:
         "train_tasks": spec.train_tasks,
         "eval_tasks": spec.eval_tasks,
         "iterations": spec.num_iterations,
-        "num_members": len(rows),
+        "num_members": len(files.rows),
         "wall_seconds_this_session": round(wall_seconds, 2),
         "plots": [os.path.relpath(p, out_dir) for p in plot_paths],
         "levels": levels,
+        "best_checkpoint": best,
+        "provenance": {**files.provenance, "utc_time": checkpoints.utc_now()},
     }
     summary.write_summary(os.path.join(out_dir, "summary.json"), run_info, finals)
     print(f"\nfinal iteration {spec.num_iterations} (mean ± std over seeds):")
@@ -234,6 +358,7 @@ def main(argv):
     if FLAGS.distributed:
         initialize_distributed()  # before anything touches a device
     spec = cli.spec_from_flags()
+    cli.check_live_log_flags()
     out_dir = FLAGS.out_dir or os.path.join(
         "runs", f"{FLAGS.name}_{datetime.datetime.now():%Y%m%d-%H%M%S}"
     )

@@ -39,7 +39,15 @@ def _ok(result):
     return result
 
 
-RUN_CONTENTS = ["checkpoints", "flags.txt", "metrics.csv", "plots", "summary.json"]
+RUN_CONTENTS = [
+    "checkpoints",
+    "flags.txt",
+    "metrics.csv",
+    "plots",
+    "run.json",
+    "summary.json",
+    "tensorboard",
+]
 
 
 def _rows(out_dir):
@@ -98,7 +106,7 @@ def test_results_contract(straight_run):
     final = [r for r in rows if r["iteration"] == "4"]
     assert len({r["train/return"] for r in final}) > 1
 
-    assert sorted(os.listdir(os.path.join(out_dir, "checkpoints"))) == ["2", "4"]
+    assert sorted(os.listdir(os.path.join(out_dir, "checkpoints"))) == ["2", "4", "best"]
     state = _restore(out_dir, ITERATIONS)
     np.testing.assert_array_equal(state["iteration"], [ITERATIONS] * len(MEMBERS))
 
@@ -184,7 +192,7 @@ def test_resume_equals_uninterrupted_run(straight_run, resumed_run):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # params, Adam, keys
     # metrics.csv: the iteration-2 rows kept, the iteration-4 rows identical, nothing doubled.
     assert _rows(resumed_dir) == _rows(straight_dir)
-    assert sorted(os.listdir(os.path.join(resumed_dir, "checkpoints"))) == ["2", "4"]
+    assert sorted(os.listdir(os.path.join(resumed_dir, "checkpoints"))) == ["2", "4", "best"]
     with open(os.path.join(resumed_dir, "summary.json")) as f:
         resumed_summary = json.load(f)
     with open(os.path.join(straight_dir, "summary.json")) as f:
@@ -412,7 +420,7 @@ def test_first_chunk_only_then_resume_equals_the_straight_run(straight_run, tmp_
     first = _ok(run_main(*SWEEP_FLAGS, "--first_chunk_only", f"--out_dir={out_dir}"))
     assert "expected wall time" in first.stdout and "stopped after the first chunk" in first.stdout
     assert not os.path.exists(os.path.join(out_dir, "summary.json"))
-    assert sorted(os.listdir(os.path.join(out_dir, "checkpoints"))) == ["2"]
+    assert sorted(os.listdir(os.path.join(out_dir, "checkpoints"))) == ["2", "best"]
     assert _read(os.path.join(out_dir, "flags.txt")) == _read(
         os.path.join(straight_dir, "flags.txt")
     )

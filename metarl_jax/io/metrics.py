@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from metarl_jax.io.atomic_files import replace_file
+
 LEADING_COLUMNS = ("iteration", "env_steps", "seed")
 
 
@@ -59,17 +61,23 @@ def read_rows(path: str) -> list[dict]:
 
 
 def truncate_after(path: str, iteration: int) -> None:
-    """Drop rows logged after `iteration` (written before a crash, past the last checkpoint)."""
+    """Drop rows logged after `iteration` (written before a crash, past the last checkpoint) and
+    a row cut short by a kill (no line end, or too few fields); the kept lines stay byte for byte.
+    Atomic: the file is whole before and after. A file without a whole header is removed."""
     if not os.path.exists(path):
         return
     with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        columns = reader.fieldnames
-        kept = [row for row in reader if int(row["iteration"]) <= iteration]
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(kept)
+        lines = [line for line in f.read().splitlines(keepends=True) if line.endswith("\n")]
+    if not lines:
+        os.remove(path)
+        return
+    width = len(next(csv.reader(lines[:1])))
+    kept = [lines[0]]
+    for line in lines[1:]:
+        fields = next(csv.reader([line]))
+        if len(fields) == width and int(fields[0]) <= iteration:
+            kept.append(line)
+    replace_file(path, "".join(kept))
 
 
 # The meta-test curve within a task: MAML's return after k gradient steps, RL²'s and PEARL's

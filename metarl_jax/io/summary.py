@@ -1,11 +1,11 @@
 """summary.json and the closing table: final metrics per sweep member, aggregated over seeds."""
 
 import dataclasses
-import json
 from collections import defaultdict
 
 import numpy as np
 
+from metarl_jax.io.atomic_files import write_json
 from metarl_jax.io.report_stats import PLATEAU_TEST, PlateauTest, plateau_test
 
 
@@ -29,7 +29,7 @@ def final_by_member(
     summary = []
     for key, group in groups.items():
         entry = {"iteration": last, "env_steps": int(group[0]["env_steps"])}
-        entry.update({c: _number(v) for c, v in zip(sweep_columns, key, strict=True)})
+        entry.update({c: number(v) for c, v in zip(sweep_columns, key, strict=True)})
         entry["seeds"] = sorted(int(r["seed"]) for r in group)
         for metric in metrics:
             values = np.array([float(r[metric]) for r in group if r[metric] != ""])
@@ -69,7 +69,7 @@ def seed_series(rows: list[dict], sweep: dict[str, str], column: str) -> list[li
     return [series[len(series) - length :] for series in by_seed.values()]
 
 
-def _number(text):
+def number(text):
     """A sweep value as logged: an int (meta-batch size), a float (a swept setting), or text
     ("all")."""
     for kind in (int, float):
@@ -81,8 +81,8 @@ def _number(text):
 
 
 def write_summary(path: str, run_info: dict, members: list[dict]) -> None:
-    with open(path, "w") as f:
-        json.dump({**run_info, "members": members}, f, indent=2)
+    """summary.json, written whole or not at all."""
+    write_json(path, {**run_info, "members": members})
 
 
 def format_table(members: list[dict], sweep_columns: list[str], metrics: list[str]) -> str:
