@@ -125,7 +125,14 @@ def test_configs_declare_a_shared_setting_once():
             if field.name in seen:
                 assert (field.metadata[HELP], field.type) == seen[field.name], field.name
             seen[field.name] = (field.metadata[HELP], field.type)
-    derived = {"horizon", "max_meta_batch_size", "train_tasks", "eval_tasks", "outer_optimizer"}
+    derived = {
+        "horizon",
+        "max_meta_batch_size",
+        "train_tasks",
+        "eval_tasks",
+        "outer_optimizer",
+        "eval_seed",
+    }
     for entry in ENTRIES:
         for field in dataclasses.fields(entry.config_class):
             assert field.name in seen or field.name in derived | {"num_task_slots"}, field.name

@@ -252,34 +252,50 @@ def policy_actions(config: MacawConfig, env: Env, policy, deterministic: bool):
     return choose
 
 
-def evaluate_task(config: MacawConfig, env: Env, params, buffers, task_index, task, key):
-    """Online returns after 0..K offline adaptation steps on one test task."""
-    adapt_keys = jax.random.split(jax.random.fold_in(key, 0), config.eval_adapt_steps)
-    run_keys = jax.random.split(jax.random.fold_in(key, 1), config.eval_adapt_steps + 1)
+def adapt_step(config: MacawConfig, env: Env, params, buffers, task_index, key):
+    """One offline adaptation step on a batch of a task's buffer: params with the adapted value
+    and policy (their step sizes unchanged)."""
+    batch = draw_batch(config, buffers, task_index, key)
+    value = adapt_value(params, batch)
+    policy = adapt_policy(config, env, params, params["policy"], value, batch)
+    return {**params, "value": value, "policy": policy}
 
-    def returns_of(policy, run_key):
-        transitions = collect_transitions(
-            env,
-            policy_actions(config, env, policy, True),
-            task,
-            run_key,
-            config.eval_episodes,
-            config.horizon,
-        )
-        return jnp.mean(episode_returns(transitions))
 
-    def adapt(carry, adapt_key):
-        value, policy = carry
-        batch = draw_batch(config, buffers, task_index, adapt_key)
-        step_params = {**params, "value": value, "policy": policy}
-        value = adapt_value(step_params, batch)
-        policy = adapt_policy(config, env, step_params, policy, value, batch)
-        return (value, policy), policy
+def evaluation_keys_of_task(config: MacawConfig, key, num_steps: int):
+    """(adaptation keys [K], keys of the online episodes after 0..K steps [K + 1])."""
+    adapt_keys = jax.random.split(jax.random.fold_in(key, 0), num_steps)
+    run_keys = jax.random.split(jax.random.fold_in(key, 1), num_steps + 1)
+    return adapt_keys, run_keys
 
-    _, policies = jax.lax.scan(adapt, (params["value"], params["policy"]), adapt_keys)
-    policies = jax.tree.map(
+
+def adapted_policies(config: MacawConfig, env: Env, params, buffers, task_index, adapt_keys):
+    """The policy after 0..K offline steps on one task, stacked [K + 1, ...]."""
+
+    def adapt(step_params, adapt_key):
+        step_params = adapt_step(config, env, step_params, buffers, task_index, adapt_key)
+        return step_params, step_params["policy"]
+
+    _, policies = jax.lax.scan(adapt, params, adapt_keys)
+    return jax.tree.map(
         lambda first, rest: jnp.concatenate([first[None], rest]), params["policy"], policies
     )
+
+
+def online_episodes(config: MacawConfig, env: Env, policy, task, key, num_episodes: int):
+    """Episodes of the (adapted) policy acting deterministically on a task."""
+    choose = policy_actions(config, env, policy, True)
+    return collect_transitions(env, choose, task, key, num_episodes, config.horizon)
+
+
+def evaluate_task(config: MacawConfig, env: Env, params, buffers, task_index, task, key):
+    """Online returns after 0..K offline adaptation steps on one test task."""
+    adapt_keys, run_keys = evaluation_keys_of_task(config, key, config.eval_adapt_steps)
+    policies = adapted_policies(config, env, params, buffers, task_index, adapt_keys)
+
+    def returns_of(policy, run_key):
+        episodes = online_episodes(config, env, policy, task, run_key, config.eval_episodes)
+        return jnp.mean(episode_returns(episodes))
+
     return jax.vmap(returns_of)(policies, run_keys)
 
 
@@ -370,7 +386,7 @@ def meta_iteration(
 def evaluation_metrics(config: MacawConfig, env: Env, num_test: int, state, shared):
     """Mean online return over every test task after k = 0..K offline steps; the headline after
     `inner_steps`."""
-    _, data_key = evaluation_keys()
+    _, data_key = evaluation_keys(config.eval_seed)
     evaluate = functools.partial(evaluate_task, config, env)
     returns = jax.vmap(evaluate, in_axes=(None, None, 0, 0, 0))(
         state.params,

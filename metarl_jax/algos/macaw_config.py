@@ -41,6 +41,7 @@ class MacawConfig:
     inner_steps: int = settings.inner_steps()
     eval_adapt_steps: int = settings.eval_adapt_steps(1)
     eval_episodes: int = settings.eval_episodes(10)
+    eval_seed: int = settings.eval_seed()
 
     def __post_init__(self):
         checks.layer_sizes(self, "hidden_sizes")

@@ -141,6 +141,7 @@ class MamlConfig:
         "paper's evaluation takes 0.5, which still overshoots after long training (BUILD_NOTES).",
     )
     eval_train_region: bool = settings.eval_train_region()
+    eval_seed: int = settings.eval_seed()
 
     def __post_init__(self):
         checks.one_of(self, "outer_optimizer", OUTER_OPTIMIZERS)
@@ -201,6 +202,14 @@ def adapt_through(config: MamlConfig, policy: Policy, params, inner_batches: Bat
     return jax.lax.scan(lambda p, b: (step(p, b),) * 2, params, inner_batches)[1]
 
 
+def inner_step_lr(config: MamlConfig, k):
+    """The step size of inner step k (from 0): inner_lr for the steps meta-training takes,
+    inner_lr * extra_step_lr_scale beyond them."""
+    return jnp.where(
+        k < config.inner_steps, config.inner_lr, config.inner_lr * config.extra_step_lr_scale
+    )
+
+
 def adaptation_steps(config: MamlConfig, env: Env, policy: Policy, params, task, key, num_steps):
     """Collect a batch with theta^k and adapt, for k = 0..num_steps (no step after the last);
     steps beyond `inner_steps` at inner_lr * extra_step_lr_scale.
@@ -208,15 +217,15 @@ def adaptation_steps(config: MamlConfig, env: Env, policy: Policy, params, task,
     One scan holds the only copy of the rollout, which keeps compilation short for MJX.
     """
     step_on = functools.partial(adapt, config, policy)
-    extra_lr = config.inner_lr * config.extra_step_lr_scale
 
     def step(p, k):
         batch, mean_return = collect(config, env, policy, p, task, jax.random.fold_in(key, k))
         # the steps meta-training takes keep inner_lr as a constant (bit-identical training);
         # only an evaluation past them traces a per-step step size
         if num_steps > config.inner_steps and config.extra_step_lr_scale != 1.0:
-            lr = jnp.where(k < config.inner_steps, config.inner_lr, extra_lr)
-            p = jax.lax.cond(k < num_steps, step_on, lambda p, *_: p, p, batch, lr)
+            p = jax.lax.cond(
+                k < num_steps, step_on, lambda p, *_: p, p, batch, inner_step_lr(config, k)
+            )
         else:
             p = jax.lax.cond(k < num_steps, step_on, lambda p, _: p, p, batch)
         return p, (batch, mean_return)
@@ -500,7 +509,7 @@ def meta_test(config: MamlConfig, env: Env, policy: Policy, samplers: TaskSample
 
     eval/return is the return after as many steps as meta-training takes (`inner_steps`).
     """
-    task_key, data_key = evaluation_keys()
+    task_key, data_key = evaluation_keys(config.eval_seed)
     task_keys = per_task_keys(data_key, config.num_eval_tasks)
 
     def adaptation_curve(task, task_data_key):
@@ -550,7 +559,7 @@ def make_maml(config: MamlConfig, env: Env) -> Algorithm:
         loss_metrics=("optim/loss_before", "optim/loss_after", "optim/kl", "train/return"),
         packed_update=packed_update,
         evaluation_tasks=evaluation_task_sets(
-            samplers, config.eval_train_region, config.num_eval_tasks
+            samplers, config.eval_train_region, config.num_eval_tasks, config.eval_seed
         ),
         evaluation_steps=steps_per_task * (min(config.inner_steps, config.eval_adapt_steps) + 1),
     )

@@ -10,9 +10,8 @@ import jax.numpy as jnp
 import optax
 
 from metarl_jax.algos.api import SweepMember
+from metarl_jax.algos.settings import EVAL_SEED
 from metarl_jax.tasks import Restriction, TaskSpace, draw_pool, make_sampler
-
-EVAL_SEED = 0x5EED
 
 
 @flax.struct.dataclass
@@ -72,12 +71,14 @@ def evaluation_sets(samplers: TaskSamplers, eval_train_region: bool) -> dict[str
     return sets
 
 
-def evaluation_task_sets(samplers: TaskSamplers, eval_train_region: bool, num_eval_tasks: int):
+def evaluation_task_sets(
+    samplers: TaskSamplers, eval_train_region: bool, num_eval_tasks: int, seed: int = EVAL_SEED
+):
     """`Algorithm.evaluation_tasks` of an algorithm that samples its evaluation tasks: every
-    evaluation set's tasks, drawn as `evaluate` draws them."""
+    evaluation set's tasks, drawn as `evaluate` draws them (with the evaluation seed)."""
 
     def tasks():
-        task_key, _ = evaluation_keys()
+        task_key, _ = evaluation_keys(seed)
         sets = evaluation_sets(samplers, eval_train_region)
         return {prefix: sample(task_key, num_eval_tasks) for prefix, sample in sets.items()}
 
@@ -125,10 +126,12 @@ def draw_slots(key: jax.Array, n: int, active: jax.Array) -> jax.Array:
     )
 
 
-def evaluation_keys() -> tuple[jax.Array, jax.Array]:
+def evaluation_keys(seed: int = EVAL_SEED) -> tuple[jax.Array, jax.Array]:
     """(task key, data key) of every evaluation, the same at every iteration: a learning curve
     follows one set of evaluation tasks played with the same random numbers, so its changes are
     the parameters' and not the tasks' (with tasks redrawn per iteration, their common variation
     moved every seed alike and read as a decline that seeds' confidence intervals cannot see);
-    every sweep member meets the same tasks, and evaluating never touches the training stream."""
-    return jax.random.split(jax.random.PRNGKey(EVAL_SEED))
+    every sweep member meets the same tasks, and evaluating never touches the training stream.
+    Training evaluates with EVAL_SEED; a re-evaluation may take another seed (a config's
+    `eval_seed`)."""
+    return jax.random.split(jax.random.PRNGKey(seed))

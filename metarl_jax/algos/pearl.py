@@ -354,27 +354,48 @@ def gradient_steps(
 # ----- evaluation ---------------------------------------------------------------------------
 
 
+def empty_context(config: PearlConfig, env: Env, num_episodes: int):
+    """(context [E * T, D], weights [E * T], episodes so far): room for `num_episodes` episodes."""
+    capacity = num_episodes * config.horizon
+    return jnp.zeros((capacity, context_size(config, env))), jnp.zeros((capacity,)), 0
+
+
+def evaluation_episode_keys(episode_key) -> tuple[jax.Array, jax.Array]:
+    """(z key, key of the episode's `collect`) of an evaluation episode."""
+    return jax.random.split(episode_key)
+
+
+def evaluation_episode(
+    config: PearlConfig, env: Env, networks: PearlNetworks, params, task, context, episode_key
+):
+    """One episode of an evaluation trial: z from the posterior of the context so far (the prior
+    while it is empty), then the context with the episode appended: (context, transitions)."""
+    context, weights, e = context
+    z_key, run_key = evaluation_episode_keys(episode_key)
+    z = draw_latent(config, networks, params, context, weights, z_key)
+    transitions = collect(
+        config, env, networks, params, task, run_key, z[None], config.eval_deterministic
+    )
+    if config.exploration == "uniform_actions":
+        explored = explore(config, env, networks, params, task, run_key, z_key, 1)
+        transitions = jax.tree.map(lambda a, b: jnp.where(e == 0, a, b), explored, transitions)
+    rows = context_vectors(transitions, config.context_next_obs)[:, 0]  # [T, D]
+    start = e * config.horizon
+    context = jax.lax.dynamic_update_slice(context, rows, (start, 0))
+    weights = jax.lax.dynamic_update_slice(weights, transitions.valid[:, 0], (start,))
+    return (context, weights, e + 1), transitions
+
+
 def evaluate_task(config: PearlConfig, env: Env, networks: PearlNetworks, params, task, key):
     """Returns of `eval_episodes` episodes in a row, the context growing after each."""
-    capacity = config.eval_episodes * config.horizon
 
-    def episode(carry, episode_key):
-        context, weights, e = carry
-        z_key, run_key = jax.random.split(episode_key)
-        z = draw_latent(config, networks, params, context, weights, z_key)
-        transitions = collect(
-            config, env, networks, params, task, run_key, z[None], config.eval_deterministic
+    def episode(context, episode_key):
+        context, transitions = evaluation_episode(
+            config, env, networks, params, task, context, episode_key
         )
-        if config.exploration == "uniform_actions":
-            explored = explore(config, env, networks, params, task, run_key, z_key, 1)
-            transitions = jax.tree.map(lambda a, b: jnp.where(e == 0, a, b), explored, transitions)
-        rows = context_vectors(transitions, config.context_next_obs)[:, 0]  # [T, D]
-        start = e * config.horizon
-        context = jax.lax.dynamic_update_slice(context, rows, (start, 0))
-        weights = jax.lax.dynamic_update_slice(weights, transitions.valid[:, 0], (start,))
-        return (context, weights, e + 1), episode_returns(transitions)[0]
+        return context, episode_returns(transitions)[0]
 
-    initial = (jnp.zeros((capacity, context_size(config, env))), jnp.zeros((capacity,)), 0)
+    initial = empty_context(config, env, config.eval_episodes)
     _, returns = jax.lax.scan(episode, initial, jax.random.split(key, config.eval_episodes))
     return returns
 
@@ -436,7 +457,7 @@ def make_pearl(config: PearlConfig, env: Env) -> Algorithm:
         loss_metrics=("optim/critic_loss", "optim/actor_loss", "train/return"),
         initial_env_steps=initial_env_steps,
         evaluation_tasks=evaluation_task_sets(
-            samplers, config.eval_train_region, config.num_eval_tasks
+            samplers, config.eval_train_region, config.num_eval_tasks, config.eval_seed
         ),
         evaluation_steps=config.eval_episodes * config.horizon,
     )
@@ -582,7 +603,7 @@ def collection_returns(prior: Transitions, posterior: Transitions) -> dict:
 def evaluation_metrics(config: PearlConfig, env: Env, networks: PearlNetworks, samplers, params):
     """Mean return of each evaluation episode on every evaluation set; the headline is the last
     episode's, and `inference_gain` the posterior episodes' mean minus the prior episode's."""
-    task_key, data_key = evaluation_keys()
+    task_key, data_key = evaluation_keys(config.eval_seed)
     metrics = {}
     for prefix, sample_tasks in evaluation_sets(samplers, config.eval_train_region).items():
         tasks = sample_tasks(task_key, config.num_eval_tasks)

@@ -91,6 +91,7 @@ class PearlConfig:
     task_pool_seed: int = settings.task_pool_seed()
     num_eval_tasks: int = settings.num_eval_tasks()
     eval_train_region: bool = settings.eval_train_region()
+    eval_seed: int = settings.eval_seed()
 
     def __post_init__(self):
         checks.layer_sizes(self, "hidden_sizes", "encoder_hidden_sizes")

@@ -103,6 +103,7 @@ class Rl2Config:
     task_pool_seed: int = settings.task_pool_seed()
     num_eval_tasks: int = settings.num_eval_tasks()
     eval_train_region: bool = settings.eval_train_region()
+    eval_seed: int = settings.eval_seed()
 
     def __post_init__(self):
         checks.layer_sizes(self, "hidden_sizes")
@@ -427,7 +428,7 @@ def evaluate(config: Rl2Config, env: Env, agent: RecurrentAgent, samplers: TaskS
 
     The evaluation keys are the same at every iteration, as for MAML.
     """
-    task_key, data_key = evaluation_keys()
+    task_key, data_key = evaluation_keys(config.eval_seed)
     episodes = config.episodes_per_trial
     metrics = {}
     for prefix, sample_tasks in evaluation_sets(samplers, config.eval_train_region).items():
@@ -485,7 +486,7 @@ def make_rl2(config: Rl2Config, env: Env) -> Algorithm:
         loss_metrics=("optim/policy_loss", "optim/value_loss", "train/return"),
         packed_update=packed_update,
         evaluation_tasks=evaluation_task_sets(
-            samplers, config.eval_train_region, config.num_eval_tasks
+            samplers, config.eval_train_region, config.num_eval_tasks, config.eval_seed
         ),
         evaluation_steps=config.episodes_per_trial * config.horizon,
     )

@@ -13,6 +13,8 @@ from typing import Any
 
 HELP = "help"
 SWEEPABLE = "sweepable"
+# Seeds the evaluation's tasks and random numbers (`meta_training.evaluation_keys`).
+EVAL_SEED = 0x5EED
 
 
 def setting(default: Any, help: str, sweepable: bool = False) -> Any:
@@ -91,6 +93,12 @@ def task_pool_seed():
 
 def num_eval_tasks():
     return setting(40, "Evaluation tasks per evaluation.")
+
+
+def eval_seed():
+    """The seed of the evaluation's keys: not a training flag (training always evaluates with
+    EVAL_SEED); a re-evaluation of a run (experiments.evaluate --eval_seed) changes it."""
+    return dataclasses.field(default=EVAL_SEED)
 
 
 def eval_train_region():

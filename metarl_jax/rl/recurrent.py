@@ -21,6 +21,7 @@ from metarl_jax.envs import Env
 from metarl_jax.nets import GRUCategoricalPolicy, GRUGaussianPolicy, GRUValue, zero_carry
 from metarl_jax.rl.distributions import CATEGORICAL, DIAG_GAUSSIAN, Family
 from metarl_jax.rl.gru_sequence import fused_unroll
+from metarl_jax.rl.rollout import episode_keys
 
 
 class RecurrentAgent(NamedTuple):
@@ -92,6 +93,14 @@ def _keep_where(mask, new, old):
     )
 
 
+def agent_inputs(obs, prev_action_features, prev_reward, prev_done) -> jax.Array:
+    """What the agent reads at a step [N, input_size]: [obs, previous action's features,
+    previous reward, previous done]."""
+    return jnp.concatenate(
+        [obs, prev_action_features, prev_reward[:, None], prev_done[:, None]], axis=-1
+    )
+
+
 def rollout_trials(
     env: Env,
     agent: RecurrentAgent,
@@ -114,17 +123,13 @@ def rollout_trials(
 
     def episode(carry_and_context, episode_key):
         carry, context = carry_and_context
-        reset_key, run_key = jax.random.split(episode_key)
-        obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(
-            jax.random.split(reset_key, num_trials), task
-        )
+        reset_keys, run_key = episode_keys(episode_key, num_trials)
+        obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(reset_keys, task)
         alive = jnp.ones((num_trials,), jnp.bool_)
 
         def step(state, step_key):
             obs, env_state, alive, carry, (prev_action, prev_reward, prev_done) = state
-            inputs = jnp.concatenate(
-                [obs, prev_action, prev_reward[:, None], prev_done[:, None]], axis=-1
-            )
+            inputs = agent_inputs(obs, prev_action, prev_reward, prev_done)
             next_carry, dist_params, value = agent.step(params, carry, inputs)
             action_key, env_key = jax.random.split(step_key)
             action = agent.dist.sample(action_key, dist_params)

@@ -53,6 +53,12 @@ class Step(NamedTuple):
     extras: Any  # what the acting function returned beside the action
 
 
+def episode_keys(key: jax.Array, num_episodes: int) -> tuple[jax.Array, jax.Array]:
+    """(the keys `env.reset` gets [N, 2], the key of the steps) of `run_episodes(key, N)`."""
+    reset_key, run_key = jax.random.split(key)
+    return jax.random.split(reset_key, num_episodes), run_key
+
+
 def run_episodes(
     env: Env,
     act: Callable[[jax.Array, jax.Array], tuple[jax.Array, Any]],
@@ -65,10 +71,8 @@ def run_episodes(
 
     Returns a `Step` of time-major arrays [T, N, ...].
     """
-    reset_key, run_key = jax.random.split(key)
-    obs, state = jax.vmap(env.reset, in_axes=(0, None))(
-        jax.random.split(reset_key, num_episodes), task
-    )
+    reset_keys, run_key = episode_keys(key, num_episodes)
+    obs, state = jax.vmap(env.reset, in_axes=(0, None))(reset_keys, task)
     alive = jnp.ones((num_episodes,), jnp.bool_)
 
     def step(carry, step_key):

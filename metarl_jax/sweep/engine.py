@@ -377,6 +377,20 @@ def init_states(
     return _unpad(_init_fn(algorithm, mesh)(placed), mesh, num_members)
 
 
+def evaluate_states(
+    algorithm: Algorithm,
+    members: SweepMember,
+    state: State,
+    devices: Sequence[jax.Device] | None = None,
+) -> dict[str, np.ndarray]:
+    """`algorithm.evaluate` of every member's state (stacked over the S members, any placement),
+    as `train` evaluates at a chunk's end: {metric: [S]} on the host."""
+    mesh = member_mesh(devices)
+    placed, num_members, size = _placed_members(members, mesh)
+    metrics = _evaluate_fn(algorithm, mesh)(_place(state, mesh, num_members, size), placed)
+    return jax.tree.map(lambda leaf: leaf[:num_members], _to_host(metrics))
+
+
 class _Setup(NamedTuple):
     mesh: Mesh
     host_members: SweepMember
