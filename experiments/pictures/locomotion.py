@@ -70,7 +70,7 @@ def progress_figure(path: str, env, trajectories, qpos: np.ndarray, max_tasks: i
             values, y_label = progress(env.name, qpos[s, n, : lengths[s, n] + 1], task)
             ax.plot(np.arange(len(values)) * DT, values, color=colors[s], lw=1.6, label=label)
         if env.name == "cheetah_vel":
-            end = qpos.shape[2] * DT
+            end = (qpos.shape[2] - 1) * DT
             target = float(np.asarray(task.velocity))
             start = float(qpos[0, n, 0, 0])
             ax.plot(

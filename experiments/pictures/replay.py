@@ -6,12 +6,15 @@ the observation after the last action. The replayed observations equal the recor
 valid steps (checked by `replay_mismatch`); after an episode's end the replay keeps stepping and
 its states mean nothing.
 
-A reset's noise comes out of compiled code whose float rounding depends on how it was compiled
-(eager and jitted resets differ by an ulp in qvel), and a physics episode amplifies an ulp into
-other motion within seconds (a Cheetah observation 5.4 apart after 200 steps). So a locomotion
-replay takes the reset state's qpos and qvel from the recorded first observation, which holds
-all of them but the position on the ground plane (Cheetah's x, Ant-Dir's x and y), where the
-physics does not depend on them.
+Float rounding depends on how the physics was compiled (an eager and a jitted reset differ by an
+ulp in qvel; MJX batched otherwise drifts by 4e-4 within 10 steps), and a physics episode
+amplifies an ulp into other motion within seconds (a Cheetah observation 5.4 apart after 200
+steps). So before every step a locomotion replay takes qpos and qvel from the recorded
+observation, which holds all of them but the position on the ground plane (Cheetah's x, Ant-Dir's
+x and y), on which the physics does not depend; that position is integrated by the replay. The
+replayed observations are then one-step predictions of the recorded ones: equal to them with the
+physics that recorded them, close with another compilation, far with other actions or another
+env.
 
 The step keys are not recorded: the environment's step must not draw from its key (physics and
 navigation do not; the bandit does, and needs no replay).
@@ -43,8 +46,8 @@ def replay_episodes(env, trajectories) -> Replay:
         jax.tree.map(jnp.asarray, trajectories.tasks),
     )
     time_major = jnp.moveaxis(actions.reshape(flat, horizon, *actions.shape[3:]), 1, 0)
-    first_obs = jnp.asarray(trajectories.obs)[:, :, 0].reshape(flat, -1)
-    obs, qpos = _replay(env)(keys, tasks, time_major, first_obs)
+    recorded = jnp.asarray(trajectories.obs).reshape(flat, horizon, -1)
+    obs, qpos = _replay(env)(keys, tasks, time_major, jnp.moveaxis(recorded, 1, 0))
     unflatten = lambda a: (
         None if a is None else np.asarray(a).reshape(num_stages, num_tasks, *a.shape[1:])
     )
@@ -61,16 +64,16 @@ OMITTED_QPOS = {
 }
 
 
-def resync(env_name: str, state, first_obs):
-    """The reset state (NativeState or mjx.Data, batched) with the qpos and qvel that the
-    recorded first observation holds."""
+def resync(env_name: str, state, obs):
+    """The state (NativeState or mjx.Data, batched) with the qpos and qvel that the recorded
+    observation holds; other envs' states as they are."""
     if env_name not in OMITTED_QPOS:
         return state
     omitted = OMITTED_QPOS[env_name]
     nq, nv = state.qpos.shape[-1], state.qvel.shape[-1]
     seen = nq - omitted
-    qpos = state.qpos.at[..., omitted:].set(first_obs[..., :seen])
-    qvel = first_obs[..., seen : seen + nv].astype(state.qvel.dtype)
+    qpos = state.qpos.at[..., omitted:].set(obs[..., :seen])
+    qvel = obs[..., seen : seen + nv].astype(state.qvel.dtype)
     return (
         state.replace(qpos=qpos, qvel=qvel)
         if hasattr(state, "replace")
@@ -85,21 +88,25 @@ def _qpos(state):
 @functools.lru_cache(maxsize=8)
 def _replay(env):
     """The batched replay of `env`, compiled once per env: keys [B, 2], tasks [B, ...], actions
-    [T, B, ...], the recorded first observations [B, obs] -> obs and qpos [B, T + 1, ...]."""
+    [T, B, ...], the recorded observations [T, B, obs] -> obs and qpos [B, T + 1, ...]."""
 
     @jax.jit
-    def run(keys, tasks, actions, first_obs):
+    def run(keys, tasks, actions, recorded):
         obs, state = jax.vmap(env.reset)(keys, tasks)
-        state = resync(env.name, state, first_obs)
 
-        def step(carry, action):
+        def step(carry, inputs):
             obs, state = carry
+            action, seen = inputs
+            state = resync(env.name, state, seen)
             step_keys = jnp.zeros_like(keys)  # recorded episodes' step keys are not kept
             next_obs, next_state, _, _ = jax.vmap(env.step)(step_keys, state, action, tasks)
             return (next_obs, next_state), (obs, _qpos(state))
 
-        (last_obs, last_state), (seen, positions) = jax.lax.scan(step, (obs, state), actions)
-        obs = jnp.concatenate([seen, last_obs[None]], axis=0)
+        carry = (obs, state)
+        (last_obs, last_state), (predicted, positions) = jax.lax.scan(
+            step, carry, (actions, recorded)
+        )
+        obs = jnp.concatenate([predicted, last_obs[None]], axis=0)
         if positions is not None:
             positions = jnp.concatenate([positions, _qpos(last_state)[None]], axis=0)
             positions = jnp.moveaxis(positions, 0, 1)
@@ -109,8 +116,8 @@ def _replay(env):
 
 
 def replay_mismatch(replay: Replay, trajectories) -> float:
-    """The largest absolute difference between replayed and recorded observations over the valid
-    steps (0 when the replay reproduces the episodes exactly)."""
+    """The largest absolute difference between replayed (one-step predicted) and recorded
+    observations over the valid steps: 0 when the replay reproduces the episodes exactly."""
     recorded = np.asarray(trajectories.obs)
     valid = np.asarray(trajectories.valid) > 0
     difference = np.abs(replay.obs[:, :, :-1] - recorded)
