@@ -50,6 +50,14 @@ flags.DEFINE_integer(
 flags.DEFINE_string(
     "name", None, "Name of evaluations/<name>.json (default: made from the options)."
 )
+flags.DEFINE_bool(
+    "render",
+    False,
+    "Also draw the first chosen member's adaptation on the first --render_tasks evaluation tasks "
+    "into evaluations/<name>_pictures/ (locomotion: a GIF by MuJoCo's renderer under "
+    "MUJOCO_GL=osmesa, or a matplotlib drawing where no GL backend works).",
+)
+flags.DEFINE_integer("render_tasks", 4, "Tasks in the pictures of --render (at least 1).")
 
 
 def options_from_flags() -> EvaluationOptions:
@@ -72,6 +80,8 @@ def main(argv):
     """Exit code 0; 2 for bad input (a UsageError, printed by `run_app`)."""
     if len(argv) > 1:
         raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.render_tasks < 1:
+        raise UsageError(f"--render_tasks: {FLAGS.render_tasks}; at least 1")
     plan = evaluation_plan(options_from_flags())
     results = evaluate(plan)
     print(
@@ -81,7 +91,26 @@ def main(argv):
     print(format_results(results))
     write_results(plan.out_path, results)
     print(f"\nresults in {plan.out_path}", flush=True)
+    if FLAGS.render:
+        render(plan)
     return 0
+
+
+def render(plan) -> None:
+    from experiments.pictures.of_run import write_run_pictures  # loads matplotlib and MuJoCo
+
+    out_dir = plan.out_path.removesuffix(".json") + "_pictures"
+    written = write_run_pictures(
+        plan.run_dir,
+        out_dir,
+        checkpoint=plan.checkpoint,
+        member=plan.members[0],
+        config_changes=plan.config_changes,
+        num_tasks=FLAGS.render_tasks,
+        seed=plan.config_changes["eval_seed"],
+    )
+    for path, drawn_by in written:
+        print(f"picture {path} ({drawn_by})", flush=True)
 
 
 def entry_point():
