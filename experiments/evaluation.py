@@ -21,10 +21,10 @@ from metarl_jax.io.report_stats import confidence_interval
 from metarl_jax.runs.load import (
     BEST,
     RunError,
+    checkpoint_to_read,
     load_run,
     member_indices,
     read_record,
-    saved_iterations,
 )
 from metarl_jax.runs.record import decode_config, record_env
 from metarl_jax.sweep import evaluate_states
@@ -112,19 +112,16 @@ def _chosen_members(options: EvaluationOptions, rows: list[dict]) -> tuple[int, 
 
 
 def _checkpoint(options: EvaluationOptions, run_dir: str) -> int | str | None:
+    """The checkpoint asked for (None: the latest; "best"), checked to be saved."""
     if options.best and options.checkpoint is not None:
         raise UsageError("--best: give --best or --checkpoint, not both")
-    latest, best = saved_iterations(run_dir)
-    if options.best:
-        if best is None:
-            raise UsageError(f"--best: {run_dir} has no best checkpoint (checkpoints/{BEST})")
-        return BEST
-    if not latest:
-        raise UsageError(f"--run: {run_dir} has no checkpoint")
-    if options.checkpoint is not None and options.checkpoint not in latest:
-        kept = ", ".join(map(str, latest))
-        raise UsageError(f"--checkpoint: {options.checkpoint} is not saved (kept: {kept})")
-    return options.checkpoint
+    wanted = BEST if options.best else options.checkpoint
+    try:
+        checkpoint_to_read(run_dir, wanted)
+    except RunError as error:
+        flag = "best" if options.best else "run" if wanted is None else "checkpoint"
+        raise UsageError(f"--{flag}: {error}") from None
+    return wanted
 
 
 def _config_changes(options: EvaluationOptions, config, env) -> dict:

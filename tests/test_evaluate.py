@@ -2,6 +2,7 @@
 policies act and play their adaptation, and bad input to the evaluate app is one usage error
 before anything compiles or is written."""
 
+import csv
 import json
 import os
 import subprocess
@@ -27,7 +28,7 @@ from metarl_jax.io import checkpoints
 from metarl_jax.runs import RECORD_FILE, play_adaptation, run_record
 from metarl_jax.runs.policies import macaw_policy
 
-from .conftest import REPO_ROOT, tiny_config, tiny_navigation
+from .conftest import REPO_ROOT, TINY_FLAGS, run_main, tiny_config, tiny_navigation
 from .run_dirs import env_options, make_run_dir
 from .test_macaw import bandit, thompson_data, tiny_macaw
 from .test_pearl import tiny_pearl
@@ -54,7 +55,7 @@ def _fake_run(run_dir) -> str:
 
 BAD_OPTIONS = [
     (dict(run="nowhere"), "--run: nowhere holds no run"),
-    (dict(checkpoint=5), "--checkpoint: 5 is not saved (kept: 2)"),
+    (dict(checkpoint=5), "--checkpoint: checkpoint 5 is not saved in"),
     (dict(best=True), "--best:"),
     (dict(members=("seed=7",)), "--member: no member of the run has seed=7"),
     (dict(members=("inner_lr=0.1",)), "--member: inner_lr is not a sweep value"),
@@ -226,3 +227,23 @@ def test_a_macaw_policy_adapts_on_its_data_and_plays_its_test_tasks():
     assert played.stage_labels[-1] == "after 2 steps"
     assert played.actions.shape == (3, 3, config.horizon)
     np.testing.assert_array_equal(played.tasks.arm_probs, data.test_tasks.arm_probs)
+
+
+@pytest.mark.slow
+def test_a_run_of_the_run_app_evaluates_to_its_logged_metrics(tmp_path):
+    """experiments.main's run.json and checkpoints, read back by experiments.evaluate: the final
+    evaluation equals metrics.csv's last rows (which keep 6 significant digits)."""
+    run_dir = str(tmp_path / "run")
+    flags = (*TINY_FLAGS, "--seeds=0,1", "--notensorboard", f"--out_dir={run_dir}")
+    trained = run_main(*flags)
+    assert trained.returncode == 0, trained.stderr
+    evaluated = run_main(f"--run={run_dir}", "--name=again", module="experiments.evaluate")
+    assert evaluated.returncode == 0, evaluated.stderr
+    with open(os.path.join(run_dir, "evaluations", "again.json")) as f:
+        members = json.load(f)["members"]
+    with open(os.path.join(run_dir, "metrics.csv"), newline="") as f:
+        logged = [row for row in csv.DictReader(f) if row["iteration"] == "4"]
+    assert [int(row["seed"]) for row in logged] == [m["seed"] for m in members]
+    for row, member in zip(logged, members, strict=True):
+        for name in (c for c in row if c.startswith("eval/")):
+            np.testing.assert_allclose(member[name], float(row[name]), rtol=1e-5, atol=1e-6)

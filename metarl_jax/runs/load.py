@@ -104,7 +104,9 @@ def state_template(algorithm: Algorithm, members: SweepMember):
     return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), shapes)
 
 
-def _checkpoint_to_read(run_dir: str, checkpoint) -> tuple[str, int]:
+def checkpoint_to_read(run_dir: str, checkpoint) -> tuple[str, int]:
+    """(checkpoint directory, iteration) of the latest checkpoint (None), an iteration, or "best";
+    RunError when the run has no such checkpoint."""
     latest, best = saved_iterations(run_dir)
     directory = os.path.join(run_dir, CHECKPOINTS_DIR)
     if checkpoint == BEST:
@@ -129,7 +131,7 @@ def load_run(run_dir: str, checkpoint: int | str | None = None, config_changes=N
     unchanged. Applies the run's matmul precision. Raises RunError on bad input."""
     record = read_record(run_dir)
     jax.config.update("jax_default_matmul_precision", record["matmul_precision"])
-    directory, iteration = _checkpoint_to_read(run_dir, checkpoint)
+    directory, iteration = checkpoint_to_read(run_dir, checkpoint)
     try:
         entry, env, config, data = rebuild(record)
     except OfflineDataError as error:

@@ -2,6 +2,7 @@
 from the library alone, as JSON. `run_record` writes it; `rebuild` reads it back."""
 
 import dataclasses
+import os
 import typing
 
 from metarl_jax.algos.registry import AlgorithmEntry, algorithm_entry
@@ -81,7 +82,8 @@ def run_record(
     flags_text: str,
 ) -> dict:
     """run.json's content. `env_options`: the keys of `ENV_OPTIONS` as the run's flags give them
-    (horizon 0: the env's default; physics 'auto' is recorded as the path it took)."""
+    (horizon 0: the env's default; physics 'auto' is recorded as the path it took). The offline
+    data set's path is recorded absolute, so the run reads back from any directory."""
     env = {name: env_options[name] for name in ENV_OPTIONS}
     env["physics"] = resolve_physics(env["physics"])
     return {
@@ -91,7 +93,7 @@ def run_record(
         "members": [dict(row) for row in members_rows],
         "hypers": [[name, list(values)] for name, values in hypers],
         "sweep_columns": list(sweep_columns),
-        "offline_data": offline_data,
+        "offline_data": os.path.abspath(offline_data) if offline_data else None,
         "matmul_precision": matmul_precision,
         "flags": flags_text,
     }
