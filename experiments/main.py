@@ -21,14 +21,12 @@ import numpy as np
 from experiments import cli
 from experiments.app_plumbing import UsageError, expected_wall_time_line, run_app, run_seconds
 from experiments.flags_file import parse_flag_lines
-from experiments.study_design import seed_reported_levels
-from metarl_jax.algos.meta_training import evaluation_keys
+from experiments.run_levels import evaluation_levels
 from metarl_jax.algos.registry import algorithm_entry
 from metarl_jax.baselines.levels import (
     headline_metric,
     level_span,
     levels_framing,
-    reference_levels,
 )
 from metarl_jax.io import checkpoints, live_logs, metrics, plots, summary
 from metarl_jax.io.atomic_files import replace_file, write_json
@@ -119,21 +117,6 @@ def _append_metrics(metrics_path, result, rows, sweep_columns):
         columns,
         metrics.member_rows(result.iteration, result.env_steps, rows, sweep_columns, logged),
     )
-
-
-def evaluation_levels(algorithm, env) -> dict:
-    """{metric prefix: reference level set (`baselines.levels`)} on the tasks and data key of the
-    run's evaluations; the level set's metric gets the prefix (eval/return, ...)."""
-    if algorithm.evaluation_tasks is None:
-        return {}
-    _, data_key = evaluation_keys()
-    levels = {}
-    for prefix, tasks in algorithm.evaluation_tasks().items():
-        seed = seed_reported_levels(env.name, env.horizon)
-        found = reference_levels(env, tasks, data_key, algorithm.evaluation_steps, seed)
-        if found:
-            levels[prefix] = {**found, "metric": f"{prefix}/{found['metric']}"}
-    return levels
 
 
 @dataclasses.dataclass(frozen=True)
@@ -326,7 +309,7 @@ def _finish(spec: cli.RunSpec, files: RunFiles, algorithm, best, wall_seconds) -
     """Plots, summary.json and the closing table."""
     out_dir, sweep_columns = files.out_dir, files.sweep_columns
     all_rows = metrics.read_rows(files.metrics_path)
-    levels = evaluation_levels(algorithm, spec.env)
+    levels = evaluation_levels(algorithm, spec.env, spec.config.eval_seed)
     plot_paths = plots.write_plots(out_dir, all_rows, sweep_columns, levels)
     span = level_span(levels_framing(levels, files.headline))
     finals = summary.final_by_member(all_rows, sweep_columns, files.headline, span)

@@ -91,7 +91,7 @@ def _chunk_metrics(iteration: int) -> dict:
     }
 
 
-def _session(out_dir, start_iteration, iterations):
+def _session(out_dir, start_iteration, iterations, close=True):
     logs = live_logs.open_live_logs(
         str(out_dir),
         ROWS,
@@ -104,7 +104,8 @@ def _session(out_dir, start_iteration, iterations):
         live_logs.log_chunk(
             logs, iteration, [10 * iteration, 10 * iteration], _chunk_metrics(iteration)
         )
-    live_logs.close_live_logs(logs)
+    if close:
+        live_logs.close_live_logs(logs)
 
 
 def test_member_name_and_flag_values():
@@ -118,9 +119,9 @@ def test_member_name_and_flag_values():
 
 
 def test_event_files_hold_every_metric_per_member_and_a_resume_purges_past_its_checkpoint(tmp_path):
-    # A session killed after logging iterations 2, 4 and 6 whose last checkpoint was 4, resumed
-    # from 4: TensorBoard shows 2, 4 of the first session and 6, 8 of the second.
-    _session(tmp_path, None, [2, 4, 6])
+    # A session killed (never closed) after logging iterations 2, 4 and 6 whose last checkpoint
+    # was 4, resumed from 4: TensorBoard shows 2, 4 of the first session and 6, 8 of the second.
+    _session(tmp_path, None, [2, 4, 6], close=False)
     _session(tmp_path, 4, [6, 8])
     assert sorted(os.listdir(tmp_path / live_logs.TENSORBOARD_DIR)) == NAMES
     for i, name in enumerate(NAMES):

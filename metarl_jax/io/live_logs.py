@@ -88,21 +88,41 @@ def open_live_logs(
 
 
 def _tensorboard_writer(logdir: str, purge_step: int | None):
-    from tensorboardX import SummaryWriter
+    """An event file written synchronously (tensorboardX's `SummaryWriter` queues events for a
+    thread, and a kill loses what its flush has not reached). A nanosecond suffix: two sessions
+    in the same second write two files, in time order."""
+    from tensorboardX.event_file_writer import EventsWriter
+    from tensorboardX.proto.event_pb2 import Event, SessionLog
 
-    # A nanosecond suffix: two sessions in the same second write two files (in time order).
-    suffix = f".{time.time_ns()}"
-    return SummaryWriter(logdir, purge_step=purge_step, flush_secs=30, filename_suffix=suffix)
+    os.makedirs(logdir, exist_ok=True)
+    writer = EventsWriter(os.path.join(logdir, "events"), f".{time.time_ns()}")
+    if purge_step is not None:
+        start = SessionLog(status=SessionLog.START)
+        writer.write_event(Event(wall_time=time.time(), step=purge_step, session_log=start))
+    writer.flush()
+    return writer
+
+
+def _write_summaries(writer, step: int, summaries) -> None:
+    from tensorboardX.proto.event_pb2 import Event
+
+    for summary in summaries:
+        writer.write_event(Event(wall_time=time.time(), step=step, summary=summary))
+    writer.flush()
 
 
 def _write_hparams(writer, values: dict, flags_text: str, metric_names) -> None:
-    from tensorboardX.summary import hparams
+    from tensorboardX.summary import hparams, text
 
-    for summary in hparams(values, dict.fromkeys(metric_names, 0.0)):
-        writer.file_writer.add_summary(summary, global_step=0)
     # TensorBoard's text tab renders markdown: indented lines show as they are.
-    writer.add_text("flags", "".join(f"    {line}\n" for line in flags_text.splitlines()), 0)
-    writer.flush()
+    flags = text("flags", "".join(f"    {line}\n" for line in flags_text.splitlines()))
+    _write_summaries(writer, 0, [*hparams(values, dict.fromkeys(metric_names, 0.0)), flags])
+
+
+def _scalars(values: dict):
+    from tensorboardX.proto.summary_pb2 import Summary
+
+    return Summary(value=[Summary.Value(tag=k, simple_value=v) for k, v in values.items()])
 
 
 def _wandb_run(options: WandbOptions, out_dir: str, name: str, config: dict):
@@ -135,10 +155,7 @@ def log_chunk(logs: LiveLogs, iteration: int, env_steps, metrics: dict) -> None:
         values = {name: float(np.asarray(v)[i]) for name, v in metrics.items()}
         values[ENV_STEPS_TAG] = int(env_steps[i])
         if logs.tensorboard:
-            writer = logs.tensorboard[i]
-            for name, value in values.items():
-                writer.add_scalar(name, value, iteration)
-            writer.flush()
+            _write_summaries(logs.tensorboard[i], iteration, [_scalars(values)])
         if logs.wandb:
             logs.wandb[i].log(values, step=iteration)
 
