@@ -3,6 +3,7 @@ the recorded observations, and the animation falls back to a plain drawing where
 renderer cannot run."""
 
 import ctypes.util
+import os
 
 import jax
 import jax.numpy as jnp
@@ -11,9 +12,14 @@ import pytest
 from PIL import Image
 
 from experiments.pictures import replay_episodes, replay_mismatch, write_adaptation_pictures
+from metarl_jax.algos.registry import algorithm_entry
 from metarl_jax.envs import make_env
 from metarl_jax.rl.rollout import run_episodes
 from metarl_jax.runs import AdaptationTrajectories, step_labels
+from metarl_jax.tasks import BanditTask, GoalTask
+
+from .conftest import TINY_HORIZON, run_main, tiny_config, tiny_navigation
+from .run_dirs import env_options, make_run_dir
 
 HORIZON = 16
 
@@ -64,31 +70,61 @@ def cheetah():
     return env, record(env, 2, step_labels(2), HORIZON, random_actions(env))
 
 
+def navigation_episodes(num_stages: int, num_tasks: int, horizon: int, seed: int = 0):
+    """Episodes that head for the goal more directly at each later stage, made in numpy as the
+    env plays them (position += clip(action, -0.1, 0.1), from the origin)."""
+    rng = np.random.default_rng(seed)
+    goals = rng.uniform(-0.5, 0.5, (num_tasks, 2)).astype(np.float32)
+    noise = rng.normal(0.0, 0.06, (num_stages, num_tasks, horizon, 2))
+    heading = np.linspace(0.0, 0.08, num_stages)[:, None, None] * goals[None] / 0.5
+    actions = (heading[:, :, None] + noise).astype(np.float32)
+    positions = np.zeros((num_stages, num_tasks, horizon, 2), np.float32)
+    for t in range(1, horizon):
+        positions[:, :, t] = positions[:, :, t - 1] + np.clip(actions[:, :, t - 1], -0.1, 0.1)
+    return AdaptationTrajectories(
+        step_labels(num_stages),
+        GoalTask(goals),
+        positions,
+        actions,
+        np.zeros((num_stages, num_tasks, horizon), np.float32),  # not drawn
+        np.ones((num_stages, num_tasks, horizon), np.float32),
+        np.zeros((num_stages, num_tasks, 2), np.uint32),
+    )
+
+
 def test_navigation_figure_shows_every_stage(tmp_path):
     env = make_env("navigation", horizon=HORIZON)
-
-    def toward_goal(stage, key, obs, task):  # closer to the goal after each "adaptation step"
-        return 0.05 * stage * (task.goal - obs) / 0.1 + 0.05 * jax.random.normal(key, obs.shape)
-
-    trajectories = record(env, 3, step_labels(3), HORIZON, toward_goal)
+    trajectories = navigation_episodes(3, 4, HORIZON)
     written = write_adaptation_pictures(str(tmp_path), env, trajectories)
     assert [p.rsplit("/", 1)[-1] for p, _ in written] == ["navigation_paths.png"]
     assert_png(written[0][0])
     assert "matplotlib" in written[0][1]
     replay = replay_episodes(env, trajectories)  # positions: the replayed observations
-    assert replay_mismatch(replay, trajectories) == 0.0
+    assert replay_mismatch(replay, trajectories) < 1e-6
 
 
 def test_bandit_figure(tmp_path):
-    env = make_env("bandit", num_arms=4)
-
-    def pulls(stage, key, obs, task):
-        greedy = jnp.argmax(task.arm_probs)
-        explore = jax.random.randint(key, (obs.shape[0],), 0, 4)
-        return jnp.where(jax.random.uniform(key, (obs.shape[0],)) < 0.5 * stage, greedy, explore)
-
-    labels = ("episode 1", "episode 2")
-    written = write_adaptation_pictures(str(tmp_path), env, record(env, 3, labels, 10, pulls))
+    """Pulls made in numpy: greedier at the later stage, rewards drawn with the arms' odds."""
+    rng = np.random.default_rng(0)
+    num_stages, num_tasks, horizon, num_arms = 2, 3, 10, 4
+    probs = rng.uniform(size=(num_tasks, num_arms)).astype(np.float32)
+    shape = (num_stages, num_tasks, horizon)
+    greedy = rng.uniform(size=shape) < np.array([0.2, 0.8])[:, None, None]
+    explore = rng.integers(0, num_arms, shape)
+    pulls = np.where(greedy, probs.argmax(axis=1)[None, :, None], explore)
+    odds = np.take_along_axis(probs[None], pulls, axis=2)
+    rewards = (rng.uniform(size=pulls.shape) < odds).astype(np.float32)
+    trajectories = AdaptationTrajectories(
+        ("episode 1", "episode 2"),
+        BanditTask(probs),
+        np.zeros((num_stages, num_tasks, horizon, 1), np.float32),
+        pulls,
+        rewards,
+        np.ones_like(rewards),
+        np.zeros((num_stages, num_tasks, 2), np.uint32),
+    )
+    env = make_env("bandit", num_arms=num_arms)
+    written = write_adaptation_pictures(str(tmp_path), env, trajectories)
     assert [p.rsplit("/", 1)[-1] for p, _ in written] == ["bandit_pulls.png"]
     assert_png(written[0][0])
 
@@ -175,3 +211,21 @@ def test_the_replay_follows_a_recording_that_rounded_differently(cheetah):
     replay = replay_episodes(env, rounded)
     assert 0 < replay_mismatch(replay, rounded) < 1e-3
     np.testing.assert_array_equal(replay.qpos[:, :, :HORIZON, 1:], rounded.obs[..., :8])
+
+
+@pytest.mark.slow
+def test_evaluate_render_draws_a_trained_runs_adaptation(tmp_path):
+    run_dir = str(tmp_path / "run")
+    os.makedirs(run_dir)
+    make_run_dir(
+        run_dir, algorithm_entry("maml_trpo"), tiny_config(), tiny_navigation(),
+        env_options("navigation", TINY_HORIZON), (0,), (2,), iterations=1,
+    )  # fmt: skip
+    done = run_main(
+        f"--run={run_dir}", "--render", "--render_tasks=2", "--adapt_steps=2", "--name=pics",
+        module="experiments.evaluate",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    png = os.path.join(run_dir, "evaluations", "pics_pictures", "navigation_paths.png")
+    assert f"picture {png} (matplotlib" in done.stdout
+    assert_png(png)
