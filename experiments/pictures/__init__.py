@@ -24,6 +24,8 @@ from experiments.pictures.replay import replay_episodes, replay_mismatch
 from metarl_jax.envs import LOCOMOTION_ENV_NAMES
 
 MATPLOTLIB = "matplotlib (Agg)"
+# the animation's default: about 50 rendered frames for two stages, under 10 s with OSMesa
+FRAMES_PER_EPISODE = 25
 
 
 def write_adaptation_pictures(
@@ -34,15 +36,15 @@ def write_adaptation_pictures(
     *,
     max_tasks: int = 6,
     animate_tasks: int = 1,
-    frame_every: int = 8,
+    frame_every: int | None = None,
     frame_size: tuple[int, int] = (320, 240),
 ) -> list[tuple[str, str]]:
     """The pictures of `trajectories` (played in `env`, wrappers included) in `out_dir`.
 
     `renderer` draws the locomotion animation: "auto" (MuJoCo's renderer, else matplotlib),
     "mujoco" (an error where it fails) or "matplotlib". `max_tasks` tasks appear in the figures,
-    the first `animate_tasks` are animated, every `frame_every`-th step at `frame_size` (width,
-    height) per stage.
+    the first `animate_tasks` are animated, every `frame_every`-th step (default: 25 frames per
+    episode) at `frame_size` (width, height) per stage.
     """
     if renderer not in RENDERERS:
         raise ValueError(f"renderer {renderer!r}; known: {RENDERERS}")
@@ -72,6 +74,7 @@ def _locomotion_pictures(out_dir, env, trajectories, renderer, max_tasks, animat
             f"{MATPLOTLIB}; states replayed, largest observation difference {mismatch:.2g}",
         )
     ]
+    every = every or max(1, round(trajectories.actions.shape[2] / FRAMES_PER_EPISODE))
     for task in range(min(animate, qpos.shape[1])):
         path = os.path.join(out_dir, f"{env.name}_task{task}.gif")
         written.append(animation(path, env, trajectories, qpos, task, every, renderer, size))
