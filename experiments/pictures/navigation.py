@@ -26,9 +26,9 @@ def navigation_figure(path: str, trajectories, positions: np.ndarray, max_tasks:
         for s, label in enumerate(labels):
             steps = positions[s, n, : lengths[s, n] + 1]
             drawn.append(steps)
-            ax.plot(steps[:, 0], steps[:, 1], "-", color=colors[s], lw=1.6, label=label)
-            ax.plot(*steps[-1], "o", color=colors[s], ms=3.5)
-        ax.plot(0.0, 0.0, "ks", ms=6, label="start")
+            ax.plot(steps[:, 0], steps[:, 1], "-", color=colors[s], lw=1.6, label=label, zorder=2)
+            ax.plot(*steps[-1], "o", color=colors[s], ms=3.5, zorder=2)
+        ax.plot(0.0, 0.0, "s", color="0.5", ms=7, label="start", zorder=1.5)
         ax.plot(*goals[n], "*", color="tab:green", ms=15, mec="k", mew=0.6, label="goal")
         _square_limits(ax, np.concatenate(drawn))
         ax.set_title(f"goal ({goals[n][0]:+.2f}, {goals[n][1]:+.2f})", fontsize=10)
