@@ -6,6 +6,7 @@ line, and while it saves the last chunk's checkpoints, resuming after each: metr
 byte), the final state, the best checkpoint and the TensorBoard scalars equal a straight run's.
 """
 
+import json
 import os
 import queue
 import shutil
@@ -213,6 +214,11 @@ def _leaves(out_dir, iteration, sub="checkpoints"):
     return jax.tree.leaves(manager.restore(iteration, args=ocp.args.StandardRestore()))
 
 
+def _json(out_dir, name):
+    with open(os.path.join(out_dir, name)) as f:
+        return json.load(f)
+
+
 def _bytes(path) -> bytes:
     with open(path, "rb") as f:
         return f.read()
@@ -263,3 +269,8 @@ def test_a_run_killed_at_any_point_resumes_to_the_straight_runs_results(tmp_path
     assert_event_files_match_metrics_csv(straight, SWEEP_COLUMNS)
     for name in ("flags.txt", "run.json"):
         assert _bytes(os.path.join(killed, name)) == _bytes(os.path.join(straight, name))
+    killed_summary, straight_summary = (_json(d, "summary.json") for d in (killed, straight))
+    assert killed_summary["members"] == straight_summary["members"]
+    assert killed_summary["best_checkpoint"] == best[1]["best"]
+    assert killed_summary["provenance"]["run"] == _json(killed, "run.json")
+    assert killed_summary["provenance"]["versions"]["orbax-checkpoint"] == ocp.__version__

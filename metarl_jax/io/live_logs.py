@@ -31,7 +31,7 @@ class WandbOptions:
 
 @dataclasses.dataclass(frozen=True)
 class LiveLogs:
-    """One TensorBoard writer and one W&B run per sweep member (empty lists where off)."""
+    """One TensorBoard event file and one W&B run per sweep member (none where off)."""
 
     member_names: tuple[str, ...]
     tensorboard: tuple = ()
