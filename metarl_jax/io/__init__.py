@@ -1,5 +1,5 @@
 """Run outputs: metrics.csv, orbax checkpoints and their metadata, live logs (TensorBoard, W&B),
-plots and summary.json, all written whole or not at all; offline data sets."""
+plots and summary.json; offline data sets."""
 
 from metarl_jax.io.offline import (
     OfflineDataError,
