@@ -6,7 +6,7 @@ prints the run's expected wall time; the study prints them and their total, then
 its end (resumed from that chunk's checkpoint). JAX's persistent compilation cache
 (<out_dir>/jax_cache) hands the second process the executables the first compiled.
 
-    python -m experiments.study --preset=cpu     # navigation, bandits: ~36 min on 2 cores
+    python -m experiments.study --preset=cpu     # navigation, bandits: ~83 min on 2 cores
     python -m experiments.study --preset=gpu     # the seed's sizes: Ant-Dir, Cheetah-Vel
     python -m experiments.study --preset=cpu --out_dir=runs/study --dry_run
 

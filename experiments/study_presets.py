@@ -110,10 +110,11 @@ GPU_PEARL_SHARED = (
 
 # Study (f), step sizes, one flag file per algorithm (f_<algo>: a 3 x 3 grid of two step sizes
 # x 3 seeds, 27 members in one call). On the CPU at the other runs' navigation sizes (PEARL at
-# CPU_PEARL's, 60 iterations: 27 members cost what 5 cost in 100 iterations x 3); MACAW on the
-# bandit data set at its flag file's sizes.
+# CPU_PEARL's, 60 iterations: 27 members cost what 5 cost in 100 iterations x 3; RL² at 300: at
+# 60 no cell of its grid had left the lower level); MACAW on the bandit data set at its flag
+# file's sizes.
 STEP_SIZE_ALGORITHMS = ("maml_trpo", "maml_ppo", "rl2_ppo", "pearl", "macaw")
-CPU_STEP_SIZE_ITERATIONS = {"maml_trpo": 40, "maml_ppo": 60, "rl2_ppo": 60, "pearl": 60}
+CPU_STEP_SIZE_ITERATIONS = {"maml_trpo": 40, "maml_ppo": 60, "rl2_ppo": 300, "pearl": 60}
 # On the GPU on Ant-Dir at the (a)-(d) runs' sizes; MACAW, the offline learner, on its bandits.
 GPU_STEP_SIZE_ENV = ("--env=ant_dir", "--horizon=200")
 
