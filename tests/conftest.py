@@ -4,10 +4,13 @@ Everything here is sized for a 2-core CPU: tiny networks, short horizons, few ep
 compile costs seconds and the whole suite a few minutes.
 """
 
+import atexit
 import dataclasses
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import jax
 import numpy as np
@@ -21,6 +24,17 @@ from metarl_jax.sweep import sweep_members, train
 # Exact float32 matmuls on every backend (GPUs otherwise use TF32): the equivalence tests compare
 # to float32 tolerances; the apps default to the same (--matmul_precision).
 jax.config.update("jax_default_matmul_precision", "highest")
+
+# One persistent compilation cache for the test session, fresh each time: made by the first
+# process that loads this file (pytest, or xdist's controller, whose workers inherit the
+# variable) and shared with the app processes the tests start, so a run repeated, resumed or
+# re-evaluated with the same sizes loads the executables an earlier one compiled. A half-written
+# entry read by another process is reported by JAX as a warning and compiled again.
+if "METARL_JAX_TEST_CACHE" not in os.environ:
+    os.environ["METARL_JAX_TEST_CACHE"] = tempfile.mkdtemp(prefix="metarl_jax_tests_jax_cache_")
+    atexit.register(shutil.rmtree, os.environ["METARL_JAX_TEST_CACHE"], ignore_errors=True)
+COMPILATION_CACHE = os.environ["JAX_COMPILATION_CACHE_DIR"] = os.environ["METARL_JAX_TEST_CACHE"]
+jax.config.update("jax_compilation_cache_dir", COMPILATION_CACHE)
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
