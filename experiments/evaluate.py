@@ -1,7 +1,7 @@
 """Evaluate a trained run again: other tasks, more adaptation steps or episodes, chosen members.
 
     python -m experiments.evaluate --run=RUN
-    python -m experiments.evaluate --run=RUN --eval_tasks=range:0,0,0.5,0.5 --adapt_steps=5
+    python -m experiments.evaluate --run=RUN --eval_tasks=range:0,0.5,0,0.5 --adapt_steps=5
     python -m experiments.evaluate --run=RUN --best --member=seed=0 --episodes=4
 
 Restores the run's latest checkpoint (or --checkpoint=N, or --best), rebuilds its algorithm from
@@ -21,6 +21,7 @@ from experiments.evaluation import (
     write_results,
 )
 from metarl_jax.algos.settings import EVAL_SEED
+from metarl_jax.runs import RunError
 
 FLAGS = flags.FLAGS
 
@@ -83,7 +84,10 @@ def main(argv):
     if FLAGS.render_tasks < 1:
         raise UsageError(f"--render_tasks: {FLAGS.render_tasks}; at least 1")
     plan = evaluation_plan(options_from_flags())
-    results = evaluate(plan)
+    try:
+        results = evaluate(plan)
+    except RunError as error:  # what only restoring finds: a moved data set, a damaged record
+        raise UsageError(f"--run: {error}") from None
     print(
         f"{results['algo']} on {results['env']}, checkpoint of iteration {results['iteration']}, "
         f"{len(plan.members)} members"

@@ -17,6 +17,7 @@ from metarl_jax.algos.registry import algorithm_entry
 from metarl_jax.algos.settings import EVAL_SEED
 from metarl_jax.io import metrics as metrics_io
 from metarl_jax.io import summary
+from metarl_jax.io.atomic_files import create_file
 from metarl_jax.io.report_stats import confidence_interval
 from metarl_jax.runs.load import (
     BEST,
@@ -96,6 +97,8 @@ def parse_member(text: str) -> dict:
         name, equals, value = part.partition("=")
         if not equals or not name.strip() or not value.strip():
             raise UsageError(f"--member: expected NAME=VALUE,..., not {text!r}")
+        if name.strip() in wanted:
+            raise UsageError(f"--member: {name.strip()} is given twice in {text!r}")
         wanted[name.strip()] = value.strip()
     return wanted
 
@@ -104,7 +107,7 @@ def _chosen_members(options: EvaluationOptions, rows: list[dict]) -> tuple[int, 
     chosen = []
     for text in options.members or [None]:
         try:
-            found = member_indices(rows, parse_member(text) if text else None)
+            found = member_indices(rows, None if text is None else parse_member(text))
         except RunError as error:
             raise UsageError(f"--{error}") from None
         chosen += [i for i in found if i not in chosen]
@@ -264,6 +267,4 @@ def format_results(results: dict) -> str:
 def write_results(path: str, results: dict) -> None:
     """evaluations/<name>.json; never replaces a file."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "x") as f:
-        json.dump(results, f, indent=2)
-        f.write("\n")
+    create_file(path, json.dumps(results, indent=2) + "\n")

@@ -64,6 +64,8 @@ BAD_OPTIONS = [
     (dict(episodes=3), "--episodes: does not apply"),
     (dict(adapt_steps=99), "--adapt_steps:"),
     (dict(name="latest"), "--name:"),
+    (dict(members=("seed=0,seed=1",)), "--member: seed is given twice"),
+    (dict(members=("",)), "--member: expected NAME=VALUE"),
 ]
 
 
@@ -79,6 +81,21 @@ def test_bad_options_are_one_usage_error_and_write_nothing(tmp_path):
     assert os.listdir(os.path.join(run_dir, "evaluations")) == ["latest.json"]
     plan = evaluation_plan(EvaluationOptions(run_dir, adapt_steps=4, members=("seed=1",)))
     assert plan.members == (1,) and plan.config_changes["eval_adapt_steps"] == 4
+
+
+def test_a_damaged_record_is_a_usage_error_and_results_never_replace_a_file(tmp_path):
+    run_dir = _fake_run(tmp_path / "run")
+    with open(os.path.join(run_dir, "run.json"), "w") as f:
+        f.write('{"algo": "maml_tr')  # cut short by a kill
+    with pytest.raises(UsageError, match=r"--run: .*run\.json is damaged"):
+        evaluation_plan(EvaluationOptions(run_dir))
+    path = str(tmp_path / "evaluations" / "a.json")
+    write_results(path, {"x": 1})
+    with pytest.raises(FileExistsError):
+        write_results(path, {"x": 2})
+    with open(path) as f:
+        assert json.load(f) == {"x": 1}
+    assert os.listdir(tmp_path / "evaluations") == ["a.json"]
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +162,8 @@ def test_the_app_exits_2_on_bad_input_and_evaluates_a_run(maml_run):
 @pytest.mark.slow
 def test_a_maml_policy_acts_adapts_and_plays_its_adaptation(maml_run):
     run_dir, _ = maml_run
+    first = load_policy(run_dir)  # no member named: the first of the sweep's four
+    assert (first.row["seed"], first.config.inner_lr) == (0, 0.1)
     policy = load_policy(run_dir, {"seed": 1, "inner_lr": 0.2})
     assert policy.row["seed"] == 1 and policy.config.inner_lr == 0.2
     env, key = policy.env, jax.random.PRNGKey(0)

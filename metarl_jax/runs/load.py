@@ -43,8 +43,11 @@ def read_record(run_dir: str) -> dict:
     path = os.path.join(run_dir, RECORD_FILE)
     if not os.path.isfile(path):
         raise RunError(f"{run_dir} holds no run (no {RECORD_FILE})")
-    with open(path) as f:
-        return json.load(f)
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as error:
+        raise RunError(f"{path} is damaged ({error})") from None
 
 
 def make_algorithm(entry: AlgorithmEntry, config, env: Env, data, hypers) -> Algorithm:

@@ -166,7 +166,7 @@ def load_policy(run_dir: str, member: dict | None = None, checkpoint: int | str 
     `checkpoint`, or "best"): a `GradientPolicy`, `RecurrentPolicy` or `PosteriorPolicy`."""
     run = load_run(run_dir, checkpoint)
     found = member_indices(run.rows, member)
-    if len(found) > 1:
+    if member is not None and len(found) > 1:
         raise RunError(f"member: {member} matches {len(found)} members; name more sweep values")
     return policy_of(run, found[0])
 
