@@ -35,7 +35,6 @@ from experiments.study_design import (
 )
 from metarl_jax.algos import Algorithm
 from metarl_jax.algos.config_checks import ConfigError
-from metarl_jax.algos.hyper_sweep import swept_algorithm
 from metarl_jax.algos.macaw import MacawData
 from metarl_jax.algos.registry import ALGORITHM_NAMES, ENTRIES, AlgorithmEntry, algorithm_entry
 from metarl_jax.algos.settings import sweep_error
@@ -44,11 +43,10 @@ from metarl_jax.envs import (
     LOCOMOTION_ENV_NAMES,
     PHYSICS,
     Env,
-    make_env,
     resolve_physics,
-    with_normalized_actions,
-    with_task_in_observation,
 )
+from metarl_jax.runs.load import make_algorithm as make_run_algorithm
+from metarl_jax.runs.record import record_env
 from metarl_jax.sweep import LAYOUTS
 from metarl_jax.tasks import (
     MAX_FINITE_TASKS,
@@ -212,27 +210,23 @@ class RunSpec:
         return count
 
 
+def env_options() -> dict:
+    """The env's options from the flags (physics resolved), as run.json records them."""
+    return {
+        "name": FLAGS.env,
+        "horizon": FLAGS.horizon,
+        "num_arms": FLAGS.num_arms,
+        "physics": FLAGS.physics,
+        "physics_precision": FLAGS.physics_precision,
+        "action_scale": FLAGS.action_scale,
+        "task_in_observation": FLAGS.task_in_observation,
+    }
+
+
 @functools.lru_cache(maxsize=16)
-def _make_env(
-    name: str,
-    horizon: int | None,
-    num_arms: int,
-    physics: str,
-    precision: str,
-    action_scale: float,
-    oracle: bool,
-) -> Env:
+def _make_env(options: tuple) -> Env:
     """Environments are immutable; validating many runs in one process builds each once."""
-    env = make_env(
-        name,
-        horizon=horizon,
-        num_arms=num_arms,
-        physics=physics,
-        physics_precision=None if precision == "default" else precision,
-    )
-    if action_scale:
-        env = with_normalized_actions(env, action_scale)
-    return with_task_in_observation(env) if oracle else env
+    return record_env(dict(options))
 
 
 def apply_matmul_precision() -> None:
@@ -255,11 +249,8 @@ def physics_description(requested: str, resolved: str) -> str:
 
 
 def make_algorithm(spec: RunSpec) -> Algorithm:
-    entry = algorithm_entry(spec.algo)
-    if not spec.hypers:
-        return entry.make(spec.config, spec.env, spec.data)
-    return swept_algorithm(
-        lambda config, env: entry.make(config, env, spec.data), spec.config, spec.env
+    return make_run_algorithm(
+        algorithm_entry(spec.algo), spec.config, spec.env, spec.data, spec.hypers
     )
 
 
@@ -316,15 +307,7 @@ def spec_from_flags() -> RunSpec:
     check_positive("log_every", FLAGS.log_every)
     seeds = int_list("seeds", FLAGS.seeds, minimum=0)
     meta_batch_sizes = int_list("meta_batch_size", FLAGS.meta_batch_size)
-    env = _make_env(
-        FLAGS.env,
-        FLAGS.horizon or None,
-        FLAGS.num_arms,
-        FLAGS.physics,
-        FLAGS.physics_precision,
-        FLAGS.action_scale,
-        FLAGS.task_in_observation,
-    )
+    env = _make_env(tuple(env_options().items()))
     train_tasks, eval_tasks, num_train_tasks = _task_restrictions(env)
     if not entry.supports(env):
         kind = "discrete" if env.discrete else "continuous"

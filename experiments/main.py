@@ -143,26 +143,13 @@ class RunFiles:
             print(*args, flush=True)
 
 
-def _env_options() -> dict:
-    """The env's options as `cli._make_env` gets them from the flags (physics resolved)."""
-    return {
-        "name": FLAGS.env,
-        "horizon": FLAGS.horizon,
-        "num_arms": FLAGS.num_arms,
-        "physics": FLAGS.physics,
-        "physics_precision": FLAGS.physics_precision,
-        "action_scale": FLAGS.action_scale,
-        "task_in_observation": FLAGS.task_in_observation,
-    }
-
-
 def _start_files(spec: cli.RunSpec, out_dir: str, rows: list) -> RunFiles:
     """flags.txt and run.json (first, so that a run killed at any point later can resume), and
     the provenance every checkpoint carries."""
     flags_text = cli.flags_file_text()  # on resume: records the new --num_iterations
     record = run_record(
         spec.algo,
-        _env_options(),
+        cli.env_options(),
         spec.config,
         rows,
         spec.hypers,
