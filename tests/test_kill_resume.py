@@ -105,6 +105,21 @@ def test_one_best_checkpoint_its_value_read_back_and_a_killed_save_removed(tmp_p
     assert sorted(os.listdir(best_dir)) == ["4"]
 
 
+def test_a_resumed_session_saves_best_again_at_an_iteration_a_killed_one_saved(tmp_path):
+    """Best of iteration 4 saved, then killed before the latest checkpoint 4: the resumed
+    session's best of 4 replaces it; a plain save never silently skips a step."""
+    directory = str(tmp_path / "checkpoints")
+    for value in (-3.0, -2.0):
+        best = {"metric": "eval/return", "value": value, "iteration": 4}
+        metadata = {**checkpoints.checkpoint_metadata(4, [1], {}), "best": best}
+        checkpoints.save_best(directory, 4, _state(value), metadata)
+    assert checkpoints.best_so_far(directory)["value"] == -2.0
+    manager = checkpoints.checkpoint_manager(str(tmp_path / "latest"))
+    checkpoints.save(manager, 4, _state(0.0))
+    with pytest.raises(ValueError, match="iteration 2 not saved"):
+        checkpoints.save(manager, 2, _state(0.0))
+
+
 HEADER = "iteration,env_steps,seed,eval/return\r\n"
 ROW_2 = "2,20,0,-1.5\r\n"
 ROW_4 = "4,40,0,-1.25\r\n"

@@ -50,7 +50,9 @@ def checkpoint_manager(
 
 
 def save(manager: ocp.CheckpointManager, iteration: int, state, metadata: dict | None = None):
-    manager.save(iteration, args=ocp.args.StandardSave(state), custom_metadata=metadata)
+    # orbax skips, returning False, a step at or below the latest one it holds
+    if not manager.save(iteration, args=ocp.args.StandardSave(state), custom_metadata=metadata):
+        raise ValueError(f"checkpoint of iteration {iteration} not saved (a later one exists)")
     manager.wait_until_finished()
 
 
@@ -132,6 +134,8 @@ def _git(directory: str, *args) -> str:
 def save_best(directory: str, iteration: int, state, metadata: dict) -> None:
     """The best checkpoint of the run whose checkpoints are in `directory`: one, in `best/`."""
     manager = checkpoint_manager(os.path.join(directory, BEST_DIR), max_to_keep=1)
+    for stale in [step for step in manager.all_steps() if step >= iteration]:
+        manager.delete(stale)  # saved by a session killed before its latest checkpoint of them
     save(manager, iteration, state, metadata)
     manager.close()
 
