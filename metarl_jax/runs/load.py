@@ -131,7 +131,9 @@ def load_run(run_dir: str, checkpoint: int | str | None = None, config_changes=N
 
     `config_changes` (field -> value) rebuilds the algorithm with those config fields replaced
     (evaluation settings: more adaptation steps or episodes, other tasks); the state restores
-    unchanged. Applies the run's matmul precision. Raises RunError on bad input."""
+    unchanged. Sets JAX's global float32 matmul precision (`jax_default_matmul_precision`) to
+    the run's, so that what the returned functions compute, whenever they are called, matches
+    training (the default 'highest' is exact on every backend). Raises RunError on bad input."""
     record = read_record(run_dir)
     jax.config.update("jax_default_matmul_precision", record["matmul_precision"])
     directory, iteration = checkpoint_to_read(run_dir, checkpoint)
