@@ -74,6 +74,7 @@ def options_from_flags() -> EvaluationOptions:
         adapt_steps=FLAGS.adapt_steps,
         episodes=FLAGS.episodes,
         name=FLAGS.name,
+        render=FLAGS.render,
     )
 
 

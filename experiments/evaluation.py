@@ -49,6 +49,7 @@ class EvaluationOptions:
     adapt_steps: int | None = None
     episodes: int | None = None
     name: str | None = None
+    render: bool = False
 
     def given(self) -> dict:
         """The options that differ from their defaults."""
@@ -158,7 +159,11 @@ def _default_name(checkpoint, options: EvaluationOptions) -> str:
     parts = [f"checkpoint_{checkpoint}" if checkpoint is not None else "latest"]
     given = options.given()
     given["members"] = "+".join(given.get("members", ()))
-    parts += [f"{k}={v}" for k, v in given.items() if k not in ("run", "best", "checkpoint") and v]
+    parts += [
+        k if v is True else f"{k}={v}"
+        for k, v in given.items()
+        if k not in ("run", "best", "checkpoint") and v
+    ]
     return re.sub(r"[^A-Za-z0-9.=,+-]+", "_", "_".join(parts)).strip("_")
 
 
@@ -176,6 +181,9 @@ def evaluation_plan(options: EvaluationOptions) -> EvaluationPlan:
             f"--env: the run trained on {record['env']['name']}, not {options.env}; a run "
             "evaluates on its own env (other tasks of it: --eval_tasks)"
         )
+    data = record.get("offline_data")
+    if data and not os.path.isdir(data):
+        raise UsageError(f"--run: the run's offline data set {data} is not there (moved?)")
     checkpoint = _checkpoint(options, run_dir)
     members = _chosen_members(options, record["members"])
     config = decode_config(algorithm_entry(record["algo"]).config_class, record["config"])

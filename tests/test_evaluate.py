@@ -5,6 +5,7 @@ before anything compiles or is written."""
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -96,6 +97,26 @@ def test_a_damaged_record_is_a_usage_error_and_results_never_replace_a_file(tmp_
     with open(path) as f:
         assert json.load(f) == {"x": 1}
     assert os.listdir(tmp_path / "evaluations") == ["a.json"]
+
+
+def test_a_run_without_checkpoints_or_its_data_set_is_a_usage_error(tmp_path):
+    run_dir = _fake_run(tmp_path / "run")
+    assert evaluation_plan(EvaluationOptions(run_dir, render=True)).out_path.endswith(
+        "latest_render.json"
+    )  # pictures after a plain evaluation take their own name
+    path = os.path.join(run_dir, RECORD_FILE)
+    with open(path) as f:
+        record = json.load(f)
+    with open(path, "w") as f:
+        json.dump({**record, "offline_data": str(tmp_path / "moved")}, f)
+    with pytest.raises(UsageError, match=r"--run: the run's offline data set .*moved is not"):
+        evaluation_plan(EvaluationOptions(run_dir))
+    with open(path, "w") as f:
+        json.dump(record, f)
+    shutil.rmtree(os.path.join(run_dir, "checkpoints"))
+    with pytest.raises(UsageError, match=r"--run: .* has no checkpoint"):
+        evaluation_plan(EvaluationOptions(run_dir))
+    assert sorted(os.listdir(run_dir)) == [RECORD_FILE]
 
 
 @pytest.fixture(scope="module")

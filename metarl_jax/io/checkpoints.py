@@ -59,7 +59,10 @@ def save(manager: ocp.CheckpointManager, iteration: int, state, metadata: dict |
 def latest_iteration(directory: str) -> int | None:
     if not os.path.isdir(directory):
         return None
-    return checkpoint_manager(directory, writing=False).latest_step()
+    manager = checkpoint_manager(directory, writing=False)
+    latest = manager.latest_step()
+    manager.close()
+    return latest
 
 
 def restore(manager: ocp.CheckpointManager, iteration: int, template):
@@ -70,10 +73,13 @@ def restore(manager: ocp.CheckpointManager, iteration: int, template):
 def read_metadata(directory: str, iteration: int | None = None) -> dict:
     """A checkpoint's metadata (the latest one's by default); {} where none was saved."""
     manager = checkpoint_manager(directory, writing=False)
-    iteration = manager.latest_step() if iteration is None else iteration
-    if iteration is None:
-        return {}
-    return dict(manager.metadata(iteration).custom_metadata or {})
+    try:
+        iteration = manager.latest_step() if iteration is None else iteration
+        if iteration is None:
+            return {}
+        return dict(manager.metadata(iteration).custom_metadata or {})
+    finally:
+        manager.close()
 
 
 def checkpoint_metadata(iteration: int, env_steps, run_provenance: dict) -> dict:

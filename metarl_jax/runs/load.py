@@ -87,12 +87,14 @@ def saved_iterations(run_dir: str) -> tuple[list[int], int | None]:
     directory = os.path.join(run_dir, CHECKPOINTS_DIR)
     if not os.path.isdir(directory):
         return [], None
-    latest = checkpoints.checkpoint_manager(directory, writing=False).all_steps()
+    manager = checkpoints.checkpoint_manager(directory, writing=False)
+    latest = manager.all_steps()
+    manager.close()
     best = None
     if os.path.isdir(os.path.join(directory, BEST)):
-        best = checkpoints.checkpoint_manager(
-            os.path.join(directory, BEST), writing=False
-        ).latest_step()
+        manager = checkpoints.checkpoint_manager(os.path.join(directory, BEST), writing=False)
+        best = manager.latest_step()
+        manager.close()
     return sorted(latest), best
 
 
@@ -145,7 +147,10 @@ def load_run(run_dir: str, checkpoint: int | str | None = None, config_changes=N
     members, rows = record_members(record)
     template = state_template(make_algorithm(entry, config, env, data, hypers), members)
     manager = checkpoints.checkpoint_manager(directory, writing=False)
-    state = checkpoints.restore(manager, iteration, template)
+    try:
+        state = checkpoints.restore(manager, iteration, template)
+    finally:
+        manager.close()
     if config_changes:
         config = dataclasses.replace(config, **config_changes)
     algorithm = make_algorithm(entry, config, env, data, hypers)
